@@ -1,0 +1,84 @@
+// The shape of governor.yml after defaults, environment overrides and validation.
+// Field names follow Patroni's YAML where the two overlap, so an operator's muscle memory works.
+
+export interface Credentials {
+  username: string;
+  password: string;
+}
+
+/** Settings shared by every member, stored in the DCS `config` key and seeded from bootstrap.dcs. */
+export interface DynamicConfig {
+  /** Seconds the leader key lives without renewal. */
+  ttl: number;
+  /** Seconds between HA loop iterations (and lease renewals). */
+  loop_wait: number;
+  /** Seconds an etcd or PostgreSQL call is retried before it counts as failed. */
+  retry_timeout: number;
+  /** A replica further behind the master than this many bytes never races for the leader key. */
+  maximum_lag_on_failover: number;
+  /** PostgreSQL parameters every member applies (a member's own postgresql.parameters win). */
+  postgresql: { parameters: Record<string, string | number | boolean> };
+  /** Maintenance mode: no automatic failover, PostgreSQL left alone. */
+  pause?: boolean;
+}
+
+export interface Tags {
+  nofailover: boolean;
+  noloadbalance: boolean;
+  /** Higher wins among equally advanced candidates; 0 means never a failover candidate. */
+  failover_priority: number;
+  [extra: string]: unknown;
+}
+
+export interface PostgresqlConfig {
+  bin_dir: string;
+  data_dir: string;
+  /** host:port PostgreSQL listens on (host may be a comma-separated list). */
+  listen: string;
+  /** host:port other members and clients use to reach this PostgreSQL. */
+  connect_address: string;
+  /** Directory for the Unix socket; governor connects through it. */
+  socket_dir: string;
+  authentication: {
+    superuser: Credentials;
+    replication: Credentials;
+  };
+  /** Local parameters; they override the cluster-wide ones from the DCS. */
+  parameters: Record<string, string | number | boolean>;
+  /** Extra pg_hba.conf lines, placed before governor's own. */
+  pg_hba: string[];
+  /** OS user PostgreSQL runs as. Needed when governor runs as root (PostgreSQL refuses root). */
+  run_as_user: string | null;
+}
+
+export interface RestApiConfig {
+  /** host:port the REST API binds to. */
+  listen: string;
+  /** host:port other members use to reach this API. */
+  connect_address: string;
+  /** Basic-auth credentials required for state-changing endpoints. */
+  authentication: Credentials | null;
+}
+
+export interface EtcdConfig {
+  /** host:port list of etcd endpoints (or the local proxy). */
+  hosts: string[];
+  protocol: 'http' | 'https';
+  username: string | null;
+  password: string | null;
+  cacert: string | null;
+  cert: string | null;
+  key: string | null;
+}
+
+export interface GovernorConfig {
+  scope: string;
+  namespace: string;
+  name: string;
+  etcd: EtcdConfig;
+  restapi: RestApiConfig;
+  postgresql: PostgresqlConfig;
+  bootstrap: { dcs: DynamicConfig };
+  tags: Tags;
+  log: { level: 'debug' | 'info' | 'warn' | 'error' };
+}

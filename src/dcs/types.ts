@@ -1,0 +1,107 @@
+// The cluster as stored in the DCS, and the operations governor needs on it.
+// Key layout (under /<namespace>/<scope>/) follows Patroni's so its tools can read a governor cluster.
+
+import type { DynamicConfig, Tags } from '../config/types.js';
+
+export type MemberRole = 'master' | 'replica' | 'uninitialized';
+
+/** Value of members/<name>: JSON, on the member's lease. Field names are Patroni's. */
+export interface MemberData {
+  conn_url: string; // postgres://host:port/postgres
+  api_url: string; // http://host:port/patroni
+  state: string; // running | starting | stopped | crashed | creating replica | ...
+  role: MemberRole;
+  /** WAL position in bytes: current write LSN on a master, received (or replayed) LSN on a replica. */
+  xlog_location?: number;
+  timeline?: number;
+  tags?: Partial<Tags>;
+  version?: string;
+}
+
+export interface Member extends MemberData {
+  name: string;
+}
+
+export interface LeaderKey {
+  name: string;
+  /** etcd mod_revision of the key, used for compare-and-swap. */
+  revision: string;
+  /** Lease id (decimal string) the key is attached to. */
+  lease: string;
+}
+
+/** Value of the `failover` key: a requested switchover (leader set) or failover (only member set). */
+export interface FailoverRequest {
+  leader?: string;
+  member?: string; // the candidate
+  scheduled_at?: string; // ISO 8601
+}
+
+/** One row of the `history` key: [timeline, switch LSN, reason, timestamp, new leader]. */
+export type HistoryEntry = [number, number, string, string?, string?];
+
+export interface SyncState {
+  leader: string | null;
+  sync_standby: string | null;
+}
+
+export interface ClusterView {
+  /** System identifier written by the bootstrapping member; null before bootstrap. */
+  initialize: string | null;
+  config: DynamicConfig | null;
+  /** etcd mod_revision of the config key (for compare-and-swap edits). */
+  configRevision: string | null;
+  leader: LeaderKey | null;
+  members: Member[];
+  failover: FailoverRequest | null;
+  sync: SyncState | null;
+  history: HistoryEntry[];
+  /** Last WAL position the master published (optime/leader), bytes. */
+  leaderOptime: number | null;
+}
+
+export type DcsEvent = 'leader' | 'failover' | 'members' | 'config' | 'other';
+
+/** What the HA loop needs from the DCS. Every method rejects with DcsUnavailableError when etcd
+ * could not be reached within retry_timeout; a garbage value in a key is logged and read as absent. */
+export interface Dcs {
+  readonly scope: string;
+  readonly memberName: string;
+  /** Connect and grant this member's lease (member key and leader key live on it). */
+  open(ttlSeconds: number): Promise<void>;
+  close(): Promise<void>;
+  readCluster(): Promise<ClusterView>;
+  /** One keep-alive of this member's lease; grants a new lease if the old one expired.
+   *  Resolves to the local monotonic time (ms) at which the renewal request was sent. */
+  renewLease(): Promise<{ sentAt: number; renewed: boolean }>;
+  /** The lease TTL in force (seconds); changes take effect on the next grant. */
+  setTtl(ttlSeconds: number): void;
+  touchMember(data: MemberData): Promise<void>;
+  deleteMember(): Promise<void>;
+  /** Create the leader key with our name iff it does not exist. */
+  acquireLeader(): Promise<boolean>;
+  /** True iff the leader key still holds our name on our current lease (re-attaches if needed). */
+  confirmLeader(): Promise<boolean>;
+  /** Delete the leader key iff it holds our name. */
+  releaseLeader(): Promise<boolean>;
+  /** Create `initialize` iff absent (value may be empty while initdb runs). */
+  raceInitialize(): Promise<boolean>;
+  setInitialize(systemIdentifier: string): Promise<void>;
+  /** Remove `initialize` iff it still holds the value we wrote (a failed bootstrap). */
+  cancelInitialize(): Promise<void>;
+  setConfig(config: DynamicConfig, expectedRevision?: string | null): Promise<boolean>;
+  setFailover(request: FailoverRequest): Promise<void>;
+  clearFailover(): Promise<void>;
+  setHistory(history: HistoryEntry[]): Promise<void>;
+  setLeaderOptime(walPosition: number): Promise<void>;
+  setSync(state: SyncState): Promise<void>;
+  /** Call onChange whenever any key of the cluster changes; returns a function that stops it. */
+  watch(onChange: (event: DcsEvent) => void): Promise<() => Promise<void>>;
+}
+
+export class DcsUnavailableError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'DcsUnavailableError';
+  }
+}

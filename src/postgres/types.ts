@@ -1,0 +1,103 @@
+// One local PostgreSQL instance, as the HA loop sees and drives it.
+// This module knows nothing about etcd: the loop passes in who to follow and which slots to keep.
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+/** Parsed pg_controldata of a stopped (or running) data directory. */
+export interface ControlData {
+  systemIdentifier: string;
+  /** 'shut down' | 'shut down in recovery' | 'in production' | 'in archive recovery' | ... */
+  clusterState: string;
+  timeline: number;
+  checkpointLsn: number;
+  /** True when the instance last ran as a primary (its state is 'shut down' or 'in production'). */
+  wasPrimary: boolean;
+  /** True when PostgreSQL was stopped cleanly (no crash recovery needed). */
+  cleanShutdown: boolean;
+}
+
+export interface WalReceiverStatus {
+  status: string; // streaming | catchup | starting | ...
+  senderHost: string | null;
+  senderPort: number | null;
+  receivedLsn: number | null;
+}
+
+export interface ReplicationRow {
+  applicationName: string;
+  clientAddr: string | null;
+  state: string;
+  sentLsn: number | null;
+  writeLsn: number | null;
+  flushLsn: number | null;
+  replayLsn: number | null;
+  syncState: string;
+}
+
+export interface PostgresStatus {
+  /** postmaster.pid names a live process. */
+  running: boolean;
+  /** A query succeeded. */
+  accepting: boolean;
+  inRecovery: boolean | null;
+  timeline: number | null;
+  /** Primary: current write LSN. Replica: the greater of received and replayed LSN. Bytes. */
+  walPosition: number | null;
+  receivedLsn: number | null;
+  replayedLsn: number | null;
+  walReceiver: WalReceiverStatus | null;
+  replication: ReplicationRow[];
+  systemIdentifier: string | null;
+  postmasterStartTime: string | null;
+  serverVersion: number | null;
+}
+
+export type DataDirState = 'missing' | 'empty' | 'initialized';
+export type StopMode = 'smart' | 'fast' | 'immediate';
+
+/** What the configuration renderer needs to know about the role this start is for. */
+export interface StartRole {
+  role: 'primary' | 'replica';
+  /** Replica only: the member to stream from. */
+  primary?: HostPort & { applicationName: string };
+  /** Replica only: the physical slot the master keeps for us. */
+  slotName?: string | null;
+  /** Extra parameters from the DCS dynamic config; local config parameters win over these. */
+  clusterParameters?: Record<string, string | number | boolean>;
+}
+
+export interface PostgresController {
+  dataDirState(): Promise<DataDirState>;
+  controlData(): Promise<ControlData | null>;
+  /** initdb --data-checksums with the superuser and its password; leaves PostgreSQL stopped. */
+  initdb(): Promise<void>;
+  /** On a freshly initialized primary: create the replication role (idempotent). */
+  createRoles(): Promise<void>;
+  /** Render postgresql.conf, pg_hba.conf, the password file and standby.signal for this role. */
+  writeConfig(role: StartRole): Promise<void>;
+  /** Start and wait until it accepts connections (or until timeoutMs, then reject). */
+  start(timeoutMs: number): Promise<void>;
+  stop(mode: StopMode, timeoutMs: number): Promise<void>;
+  reload(): Promise<void>;
+  /** pg_ctl promote and wait until it is out of recovery. */
+  promote(timeoutMs: number): Promise<void>;
+  /** pg_basebackup from `source` into an empty data directory. */
+  basebackup(source: HostPort): Promise<void>;
+  /** pg_rewind against `source`; resolves false (after logging why) when rewind failed. */
+  rewind(source: HostPort): Promise<boolean>;
+  removeDataDir(): Promise<void>;
+  status(): Promise<PostgresStatus>;
+  /** Master only: make exactly these governor-managed physical slots exist. */
+  syncSlots(slotNames: string[]): Promise<void>;
+  /** Last lines of the PostgreSQL log, for error messages. */
+  logTail(lines: number): Promise<string>;
+  close(): Promise<void>;
+}
+
+/** Slot names are member names made safe for PostgreSQL (lower case, [a-z0-9_]). */
+export function slotNameFor(memberName: string): string {
+  return memberName.toLowerCase().replace(/[^a-z0-9_]/g, '_').slice(0, 63);
+}
