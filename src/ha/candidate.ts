@@ -1,0 +1,88 @@
+// Whether this replica may race for a free leader key: safety rule 2 of DESIGN.md ("healthiest wins").
+
+import type { Member } from '../dcs/types.js';
+import type { PeerStatus, Snapshot } from './types.js';
+
+export function isRunningPrimary(s: Snapshot): boolean {
+  const pg = s.local.pg;
+  return pg.running && pg.accepting && pg.inRecovery === false;
+}
+
+export function isRunningReplica(s: Snapshot): boolean {
+  const pg = s.local.pg;
+  return pg.running && pg.accepting && pg.inRecovery === true;
+}
+
+/** Compare (timeline, position): a later timeline wins, then more WAL. */
+export function compareWal(
+  a: { timeline: number | null; walPosition: number | null },
+  b: { timeline: number | null; walPosition: number | null },
+): number {
+  const timelineA = a.timeline ?? 0;
+  const timelineB = b.timeline ?? 0;
+  if (timelineA !== timelineB) return timelineA - timelineB;
+  return (a.walPosition ?? -1) - (b.walPosition ?? -1);
+}
+
+/** Tags of a member, read defensively (a member key written by other tools may lack them). */
+export function memberCanFailover(member: Pick<Member, 'tags'>): boolean {
+  const tags = member.tags ?? {};
+  if (tags.nofailover === true) return false;
+  const priority = typeof tags.failover_priority === 'number' ? tags.failover_priority : 1;
+  return priority > 0;
+}
+
+function peerBeats(peer: PeerStatus, self: { timeline: number | null; walPosition: number | null; priority: number }): boolean {
+  if (!peer.reachable || peer.nofailover || peer.failoverPriority <= 0) return false;
+  if (peer.inRecovery !== true) return false;
+  const order = compareWal(peer, self);
+  if (order !== 0) return order > 0;
+  return peer.failoverPriority > self.priority;
+}
+
+/**
+ * null when this member may race for the leader key, otherwise the reason it must not.
+ * The comparison uses positions the peers reported just now over their REST API; peers that did not
+ * answer are presumed dead and do not block the race (etcd's transaction still picks one winner).
+ */
+export function whyNotCandidate(s: Snapshot): string | null {
+  const tags = s.self.tags;
+  if (tags.nofailover) return 'tagged nofailover';
+  if (tags.failover_priority <= 0) return 'failover_priority is 0';
+  if (!isRunningReplica(s)) return 'PostgreSQL is not running as a healthy replica';
+  const self = {
+    timeline: s.local.pg.timeline,
+    walPosition: s.local.pg.walPosition,
+    priority: tags.failover_priority,
+  };
+  const leaderOptime = s.cluster?.leaderOptime ?? null;
+  if (leaderOptime !== null && self.walPosition !== null) {
+    const lag = leaderOptime - self.walPosition;
+    if (lag > s.dynamic.maximum_lag_on_failover) {
+      return `${lag} bytes behind the last known master position, more than maximum_lag_on_failover (${s.dynamic.maximum_lag_on_failover})`;
+    }
+  }
+  for (const peer of s.peers ?? []) {
+    if (peer.name === s.self.name) continue;
+    if (peerBeats(peer, self)) {
+      return `${peer.name} is a better candidate (timeline ${peer.timeline}, wal ${peer.walPosition}, priority ${peer.failoverPriority} vs ours ${self.timeline}, ${self.walPosition}, ${self.priority})`;
+    }
+  }
+  return null;
+}
+
+/** The replica a switchover without a named candidate should go to: most WAL, then priority. */
+export function bestSwitchoverCandidate(members: Member[], exclude: string): Member | null {
+  const eligible = members.filter(
+    (m) => m.name !== exclude && m.role === 'replica' && m.state === 'streaming' && memberCanFailover(m),
+  );
+  eligible.sort((a, b) => {
+    const order = compareWal(
+      { timeline: b.timeline ?? null, walPosition: b.xlog_location ?? null },
+      { timeline: a.timeline ?? null, walPosition: a.xlog_location ?? null },
+    );
+    if (order !== 0) return order;
+    return (Number(b.tags?.failover_priority ?? 1) - Number(a.tags?.failover_priority ?? 1)) || a.name.localeCompare(b.name);
+  });
+  return eligible[0] ?? null;
+}

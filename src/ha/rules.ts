@@ -1,0 +1,320 @@
+// The HA decision as an ordered table of rules, in the manner of pg_auto_failover's FSM table:
+// each row is a name, a condition over the snapshot, and the actions plus the sentence the log prints.
+// The first row whose condition holds decides. Read top to bottom, this is the life cycle of a member.
+
+import type { FailoverRequest, LeaderKey, Member } from '../dcs/types.js';
+import { slotNameFor } from '../postgres/types.js';
+import { isRunningPrimary, isRunningReplica, memberCanFailover, whyNotCandidate } from './candidate.js';
+import { DIVERGED_AFTER_MS, LEASE_SAFETY_MARGIN_MS, type Action, type Decision, type Snapshot } from './types.js';
+
+/** Facts derived once from the snapshot, shared by the rules. */
+export interface Facts {
+  leader: LeaderKey | null;
+  leaderMember: Member | null;
+  /** The leader's member key says it runs as master. */
+  leaderReady: boolean;
+  iAmLeader: boolean;
+  primary: boolean;
+  replica: boolean;
+  /** PostgreSQL is not running at all (as opposed to starting up). */
+  stopped: boolean;
+  failover: FailoverRequest | null;
+  /** The failover request is for later (scheduled_at in the future). */
+  failoverScheduledLater: boolean;
+  otherMembers: Member[];
+}
+
+export interface Rule {
+  name: string;
+  when: (s: Snapshot, f: Facts) => boolean;
+  then: (s: Snapshot, f: Facts) => Omit<Decision, 'rule'>;
+}
+
+export function deriveFacts(s: Snapshot, wallClock: Date = new Date()): Facts {
+  const cluster = s.cluster;
+  const leader = cluster?.leader ?? null;
+  const leaderMember = leader ? (cluster?.members.find((m) => m.name === leader.name) ?? null) : null;
+  const failover = cluster?.failover ?? null;
+  const scheduledAt = failover?.scheduled_at ? Date.parse(failover.scheduled_at) : NaN;
+  return {
+    leader,
+    leaderMember,
+    leaderReady: leaderMember !== null && leaderMember.role === 'master' && leaderMember.state === 'running',
+    iAmLeader: leader?.name === s.self.name,
+    primary: isRunningPrimary(s),
+    replica: isRunningReplica(s),
+    stopped: !s.local.pg.running,
+    failover,
+    failoverScheduledLater: Number.isFinite(scheduledAt) && scheduledAt > wallClock.getTime(),
+    otherMembers: (cluster?.members ?? []).filter((m) => m.name !== s.self.name),
+  };
+}
+
+function leaseExpiring(s: Snapshot): boolean {
+  if (s.lastLeaseRenewal === null) return true;
+  return s.now - s.lastLeaseRenewal > s.dynamic.ttl * 1000 - LEASE_SAFETY_MARGIN_MS;
+}
+
+function localSystemId(s: Snapshot): string | null {
+  return s.local.pg.systemIdentifier ?? s.local.control?.systemIdentifier ?? null;
+}
+
+const say = (message: string, actions: Action[] = [], level: Decision['level'] = 'info') => ({
+  message,
+  actions,
+  level,
+});
+
+/** A switchover or manual failover asks this leader to hand over to `member`. */
+function handoverRequested(s: Snapshot, f: Facts): boolean {
+  return (
+    f.iAmLeader &&
+    f.primary &&
+    f.failover !== null &&
+    typeof f.failover.member === 'string' &&
+    f.failover.member !== s.self.name &&
+    (f.failover.leader === undefined || f.failover.leader === s.self.name) &&
+    !f.failoverScheduledLater
+  );
+}
+
+/** Failover key that no longer applies: its candidate is us (done), or it names another leader. */
+function failoverKeyIsStale(s: Snapshot, f: Facts): boolean {
+  if (!f.failover) return false;
+  if (f.failover.member === s.self.name) return true;
+  return f.failover.leader !== undefined && f.failover.leader !== s.self.name;
+}
+
+export const rules: Rule[] = [
+  // --- the DCS cannot be read: keep PostgreSQL as it is, except a master whose lease may expire.
+  {
+    name: 'dcs-unreachable-demote',
+    when: (s, f) => s.cluster === null && f.primary && leaseExpiring(s),
+    then: (s) =>
+      say(
+        `etcd unreachable and the lease was not renewed for ${s.lastLeaseRenewal === null ? 'ever' : ((s.now - s.lastLeaseRenewal) / 1000).toFixed(1) + ' s'} (ttl ${s.dynamic.ttl} s): demoting to protect against split brain`,
+        [{ type: 'stop', mode: 'immediate' }],
+        'error',
+      ),
+  },
+  {
+    name: 'dcs-unreachable',
+    when: (s) => s.cluster === null,
+    then: () => say('etcd unreachable: leaving PostgreSQL as it is and retrying', [], 'warn'),
+  },
+  // --- maintenance mode: keep the keys, touch nothing.
+  {
+    name: 'paused',
+    when: (s) => s.dynamic.pause === true,
+    then: (s, f) =>
+      f.iAmLeader && f.primary
+        ? say('paused: renewing the leader key, no automatic actions', [{ type: 'confirmLeader' }, { type: 'publishOptime' }])
+        : say('paused: no automatic actions'),
+  },
+  // --- joining the cluster.
+  {
+    name: 'foreign-data',
+    when: (s) => {
+      const initialized = s.cluster!.initialize;
+      const mine = localSystemId(s);
+      return Boolean(initialized) && mine !== null && mine !== initialized;
+    },
+    then: (s) =>
+      say(
+        `data directory belongs to database system ${localSystemId(s)} but cluster ${s.cluster!.initialize}: refusing to join; run "governorctl reinit ${s.self.name}" to re-clone it`,
+        [],
+        'error',
+      ),
+  },
+  {
+    name: 'bootstrap',
+    when: (s) => s.cluster!.initialize === null,
+    then: () => say('cluster is not initialized: racing to bootstrap it', [{ type: 'bootstrap' }]),
+  },
+  {
+    name: 'reinitialize-leader-refused',
+    when: (s, f) => s.requests.reinitialize && f.iAmLeader,
+    then: () => say('refusing to reinitialize the leader', [{ type: 'clearRequests' }], 'error'),
+  },
+  {
+    name: 'reinitialize',
+    when: (s, f) => s.requests.reinitialize && f.leaderReady,
+    then: (s, f) =>
+      say(`reinitialize requested: re-cloning from ${f.leaderMember!.name}`, [
+        { type: 'clearRequests' },
+        { type: 'reinitialize', source: f.leaderMember! },
+      ]),
+  },
+  {
+    name: 'clone-from-leader',
+    when: (s, f) => s.local.dataDir !== 'initialized' && f.leaderReady,
+    then: (s, f) => say(`no data directory: cloning from the master ${f.leaderMember!.name}`, [{ type: 'clone', source: f.leaderMember! }]),
+  },
+  {
+    name: 'wait-for-data-source',
+    when: (s) => s.local.dataDir !== 'initialized',
+    then: (s) =>
+      say(
+        s.cluster!.initialize === '' ? 'waiting for another member to finish bootstrap' : 'no data directory and no running master to clone from: waiting',
+      ),
+  },
+  // --- this member holds the leader key.
+  {
+    name: 'switchover',
+    when: handoverRequested,
+    then: (s, f) => {
+      const candidate = f.otherMembers.find((m) => m.name === f.failover!.member) ?? null;
+      if (!candidate) return say(`switchover to ${f.failover!.member} impossible: no such member`, [{ type: 'clearFailover' }], 'warn');
+      if (!memberCanFailover(candidate))
+        return say(`switchover to ${candidate.name} impossible: it is tagged nofailover`, [{ type: 'clearFailover' }], 'warn');
+      if (candidate.role !== 'replica' || candidate.state !== 'streaming')
+        return say(`switchover to ${candidate.name} impossible: it is not a streaming replica (${candidate.state})`, [{ type: 'clearFailover' }], 'warn');
+      return say(`switchover to ${candidate.name} requested: stopping cleanly and handing over the leader key`, [
+        { type: 'switchover', candidate },
+      ]);
+    },
+  },
+  {
+    name: 'leader-restart',
+    when: (s, f) => f.iAmLeader && f.primary && s.requests.restart,
+    then: () => say('restart requested: restarting PostgreSQL as master', [{ type: 'clearRequests' }, { type: 'restart' }]),
+  },
+  {
+    name: 'leader-renew',
+    when: (s, f) => f.iAmLeader && f.primary,
+    then: (s, f) => {
+      const actions: Action[] = [
+        { type: 'confirmLeader' },
+        { type: 'publishOptime' },
+        { type: 'syncSlots', members: f.otherMembers.map((m) => slotNameFor(m.name)) },
+      ];
+      if (failoverKeyIsStale(s, f)) actions.push({ type: 'clearFailover' });
+      const note = f.failoverScheduledLater ? ` (switchover to ${f.failover?.member ?? 'a replica'} scheduled at ${f.failover?.scheduled_at})` : '';
+      return say(`holding the leader key as master${note}`, actions);
+    },
+  },
+  {
+    name: 'leader-promote',
+    when: (s, f) => f.iAmLeader && f.replica,
+    then: () => say('holding the leader key: promoting PostgreSQL', [{ type: 'promote' }]),
+  },
+  {
+    name: 'leader-start',
+    when: (s, f) => f.iAmLeader && f.stopped,
+    then: (s) =>
+      s.local.control?.wasPrimary
+        ? say('holding the leader key but PostgreSQL is down: restarting it in place as master', [{ type: 'startPrimary' }], 'warn')
+        : say('holding the leader key with a replica data directory: starting it to promote', [{ type: 'startReplica', leader: null }], 'warn'),
+  },
+  {
+    name: 'leader-wait-startup',
+    when: (s, f) => f.iAmLeader,
+    then: () => say('holding the leader key: waiting for PostgreSQL to accept connections'),
+  },
+  // --- another member holds the leader key.
+  {
+    name: 'demote',
+    when: (s, f) => f.leader !== null && f.primary,
+    then: (s, f) =>
+      say(`leader key is held by ${f.leader!.name}, not this member: demoting (immediate stop) so there is one writer`, [
+        { type: 'stop', mode: 'immediate' },
+      ], 'error'),
+  },
+  {
+    name: 'former-master-rewind',
+    when: (s, f) =>
+      f.leader !== null && f.stopped && s.local.control?.wasPrimary === true && s.memory.cleanHandoffTo !== f.leader.name,
+    then: (s, f) =>
+      f.leaderReady
+        ? say(`former master rejoining: pg_rewind from ${f.leader!.name}, then following it`, [
+            { type: 'rewind', source: f.leaderMember! },
+            { type: 'startReplica', leader: f.leaderMember! },
+          ], 'warn')
+        : say(`former master: waiting for ${f.leader!.name} to finish its promotion before pg_rewind`),
+  },
+  {
+    name: 'replica-start',
+    when: (s, f) => f.leader !== null && f.stopped,
+    then: (s, f) =>
+      say(`PostgreSQL is stopped: starting it as a replica of ${f.leader!.name}`, [{ type: 'startReplica', leader: f.leaderMember }]),
+  },
+  {
+    name: 'replica-restart',
+    when: (s, f) => f.leader !== null && f.replica && s.requests.restart,
+    then: (s, f) => say('restart requested: restarting PostgreSQL as replica', [{ type: 'clearRequests' }, { type: 'restart' }]),
+  },
+  {
+    name: 'replica-follow',
+    when: (s, f) => f.replica && f.leaderMember !== null && s.memory.followTarget !== f.leaderMember.name,
+    then: (s, f) => say(`following the new leader ${f.leaderMember!.name}`, [{ type: 'followLeader', leader: f.leaderMember! }]),
+  },
+  {
+    name: 'replica-diverged',
+    when: (s, f) =>
+      f.replica &&
+      f.leaderReady &&
+      s.local.pg.walReceiver?.status !== 'streaming' &&
+      s.memory.notStreamingSince !== null &&
+      s.now - s.memory.notStreamingSince > DIVERGED_AFTER_MS &&
+      (f.leaderMember!.timeline ?? 0) > (s.local.pg.timeline ?? 0),
+    then: (s, f) =>
+      say(
+        `not streaming from ${f.leader!.name} for ${((s.now - s.memory.notStreamingSince!) / 1000).toFixed(1)} s and it is on a later timeline: assuming divergence, rewinding`,
+        [{ type: 'stop', mode: 'fast' }, { type: 'rewind', source: f.leaderMember! }, { type: 'startReplica', leader: f.leaderMember! }],
+        'warn',
+      ),
+  },
+  {
+    name: 'replica-steady',
+    when: (s, f) => f.leader !== null,
+    then: (s, f) => say(f.replica ? `replica of ${f.leader!.name}` : `waiting for PostgreSQL to accept connections (leader ${f.leader!.name})`),
+  },
+  // --- nobody holds the leader key.
+  {
+    name: 'failover-to-me',
+    when: (s, f) => f.failover?.member === s.self.name && !f.failoverScheduledLater,
+    then: (s, f) => {
+      if (f.replica) return say('leader key is free and the failover request names this member: taking over', [{ type: 'acquireLeader' }, { type: 'promote' }], 'warn');
+      if (f.primary) return say('leader key is free and the failover request names this member: taking the key', [{ type: 'acquireLeader' }]);
+      if (f.stopped) return say('failover request names this member: starting PostgreSQL first', [{ type: 'startReplica', leader: null }]);
+      return say('failover request names this member: waiting for PostgreSQL to accept connections');
+    },
+  },
+  {
+    name: 'failover-to-other',
+    when: (s, f) => typeof f.failover?.member === 'string' && f.otherMembers.some((m) => m.name === f.failover!.member),
+    then: (s, f) => say(`leader key is free: waiting for ${f.failover!.member} to take over as requested`),
+  },
+  {
+    name: 'reacquire',
+    when: (s, f) => f.primary,
+    then: () =>
+      say('leader key is gone while PostgreSQL runs read-write here: re-acquiring it (demoting if another member got it)', [
+        { type: 'acquireLeader' },
+      ], 'warn'),
+  },
+  {
+    name: 'start-as-candidate',
+    when: (s, f) => f.stopped,
+    then: () => say('no leader and PostgreSQL is stopped: starting it read-only so this member can stand as a candidate', [{ type: 'startReplica', leader: null }]),
+  },
+  {
+    name: 'race',
+    when: (s, f) => f.replica && whyNotCandidate(s) === null,
+    then: (s) =>
+      say(`no leader and this member is the healthiest (timeline ${s.local.pg.timeline}, wal ${s.local.pg.walPosition}): taking over`, [
+        { type: 'acquireLeader' },
+        { type: 'promote' },
+      ], 'warn'),
+  },
+  {
+    name: 'not-candidate',
+    when: (s, f) => f.replica,
+    then: (s) => say(`no leader, not racing: ${whyNotCandidate(s)}`),
+  },
+  {
+    name: 'wait',
+    when: () => true,
+    then: () => say('no leader: waiting for PostgreSQL to accept connections'),
+  },
+];

@@ -1,0 +1,90 @@
+// The inputs and outputs of the HA decision. decide() reads a Snapshot and returns Actions; the loop
+// performs them. Nothing here does I/O.
+
+import type { DynamicConfig, Tags } from '../config/types.js';
+import type { ClusterView, Member } from '../dcs/types.js';
+import type { ControlData, DataDirState, PostgresStatus, StopMode } from '../postgres/types.js';
+
+/** What another member's REST API said about itself when asked during a leader race. */
+export interface PeerStatus {
+  name: string;
+  reachable: boolean;
+  inRecovery: boolean | null;
+  timeline: number | null;
+  walPosition: number | null;
+  nofailover: boolean;
+  failoverPriority: number;
+}
+
+export interface LocalState {
+  dataDir: DataDirState;
+  /** pg_controldata; read only while PostgreSQL is stopped. */
+  control: ControlData | null;
+  pg: PostgresStatus;
+}
+
+/** What the loop remembers between iterations; decide() reads it, the loop writes it. */
+export interface LoopMemory {
+  /** Member we handed the leader key to after it confirmed all our WAL: no rewind needed to follow it. */
+  cleanHandoffTo: string | null;
+  /** Member whose address our primary_conninfo points at (null: none configured). */
+  followTarget: string | null;
+  /** Since when (monotonic ms) this replica has not been streaming from its target. */
+  notStreamingSince: number | null;
+}
+
+export interface Requests {
+  restart: boolean;
+  reinitialize: boolean;
+}
+
+export interface Snapshot {
+  /** Monotonic milliseconds. */
+  now: number;
+  self: { name: string; tags: Tags };
+  /** The dynamic config in force: the DCS `config` key, or bootstrap.dcs before it exists. */
+  dynamic: DynamicConfig;
+  /** null when the DCS could not be read. */
+  cluster: ClusterView | null;
+  /** Monotonic ms at which the last confirmed lease renewal was sent (null: never). */
+  lastLeaseRenewal: number | null;
+  local: LocalState;
+  /** Other members' answers, gathered only when the leader key is free. */
+  peers: PeerStatus[] | null;
+  memory: LoopMemory;
+  requests: Requests;
+}
+
+export type Action =
+  | { type: 'bootstrap' }
+  | { type: 'clone'; source: Member }
+  | { type: 'acquireLeader' }
+  | { type: 'confirmLeader' }
+  | { type: 'releaseLeader' }
+  | { type: 'promote' }
+  | { type: 'startPrimary' }
+  | { type: 'startReplica'; leader: Member | null }
+  | { type: 'followLeader'; leader: Member }
+  | { type: 'stop'; mode: StopMode }
+  | { type: 'restart' }
+  | { type: 'rewind'; source: Member }
+  | { type: 'reinitialize'; source: Member }
+  | { type: 'syncSlots'; members: string[] }
+  | { type: 'publishOptime' }
+  | { type: 'clearFailover' }
+  | { type: 'switchover'; candidate: Member }
+  | { type: 'clearRequests' };
+
+export interface Decision {
+  /** Name of the rule that matched (stable, for logs and tests). */
+  rule: string;
+  /** Sentence the log prints: what governor does and why. */
+  message: string;
+  actions: Action[];
+  level?: 'info' | 'warn' | 'error';
+}
+
+/** Safety margin: a master demotes this long before its lease could expire. */
+export const LEASE_SAFETY_MARGIN_MS = 1500;
+/** A replica that cannot stream from a promoted leader for this long is assumed diverged. */
+export const DIVERGED_AFTER_MS = 5000;

@@ -1,0 +1,418 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { decide } from '../../src/ha/decide.js';
+import type { Snapshot, PeerStatus } from '../../src/ha/types.js';
+import type { ClusterView, Member } from '../../src/dcs/types.js';
+import type { PostgresStatus } from '../../src/postgres/types.js';
+
+const NOW = 1_000_000;
+
+function member(name: string, over: Partial<Member> = {}): Member {
+  return {
+    name,
+    conn_url: `postgres://127.0.0.1:5432/postgres`,
+    api_url: `http://127.0.0.1:8008/patroni`,
+    state: 'streaming',
+    role: 'replica',
+    xlog_location: 1000,
+    timeline: 1,
+    tags: {},
+    ...over,
+  };
+}
+
+const masterMember = (name: string) => member(name, { role: 'master', state: 'running' });
+
+function cluster(over: Partial<ClusterView> = {}): ClusterView {
+  return {
+    initialize: '7000000000000000001',
+    config: null,
+    configRevision: null,
+    leader: null,
+    members: [masterMember('a'), member('b'), member('c')],
+    failover: null,
+    sync: null,
+    history: [],
+    leaderOptime: 1000,
+    ...over,
+  };
+}
+
+const leaderKey = (name: string) => ({ name, revision: '5', lease: '77' });
+
+const primaryPg: PostgresStatus = {
+  running: true,
+  accepting: true,
+  inRecovery: false,
+  timeline: 1,
+  walPosition: 1000,
+  receivedLsn: null,
+  replayedLsn: null,
+  walReceiver: null,
+  replication: [],
+  systemIdentifier: '7000000000000000001',
+  postmasterStartTime: null,
+  serverVersion: 150000,
+};
+const replicaPg: PostgresStatus = {
+  ...primaryPg,
+  inRecovery: true,
+  walPosition: 1000,
+  receivedLsn: 1000,
+  replayedLsn: 1000,
+  walReceiver: { status: 'streaming', senderHost: '127.0.0.1', senderPort: 5432, receivedLsn: 1000 },
+};
+const stoppedPg: PostgresStatus = {
+  ...primaryPg,
+  running: false,
+  accepting: false,
+  inRecovery: null,
+  timeline: null,
+  walPosition: null,
+  systemIdentifier: null,
+};
+
+const peer = (name: string, walPosition: number, over: Partial<PeerStatus> = {}): PeerStatus => ({
+  name,
+  reachable: true,
+  inRecovery: true,
+  timeline: 1,
+  walPosition,
+  nofailover: false,
+  failoverPriority: 1,
+  ...over,
+});
+
+type SnapshotOverrides = Partial<Omit<Snapshot, 'self'>> & { self?: string; tags?: Partial<Snapshot['self']['tags']> };
+
+function snapshot(over: SnapshotOverrides = {}): Snapshot {
+  const { self = 'b', tags = {}, ...rest } = over;
+  return {
+    now: NOW,
+    self: { name: self, tags: { nofailover: false, noloadbalance: false, failover_priority: 1, ...tags } },
+    dynamic: { ttl: 5, loop_wait: 1, retry_timeout: 2, maximum_lag_on_failover: 1048576, postgresql: { parameters: {} } },
+    cluster: cluster(),
+    lastLeaseRenewal: NOW - 500,
+    local: { dataDir: 'initialized', control: null, pg: replicaPg },
+    peers: null,
+    memory: { cleanHandoffTo: null, followTarget: null, notStreamingSince: null },
+    requests: { restart: false, reinitialize: false },
+    ...rest,
+  };
+}
+
+const controlOf = (wasPrimary: boolean) => ({
+  systemIdentifier: '7000000000000000001',
+  clusterState: wasPrimary ? 'in production' : 'shut down in recovery',
+  timeline: 1,
+  checkpointLsn: 900,
+  wasPrimary,
+  cleanShutdown: !wasPrimary,
+});
+
+interface Row {
+  scenario: string;
+  snap: Snapshot;
+  rule: string;
+  actions: string[];
+}
+
+const rows: Row[] = [
+  {
+    scenario: 'master cut off from etcd past ttl - margin demotes at once',
+    snap: snapshot({ self: 'a', cluster: null, local: { dataDir: 'initialized', control: null, pg: primaryPg }, lastLeaseRenewal: NOW - 3600 }),
+    rule: 'dcs-unreachable-demote',
+    actions: ['stop'],
+  },
+  {
+    scenario: 'master cut off from etcd briefly keeps running',
+    snap: snapshot({ self: 'a', cluster: null, local: { dataDir: 'initialized', control: null, pg: primaryPg }, lastLeaseRenewal: NOW - 2000 }),
+    rule: 'dcs-unreachable',
+    actions: [],
+  },
+  {
+    scenario: 'replica cut off from etcd keeps streaming',
+    snap: snapshot({ cluster: null, lastLeaseRenewal: NOW - 60_000 }),
+    rule: 'dcs-unreachable',
+    actions: [],
+  },
+  {
+    scenario: 'paused leader only renews',
+    snap: snapshot({
+      self: 'a',
+      dynamic: { ttl: 5, loop_wait: 1, retry_timeout: 2, maximum_lag_on_failover: 1, postgresql: { parameters: {} }, pause: true },
+      cluster: cluster({ leader: leaderKey('a') }),
+      local: { dataDir: 'initialized', control: null, pg: primaryPg },
+    }),
+    rule: 'paused',
+    actions: ['confirmLeader', 'publishOptime'],
+  },
+  {
+    scenario: 'paused replica does not race for a free key',
+    snap: snapshot({ dynamic: { ttl: 5, loop_wait: 1, retry_timeout: 2, maximum_lag_on_failover: 1, postgresql: { parameters: {} }, pause: true } }),
+    rule: 'paused',
+    actions: [],
+  },
+  {
+    scenario: 'empty cluster: race to bootstrap',
+    snap: snapshot({ cluster: cluster({ initialize: null, members: [] }), local: { dataDir: 'missing', control: null, pg: stoppedPg } }),
+    rule: 'bootstrap',
+    actions: ['bootstrap'],
+  },
+  {
+    scenario: 'another member is bootstrapping: wait',
+    snap: snapshot({ cluster: cluster({ initialize: '', members: [] }), local: { dataDir: 'empty', control: null, pg: stoppedPg } }),
+    rule: 'wait-for-data-source',
+    actions: [],
+  },
+  {
+    scenario: 'new member clones from the running master',
+    snap: snapshot({ cluster: cluster({ leader: leaderKey('a') }), local: { dataDir: 'missing', control: null, pg: stoppedPg } }),
+    rule: 'clone-from-leader',
+    actions: ['clone'],
+  },
+  {
+    scenario: 'new member does not clone while the leader is still promoting',
+    snap: snapshot({
+      cluster: cluster({ leader: leaderKey('c'), members: [member('c')] }),
+      local: { dataDir: 'missing', control: null, pg: stoppedPg },
+    }),
+    rule: 'wait-for-data-source',
+    actions: [],
+  },
+  {
+    scenario: 'data of another database system: refuse to join',
+    snap: snapshot({ cluster: cluster({ leader: leaderKey('a') }), local: { dataDir: 'initialized', control: null, pg: { ...replicaPg, systemIdentifier: '42' } } }),
+    rule: 'foreign-data',
+    actions: [],
+  },
+  {
+    scenario: 'master renews its key, publishes its position and keeps slots for the others',
+    snap: snapshot({ self: 'a', cluster: cluster({ leader: leaderKey('a') }), local: { dataDir: 'initialized', control: null, pg: primaryPg } }),
+    rule: 'leader-renew',
+    actions: ['confirmLeader', 'publishOptime', 'syncSlots'],
+  },
+  {
+    scenario: 'new master clears the failover key that named it',
+    snap: snapshot({ self: 'a', cluster: cluster({ leader: leaderKey('a'), failover: { leader: 'c', member: 'a' } }), local: { dataDir: 'initialized', control: null, pg: primaryPg } }),
+    rule: 'leader-renew',
+    actions: ['confirmLeader', 'publishOptime', 'syncSlots', 'clearFailover'],
+  },
+  {
+    scenario: 'master with crashed PostgreSQL restarts it in place',
+    snap: snapshot({ self: 'a', cluster: cluster({ leader: leaderKey('a') }), local: { dataDir: 'initialized', control: controlOf(true), pg: stoppedPg } }),
+    rule: 'leader-start',
+    actions: ['startPrimary'],
+  },
+  {
+    scenario: 'key holder still in recovery promotes',
+    snap: snapshot({ self: 'b', cluster: cluster({ leader: leaderKey('b') }) }),
+    rule: 'leader-promote',
+    actions: ['promote'],
+  },
+  {
+    scenario: 'switchover: master hands over to the named streaming replica',
+    snap: snapshot({ self: 'a', cluster: cluster({ leader: leaderKey('a'), failover: { leader: 'a', member: 'b' } }), local: { dataDir: 'initialized', control: null, pg: primaryPg } }),
+    rule: 'switchover',
+    actions: ['switchover'],
+  },
+  {
+    scenario: 'switchover to a nofailover member is refused',
+    snap: snapshot({
+      self: 'a',
+      cluster: cluster({ leader: leaderKey('a'), failover: { leader: 'a', member: 'b' }, members: [masterMember('a'), member('b', { tags: { nofailover: true } })] }),
+      local: { dataDir: 'initialized', control: null, pg: primaryPg },
+    }),
+    rule: 'switchover',
+    actions: ['clearFailover'],
+  },
+  {
+    scenario: 'scheduled switchover waits for its time',
+    snap: snapshot({
+      self: 'a',
+      cluster: cluster({ leader: leaderKey('a'), failover: { leader: 'a', member: 'b', scheduled_at: '2999-01-01T00:00:00Z' } }),
+      local: { dataDir: 'initialized', control: null, pg: primaryPg },
+    }),
+    rule: 'leader-renew',
+    actions: ['confirmLeader', 'publishOptime', 'syncSlots'],
+  },
+  {
+    scenario: 'primary that lost the key to another member demotes immediately',
+    snap: snapshot({ self: 'a', cluster: cluster({ leader: leaderKey('b') }), local: { dataDir: 'initialized', control: null, pg: primaryPg } }),
+    rule: 'demote',
+    actions: ['stop'],
+  },
+  {
+    scenario: 'crashed former master rewinds before following the new leader',
+    snap: snapshot({
+      self: 'a',
+      cluster: cluster({ leader: leaderKey('b'), members: [member('a'), masterMember('b')] }),
+      local: { dataDir: 'initialized', control: controlOf(true), pg: stoppedPg },
+    }),
+    rule: 'former-master-rewind',
+    actions: ['rewind', 'startReplica'],
+  },
+  {
+    scenario: 'former master waits until the new leader has promoted before rewinding',
+    snap: snapshot({ self: 'a', cluster: cluster({ leader: leaderKey('b') }), local: { dataDir: 'initialized', control: controlOf(true), pg: stoppedPg } }),
+    rule: 'former-master-rewind',
+    actions: [],
+  },
+  {
+    scenario: 'former master that handed over cleanly follows without rewind',
+    snap: snapshot({
+      self: 'a',
+      cluster: cluster({ leader: leaderKey('b') }),
+      local: { dataDir: 'initialized', control: controlOf(true), pg: stoppedPg },
+      memory: { cleanHandoffTo: 'b', followTarget: null, notStreamingSince: null },
+    }),
+    rule: 'replica-start',
+    actions: ['startReplica'],
+  },
+  {
+    scenario: 'stopped replica starts following the leader',
+    snap: snapshot({ cluster: cluster({ leader: leaderKey('a') }), local: { dataDir: 'initialized', control: controlOf(false), pg: stoppedPg } }),
+    rule: 'replica-start',
+    actions: ['startReplica'],
+  },
+  {
+    scenario: 'replica re-points to a new leader',
+    snap: snapshot({ cluster: cluster({ leader: leaderKey('c') }), memory: { cleanHandoffTo: null, followTarget: 'a', notStreamingSince: null } }),
+    rule: 'replica-follow',
+    actions: ['followLeader'],
+  },
+  {
+    scenario: 'replica already following the leader does nothing',
+    snap: snapshot({ cluster: cluster({ leader: leaderKey('a') }), memory: { cleanHandoffTo: null, followTarget: 'a', notStreamingSince: null } }),
+    rule: 'replica-steady',
+    actions: [],
+  },
+  {
+    scenario: 'replica stuck behind a later timeline rewinds',
+    snap: snapshot({
+      cluster: cluster({ leader: leaderKey('c'), members: [member('b'), member('c', { role: 'master', state: 'running', timeline: 2 })] }),
+      local: { dataDir: 'initialized', control: null, pg: { ...replicaPg, walReceiver: null } },
+      memory: { cleanHandoffTo: null, followTarget: 'c', notStreamingSince: NOW - 6000 },
+    }),
+    rule: 'replica-diverged',
+    actions: ['stop', 'rewind', 'startReplica'],
+  },
+  {
+    scenario: 'healthiest replica races when the key is free',
+    snap: snapshot({ peers: [peer('c', 900)] }),
+    rule: 'race',
+    actions: ['acquireLeader', 'promote'],
+  },
+  {
+    scenario: 'replica with equal WAL races too (etcd picks one)',
+    snap: snapshot({ peers: [peer('c', 1000)] }),
+    rule: 'race',
+    actions: ['acquireLeader', 'promote'],
+  },
+  {
+    scenario: 'replica behind a peer does not race',
+    snap: snapshot({ peers: [peer('c', 2000)] }),
+    rule: 'not-candidate',
+    actions: [],
+  },
+  {
+    scenario: 'equal WAL but the peer has a higher failover priority',
+    snap: snapshot({ peers: [peer('c', 1000, { failoverPriority: 5 })] }),
+    rule: 'not-candidate',
+    actions: [],
+  },
+  {
+    scenario: 'a peer further ahead but tagged nofailover does not block',
+    snap: snapshot({ peers: [peer('c', 5000, { nofailover: true })] }),
+    rule: 'race',
+    actions: ['acquireLeader', 'promote'],
+  },
+  {
+    scenario: 'an unreachable peer does not block',
+    snap: snapshot({ peers: [peer('c', 5000, { reachable: false })] }),
+    rule: 'race',
+    actions: ['acquireLeader', 'promote'],
+  },
+  {
+    scenario: 'nofailover replica never races',
+    snap: snapshot({ tags: { nofailover: true }, peers: [] }),
+    rule: 'not-candidate',
+    actions: [],
+  },
+  {
+    scenario: 'replica beyond maximum_lag_on_failover never races',
+    snap: snapshot({ cluster: cluster({ leaderOptime: 1000 + 2 * 1048576 }), peers: [] }),
+    rule: 'not-candidate',
+    actions: [],
+  },
+  {
+    scenario: 'free key and a failover request for another member: wait for it',
+    snap: snapshot({ cluster: cluster({ failover: { leader: 'a', member: 'c' } }), peers: [] }),
+    rule: 'failover-to-other',
+    actions: [],
+  },
+  {
+    scenario: 'free key and a failover request for us: take over without comparing',
+    snap: snapshot({ cluster: cluster({ failover: { leader: 'a', member: 'b' } }), peers: [peer('c', 9999)] }),
+    rule: 'failover-to-me',
+    actions: ['acquireLeader', 'promote'],
+  },
+  {
+    scenario: 'failover request naming a member that is gone is ignored',
+    snap: snapshot({ cluster: cluster({ failover: { member: 'zz' } }), peers: [] }),
+    rule: 'race',
+    actions: ['acquireLeader', 'promote'],
+  },
+  {
+    scenario: 'primary whose key vanished tries to re-acquire it',
+    snap: snapshot({ self: 'a', local: { dataDir: 'initialized', control: null, pg: primaryPg } }),
+    rule: 'reacquire',
+    actions: ['acquireLeader'],
+  },
+  {
+    scenario: 'no leader and PostgreSQL stopped: start read-only to stand as candidate',
+    snap: snapshot({ local: { dataDir: 'initialized', control: controlOf(false), pg: stoppedPg } }),
+    rule: 'start-as-candidate',
+    actions: ['startReplica'],
+  },
+  {
+    scenario: 'reinitialize of a replica re-clones from the master',
+    snap: snapshot({ cluster: cluster({ leader: leaderKey('a') }), requests: { restart: false, reinitialize: true } }),
+    rule: 'reinitialize',
+    actions: ['clearRequests', 'reinitialize'],
+  },
+  {
+    scenario: 'reinitialize of the leader is refused',
+    snap: snapshot({ self: 'a', cluster: cluster({ leader: leaderKey('a') }), local: { dataDir: 'initialized', control: null, pg: primaryPg }, requests: { restart: false, reinitialize: true } }),
+    rule: 'reinitialize-leader-refused',
+    actions: ['clearRequests'],
+  },
+  {
+    scenario: 'restart of the master',
+    snap: snapshot({ self: 'a', cluster: cluster({ leader: leaderKey('a') }), local: { dataDir: 'initialized', control: null, pg: primaryPg }, requests: { restart: true, reinitialize: false } }),
+    rule: 'leader-restart',
+    actions: ['clearRequests', 'restart'],
+  },
+];
+
+for (const row of rows) {
+  test(row.scenario, () => {
+    const decision = decide(row.snap, new Date('2026-01-01T00:00:00Z'));
+    assert.equal(decision.rule, row.rule, decision.message);
+    assert.deepEqual(
+      decision.actions.map((a) => a.type),
+      row.actions,
+    );
+    assert.ok(decision.message.length > 10);
+  });
+}
+
+test('the decision never promotes without acquiring the key first', () => {
+  for (const row of rows) {
+    const types = decide(row.snap).actions.map((a) => a.type);
+    const promote = types.indexOf('promote');
+    if (promote === -1) continue;
+    const heldAlready = row.snap.cluster?.leader?.name === row.snap.self.name;
+    assert.ok(heldAlready || types.indexOf('acquireLeader') !== -1 && types.indexOf('acquireLeader') < promote, row.scenario);
+  }
+});
