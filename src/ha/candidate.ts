@@ -1,17 +1,19 @@
 // Whether this replica may race for a free leader key: safety rule 2 of DESIGN.md ("healthiest wins").
 
 import type { Member } from '../dcs/types.js';
+import type { PostgresStatus } from '../postgres/types.js';
 import type { PeerStatus, Snapshot } from './types.js';
 
-export function isRunningPrimary(s: Snapshot): boolean {
-  const pg = s.local.pg;
+export function isPrimaryStatus(pg: PostgresStatus): boolean {
   return pg.running && pg.accepting && pg.inRecovery === false;
 }
 
-export function isRunningReplica(s: Snapshot): boolean {
-  const pg = s.local.pg;
+export function isReplicaStatus(pg: PostgresStatus): boolean {
   return pg.running && pg.accepting && pg.inRecovery === true;
 }
+
+export const isRunningPrimary = (s: Snapshot): boolean => isPrimaryStatus(s.local.pg);
+export const isRunningReplica = (s: Snapshot): boolean => isReplicaStatus(s.local.pg);
 
 /** Compare (timeline, position): a later timeline wins, then more WAL. */
 export function compareWal(

@@ -1,0 +1,303 @@
+// Performs the actions decide() returns. Each returns true to let the next action of the same
+// decision run, false to stop the chain (for example: the leader race was lost, so never promote).
+
+import type { GovernorConfig, DynamicConfig } from '../config/types.js';
+import type { ClusterView, Dcs, Member } from '../dcs/types.js';
+import type { Logger } from '../log/logger.js';
+import { slotNameFor, type PostgresController, type StartRole } from '../postgres/types.js';
+import { readTimelineSwitch } from '../postgres/timeline-history.js';
+import { monotonicMs, sleep } from '../util/time.js';
+import { memberPostgresAddress } from './member.js';
+import { fetchMemberStatus, peerStatusFromJson } from './peers.js';
+import type { Action, LoopMemory, Requests } from './types.js';
+
+const START_TIMEOUT_MS = 120_000;
+const STOP_TIMEOUT_MS = 60_000;
+const PROMOTE_TIMEOUT_MS = 30_000;
+/** How long a switchover waits for the candidate to confirm it received the shutdown checkpoint. */
+const HANDOVER_CONFIRM_MS = 10_000;
+
+export interface ExecutorContext {
+  config: GovernorConfig;
+  dcs: Dcs;
+  pg: PostgresController;
+  logger: Logger;
+  memory: LoopMemory;
+  requests: Requests;
+  /** The dynamic config in force and the cluster view of the current iteration. */
+  current: () => { dynamic: DynamicConfig; cluster: ClusterView | null };
+  /** Tell the lease guard whether PostgreSQL now runs read-write here. */
+  setPrimary: (primary: boolean) => void;
+  /** Publish this member's state at once (other members wait on it). */
+  touchMember: (stateOverride?: string) => Promise<void>;
+}
+
+export class ActionExecutor {
+  private lastPublishedOptime: number | null = null;
+
+  constructor(private readonly ctx: ExecutorContext) {}
+
+  async run(action: Action): Promise<boolean> {
+    const { logger } = this.ctx;
+    const started = monotonicMs();
+    try {
+      const ok = await this.perform(action);
+      const ms = monotonicMs() - started;
+      if (action.type !== 'confirmLeader' && action.type !== 'publishOptime' && action.type !== 'syncSlots') {
+        logger.info(`action ${action.type} ${ok ? 'done' : 'did not succeed'}`, { action: action.type, ms });
+      }
+      return ok;
+    } catch (error) {
+      logger.error(`action ${action.type} failed: ${(error as Error).message}`, { action: action.type, ms: monotonicMs() - started });
+      return false;
+    }
+  }
+
+  private replicaRole(leader: Member | null): StartRole {
+    const { dynamic } = this.ctx.current();
+    const role: StartRole = {
+      role: 'replica',
+      slotName: slotNameFor(this.ctx.config.name),
+      clusterParameters: dynamic.postgresql.parameters,
+    };
+    if (leader) role.primary = { ...memberPostgresAddress(leader), applicationName: this.ctx.config.name };
+    return role;
+  }
+
+  private primaryRole(): StartRole {
+    return { role: 'primary', clusterParameters: this.ctx.current().dynamic.postgresql.parameters };
+  }
+
+  private async perform(action: Action): Promise<boolean> {
+    const { dcs, pg, memory, logger } = this.ctx;
+    switch (action.type) {
+      case 'bootstrap':
+        return this.bootstrap();
+      case 'clone':
+        await this.ctx.touchMember('creating replica');
+        return this.cloneFrom(action.source);
+      case 'reinitialize':
+        await pg.stop('fast', STOP_TIMEOUT_MS);
+        this.ctx.setPrimary(false);
+        await this.ctx.touchMember('creating replica');
+        await pg.removeDataDir();
+        return this.cloneFrom(action.source);
+      case 'acquireLeader': {
+        const won = await dcs.acquireLeader();
+        if (!won) logger.info('another member acquired the leader key first');
+        return won;
+      }
+      case 'confirmLeader':
+        return dcs.confirmLeader();
+      case 'releaseLeader':
+        return dcs.releaseLeader();
+      case 'promote':
+        return this.promote();
+      case 'startPrimary':
+        await pg.writeConfig(this.primaryRole());
+        try {
+          await pg.start(START_TIMEOUT_MS);
+        } catch (error) {
+          // A master that cannot start must not sit on the key: let a replica take over.
+          await dcs.releaseLeader().catch(() => false);
+          throw error;
+        }
+        this.ctx.setPrimary(true);
+        return true;
+      case 'startReplica':
+        await pg.writeConfig(this.replicaRole(action.leader));
+        memory.followTarget = action.leader?.name ?? null;
+        memory.cleanHandoffTo = null;
+        await pg.start(START_TIMEOUT_MS);
+        return true;
+      case 'followLeader':
+        await pg.writeConfig(this.replicaRole(action.leader));
+        await pg.reload();
+        memory.followTarget = action.leader.name;
+        memory.notStreamingSince = null;
+        return true;
+      case 'stop':
+        await pg.stop(action.mode, STOP_TIMEOUT_MS);
+        this.ctx.setPrimary(false);
+        return true;
+      case 'restart': {
+        const wasPrimary = (await pg.status()).inRecovery === false;
+        await pg.stop('fast', STOP_TIMEOUT_MS);
+        const leader = this.leaderMember();
+        await pg.writeConfig(wasPrimary ? this.primaryRole() : this.replicaRole(leader));
+        await pg.start(START_TIMEOUT_MS);
+        return true;
+      }
+      case 'rewind':
+        return this.rewind(action.source);
+      case 'syncSlots':
+        await pg.syncSlots(action.members);
+        return true;
+      case 'publishOptime': {
+        const position = (await pg.status()).walPosition;
+        if (position !== null && position !== this.lastPublishedOptime) {
+          await dcs.setLeaderOptime(position);
+          this.lastPublishedOptime = position;
+        }
+        return true;
+      }
+      case 'clearFailover':
+        await dcs.clearFailover();
+        return true;
+      case 'switchover':
+        return this.switchover(action.candidate);
+      case 'clearRequests':
+        this.ctx.requests.restart = false;
+        this.ctx.requests.reinitialize = false;
+        return true;
+    }
+  }
+
+  private leaderMember(): Member | null {
+    const cluster = this.ctx.current().cluster;
+    const name = cluster?.leader?.name;
+    return cluster?.members.find((m) => m.name === name) ?? null;
+  }
+
+  private async bootstrap(): Promise<boolean> {
+    const { dcs, pg, config, logger } = this.ctx;
+    if (!(await dcs.raceInitialize())) {
+      logger.info('another member is bootstrapping the cluster');
+      return false;
+    }
+    const existing = (await pg.dataDirState()) === 'initialized';
+    if (existing) {
+      const control = await pg.controlData();
+      if (!control) throw new Error(`cannot read pg_controldata of ${config.postgresql.data_dir}`);
+      logger.warn(`initialize key was missing: claiming the cluster for the existing data (system ${control.systemIdentifier})`);
+      await dcs.setInitialize(control.systemIdentifier);
+      await dcs.setConfig(config.bootstrap.dcs, '0');
+      return true;
+    }
+    try {
+      await this.ctx.touchMember('bootstrapping');
+      await pg.initdb();
+      await pg.writeConfig({ role: 'primary', clusterParameters: config.bootstrap.dcs.postgresql.parameters });
+      await pg.start(START_TIMEOUT_MS);
+      await pg.createRoles();
+      if (!(await dcs.acquireLeader())) throw new Error('the leader key was taken during bootstrap');
+      this.ctx.setPrimary(true);
+      const status = await pg.status();
+      if (!status.systemIdentifier) throw new Error('PostgreSQL did not report its system identifier after initdb');
+      await dcs.setInitialize(status.systemIdentifier);
+      await dcs.setConfig(config.bootstrap.dcs, '0');
+      await dcs.setHistory([]);
+      logger.info(`bootstrapped database system ${status.systemIdentifier}`);
+      await this.ctx.touchMember();
+      return true;
+    } catch (error) {
+      logger.error(`bootstrap failed, undoing it so another attempt can start clean: ${(error as Error).message}`);
+      this.ctx.setPrimary(false);
+      await pg.stop('immediate', STOP_TIMEOUT_MS).catch(() => undefined);
+      await dcs.releaseLeader().catch(() => false);
+      await dcs.cancelInitialize().catch(() => undefined);
+      await pg.removeDataDir().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  private async cloneFrom(source: Member): Promise<boolean> {
+    const { pg, memory } = this.ctx;
+    try {
+      await pg.basebackup(memberPostgresAddress(source));
+    } catch (error) {
+      await pg.removeDataDir().catch(() => undefined);
+      throw error;
+    }
+    await pg.writeConfig(this.replicaRole(source));
+    memory.followTarget = source.name;
+    memory.cleanHandoffTo = null;
+    await pg.start(START_TIMEOUT_MS);
+    return true;
+  }
+
+  private async promote(): Promise<boolean> {
+    const { pg, dcs, config, memory, logger } = this.ctx;
+    const before = await pg.status();
+    if (before.inRecovery === false) {
+      this.ctx.setPrimary(true);
+      return true;
+    }
+    await pg.promote(PROMOTE_TIMEOUT_MS);
+    this.ctx.setPrimary(true);
+    memory.followTarget = null;
+    memory.cleanHandoffTo = null;
+    // Replicas wait for our member key to say "master" before they rewind against us: publish first.
+    await this.ctx.touchMember();
+    const after = await pg.status();
+    const timeline = after.timeline;
+    if (timeline !== null && timeline > 1) {
+      const fork = await readTimelineSwitch(config.postgresql.data_dir, timeline);
+      const history = [...(this.ctx.current().cluster?.history ?? [])];
+      if (!history.some((row) => row[0] === (fork?.parentTimeline ?? timeline - 1))) {
+        history.push([fork?.parentTimeline ?? timeline - 1, fork?.switchLsn ?? before.walPosition ?? 0, fork?.reason ?? 'promoted', new Date().toISOString(), config.name]);
+        await dcs.setHistory(history).catch((error) => logger.warn(`could not record timeline history: ${(error as Error).message}`));
+      }
+    }
+    return true;
+  }
+
+  private async rewind(source: Member): Promise<boolean> {
+    const { pg, logger } = this.ctx;
+    await pg.stop('fast', STOP_TIMEOUT_MS);
+    this.ctx.setPrimary(false);
+    await this.ctx.touchMember('rewinding');
+    if (await pg.rewind(memberPostgresAddress(source))) return true;
+    // Safety rule 3: if rewind fails, re-clone rather than guess.
+    logger.warn(`pg_rewind from ${source.name} failed: removing the data directory and cloning it again`);
+    await pg.removeDataDir();
+    await this.ctx.touchMember('creating replica');
+    await pg.basebackup(memberPostgresAddress(source));
+    return true;
+  }
+
+  /** Planned handover: stop cleanly, make sure the candidate has every byte, then free the key. */
+  private async switchover(candidate: Member): Promise<boolean> {
+    const { pg, dcs, memory, logger } = this.ctx;
+    try {
+      await pg.stop('fast', STOP_TIMEOUT_MS);
+    } catch (error) {
+      logger.warn(`fast shutdown did not finish: ${(error as Error).message}; stopping immediately`);
+      await pg.stop('immediate', STOP_TIMEOUT_MS);
+    }
+    this.ctx.setPrimary(false);
+    const control = await pg.controlData();
+    const shutdownLsn = control?.checkpointLsn ?? null;
+    const deadline = monotonicMs() + HANDOVER_CONFIRM_MS;
+    let confirmed = false;
+    let lastSeen: number | null = null;
+    while (shutdownLsn !== null && control?.cleanShutdown && monotonicMs() < deadline) {
+      try {
+        const peer = peerStatusFromJson(candidate.name, await fetchMemberStatus(candidate, 1000));
+        lastSeen = peer.walPosition;
+        if (peer.walPosition !== null && peer.walPosition > shutdownLsn) {
+          confirmed = true;
+          break;
+        }
+      } catch {
+        // The candidate's API may be busy; keep asking until the deadline.
+      }
+      await sleep(20);
+    }
+    if (!confirmed) {
+      logger.error(
+        `switchover aborted: ${candidate.name} did not confirm WAL past the shutdown checkpoint ${shutdownLsn} (it reported ${lastSeen}) within ${HANDOVER_CONFIRM_MS / 1000} s; staying master`,
+      );
+      await pg.writeConfig(this.primaryRole());
+      await pg.start(START_TIMEOUT_MS);
+      this.ctx.setPrimary(true);
+      await dcs.clearFailover();
+      return false;
+    }
+    memory.cleanHandoffTo = candidate.name;
+    await this.ctx.touchMember();
+    const released = await dcs.releaseLeader();
+    logger.info(`handed the leader key to ${candidate.name} after it confirmed WAL past ${shutdownLsn}`);
+    return released;
+  }
+}

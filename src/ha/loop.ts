@@ -1,0 +1,238 @@
+// The HA loop: observe (DCS + PostgreSQL), decide (pure), act, publish. It runs every loop_wait
+// seconds and at once whenever the DCS watch reports a change, so a freed leader key is noticed in
+// milliseconds rather than on the next tick.
+
+import type { DynamicConfig, GovernorConfig } from '../config/types.js';
+import type { ClusterView, Dcs, DcsEvent } from '../dcs/types.js';
+import type { Logger } from '../log/logger.js';
+import type { PostgresController, PostgresStatus } from '../postgres/types.js';
+import { monotonicMs } from '../util/time.js';
+import { isPrimaryStatus, isReplicaStatus } from './candidate.js';
+import { decide } from './decide.js';
+import { ActionExecutor } from './execute.js';
+import { LeaseKeeper } from './lease.js';
+import { memberData } from './member.js';
+import { fetchPeers } from './peers.js';
+import type { Decision, LoopMemory, Requests, Snapshot } from './types.js';
+
+export interface HaStatus {
+  cluster: ClusterView | null;
+  /** Last cluster view that could be read, and when (monotonic ms). */
+  lastCluster: ClusterView | null;
+  lastClusterAt: number | null;
+  pg: PostgresStatus | null;
+  decision: Decision | null;
+  dynamic: DynamicConfig;
+  lastIterationAt: number | null;
+}
+
+export class HaLoop {
+  readonly memory: LoopMemory = { cleanHandoffTo: null, followTarget: null, notStreamingSince: null };
+  readonly requests: Requests = { restart: false, reinitialize: false };
+  readonly status: HaStatus;
+  readonly lease: LeaseKeeper;
+  private readonly executor: ActionExecutor;
+  private primary = false;
+  private stopping = false;
+  private wakeRequested = false;
+  private wakeTimer: NodeJS.Timeout | null = null;
+  private wakeResolve: (() => void) | null = null;
+  private stopWatch: (() => Promise<void>) | null = null;
+  private running: Promise<void> | null = null;
+  private lastLoggedDecision = '';
+  private dcsDownSince: number | null = null;
+
+  constructor(
+    private readonly config: GovernorConfig,
+    private readonly dcs: Dcs,
+    private readonly pg: PostgresController,
+    private readonly logger: Logger,
+  ) {
+    this.status = {
+      cluster: null,
+      lastCluster: null,
+      lastClusterAt: null,
+      pg: null,
+      decision: null,
+      dynamic: config.bootstrap.dcs,
+      lastIterationAt: null,
+    };
+    this.lease = new LeaseKeeper({
+      dcs,
+      logger: logger.child('lease'),
+      timing: () => ({ ttl: this.status.dynamic.ttl, loopWait: this.status.dynamic.loop_wait }),
+      isPrimary: () => this.primary,
+      demote: async () => {
+        await this.pg.stop('immediate', 30_000);
+        this.primary = false;
+        this.wake();
+      },
+    });
+    this.executor = new ActionExecutor({
+      config,
+      dcs,
+      pg,
+      logger: logger.child('ha'),
+      memory: this.memory,
+      requests: this.requests,
+      current: () => ({ dynamic: this.status.dynamic, cluster: this.status.cluster }),
+      setPrimary: (primary) => {
+        this.primary = primary;
+      },
+      touchMember: (state) => this.touchMember(state),
+    });
+  }
+
+  /** Whether this member holds the leader key (per the last view) and runs read-write. */
+  isLeader(): boolean {
+    const view = this.status.lastCluster;
+    return this.primary && view?.leader?.name === this.config.name && this.lease.remainingMs() > 0;
+  }
+
+  async start(): Promise<void> {
+    await this.dcs.open(this.config.bootstrap.dcs.ttl);
+    this.lease.start();
+    this.stopWatch = await this.dcs.watch((event) => this.onDcsEvent(event));
+    this.running = this.run();
+  }
+
+  private onDcsEvent(event: DcsEvent): void {
+    this.logger.debug(`dcs change: ${event}`);
+    this.wake();
+  }
+
+  /** Run an iteration now (or right after the current one). */
+  wake(): void {
+    this.wakeRequested = true;
+    this.wakeResolve?.();
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopping) {
+      this.wakeRequested = false;
+      try {
+        await this.iterate();
+      } catch (error) {
+        this.logger.error(`HA iteration failed: ${(error as Error).message}`);
+      }
+      if (this.wakeRequested || this.stopping) continue;
+      await new Promise<void>((resolve) => {
+        this.wakeResolve = resolve;
+        this.wakeTimer = setTimeout(resolve, this.status.dynamic.loop_wait * 1000);
+      });
+      if (this.wakeTimer) clearTimeout(this.wakeTimer);
+      this.wakeResolve = null;
+    }
+  }
+
+  private async readCluster(now: number): Promise<ClusterView | null> {
+    try {
+      const cluster = await this.dcs.readCluster();
+      if (this.dcsDownSince !== null) {
+        this.logger.info(`etcd reachable again after ${((now - this.dcsDownSince) / 1000).toFixed(1)} s`);
+        this.dcsDownSince = null;
+      }
+      this.status.lastCluster = cluster;
+      this.status.lastClusterAt = now;
+      return cluster;
+    } catch (error) {
+      if (this.dcsDownSince === null) {
+        this.dcsDownSince = now;
+        this.logger.warn(`cannot read the cluster from etcd: ${(error as Error).message}`);
+      }
+      return null;
+    }
+  }
+
+  async iterate(): Promise<void> {
+    const now = monotonicMs();
+    const cluster = await this.readCluster(now);
+    const pgStatus = await this.pg.status();
+    const dataDir = await this.pg.dataDirState();
+    const control = !pgStatus.running && dataDir === 'initialized' ? await this.pg.controlData() : null;
+    this.primary = isPrimaryStatus(pgStatus);
+
+    if (cluster?.config) {
+      if (cluster.config.ttl !== this.status.dynamic.ttl) this.dcs.setTtl(cluster.config.ttl);
+      this.status.dynamic = cluster.config;
+    }
+    this.status.cluster = cluster;
+    this.status.pg = pgStatus;
+
+    if (isReplicaStatus(pgStatus) && pgStatus.walReceiver?.status !== 'streaming') {
+      this.memory.notStreamingSince ??= now;
+    } else {
+      this.memory.notStreamingSince = null;
+    }
+
+    const snapshot: Snapshot = {
+      now,
+      self: { name: this.config.name, tags: this.config.tags },
+      dynamic: this.status.dynamic,
+      cluster,
+      lastLeaseRenewal: this.lease.lastRenewal,
+      local: { dataDir, control, pg: pgStatus },
+      peers: null,
+      memory: this.memory,
+      requests: this.requests,
+    };
+    if (cluster && !cluster.leader && isReplicaStatus(pgStatus) && !this.config.tags.nofailover) {
+      const timeout = Math.min(1000, this.status.dynamic.retry_timeout * 1000);
+      snapshot.peers = await fetchPeers(cluster.members, this.config.name, timeout);
+    }
+
+    const decision = decide(snapshot);
+    this.status.decision = decision;
+    this.logDecision(decision);
+    for (const action of decision.actions) {
+      if (this.stopping) break;
+      if (!(await this.executor.run(action))) {
+        this.wake();
+        break;
+      }
+    }
+    this.status.lastIterationAt = monotonicMs();
+    if (cluster) await this.touchMember();
+  }
+
+  private logDecision(decision: Decision): void {
+    const key = `${decision.rule}|${decision.message}`;
+    if (key === this.lastLoggedDecision) return;
+    this.lastLoggedDecision = key;
+    const fields = { rule: decision.rule, actions: decision.actions.map((a) => a.type) };
+    this.logger[decision.level ?? 'info'](decision.message, fields);
+  }
+
+  async touchMember(stateOverride?: string): Promise<void> {
+    try {
+      const pgStatus = await this.pg.status();
+      this.status.pg = pgStatus;
+      const data = memberData(this.config, pgStatus);
+      if (stateOverride) data.state = stateOverride;
+      await this.dcs.touchMember(data);
+    } catch (error) {
+      this.logger.debug(`could not update the member key: ${(error as Error).message}`);
+    }
+  }
+
+  /** Graceful shutdown (SIGTERM): stop PostgreSQL cleanly and free the leader key for a fast failover. */
+  async shutdown(): Promise<void> {
+    this.stopping = true;
+    this.wake();
+    await this.running?.catch(() => undefined);
+    this.lease.stop();
+    const wasLeader = this.status.lastCluster?.leader?.name === this.config.name;
+    try {
+      await this.pg.stop('fast', 60_000);
+      this.primary = false;
+    } catch (error) {
+      this.logger.error(`could not stop PostgreSQL cleanly: ${(error as Error).message}`);
+    }
+    if (wasLeader) await this.dcs.releaseLeader().catch(() => false);
+    await this.touchMember('stopped');
+    await this.stopWatch?.().catch(() => undefined);
+    await this.dcs.close().catch(() => undefined);
+    await this.pg.close().catch(() => undefined);
+    this.logger.info('governor stopped');
+  }
+}

@@ -1,0 +1,54 @@
+// How this member describes itself in its DCS member key (Patroni's field names and values).
+
+import type { GovernorConfig } from '../config/types.js';
+import type { MemberData } from '../dcs/types.js';
+import type { PostgresStatus } from '../postgres/types.js';
+import type { HostPort } from '../postgres/types.js';
+import { parseHostPort } from '../util/ports.js';
+
+export const GOVERNOR_VERSION = '0.1.0';
+
+export function connUrl(config: GovernorConfig): string {
+  const { host, port } = parseHostPort(config.postgresql.connect_address, 'postgresql.connect_address');
+  return `postgres://${host.includes(':') ? `[${host}]` : host}:${port}/postgres`;
+}
+
+export function apiUrl(config: GovernorConfig): string {
+  return `http://${config.restapi.connect_address}/patroni`;
+}
+
+/** Host and port of a member's PostgreSQL, from its conn_url. */
+export function memberPostgresAddress(member: { name: string; conn_url: string }): HostPort {
+  let url: URL;
+  try {
+    url = new URL(member.conn_url);
+  } catch {
+    throw new Error(`member ${member.name}: conn_url ${JSON.stringify(member.conn_url)} is not a URL`);
+  }
+  const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+  return { host, port: url.port ? Number(url.port) : 5432 };
+}
+
+export type MemberState = 'running' | 'streaming' | 'starting' | 'stopped' | 'creating replica' | 'rewinding' | 'bootstrapping';
+
+export function describeState(pg: PostgresStatus): MemberState {
+  if (!pg.running) return 'stopped';
+  if (!pg.accepting) return 'starting';
+  if (pg.inRecovery && pg.walReceiver?.status === 'streaming') return 'streaming';
+  return 'running';
+}
+
+export function memberData(config: GovernorConfig, pg: PostgresStatus, override?: MemberState): MemberData {
+  const role = pg.accepting ? (pg.inRecovery ? 'replica' : 'master') : pg.running ? 'replica' : 'uninitialized';
+  const data: MemberData = {
+    conn_url: connUrl(config),
+    api_url: apiUrl(config),
+    state: override ?? describeState(pg),
+    role,
+    tags: { ...config.tags },
+    version: GOVERNOR_VERSION,
+  };
+  if (pg.walPosition !== null) data.xlog_location = pg.walPosition;
+  if (pg.timeline !== null) data.timeline = pg.timeline;
+  return data;
+}
