@@ -1,0 +1,58 @@
+// Default values for every optional setting. Chosen for fast failover; see validate.ts for the
+// timing rule they satisfy (ttl >= loop_wait + 2 * retry_timeout: 5 >= 1 + 2 * 2).
+
+import type { DynamicConfig } from './types.js';
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const child of Object.values(value as Record<string, unknown>)) deepFreeze(child);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/** Cluster-wide settings used when bootstrap.dcs (or the DCS `config` key) leaves them out.
+ *  Frozen: copy before changing (validateDynamicConfig returns fresh objects). */
+export const DEFAULT_DYNAMIC_CONFIG: DynamicConfig = deepFreeze({
+  ttl: 5,
+  loop_wait: 1,
+  retry_timeout: 2,
+  maximum_lag_on_failover: 1048576,
+  postgresql: { parameters: {} },
+  pause: false,
+});
+
+/** Lower bounds checked by validation. */
+export const DYNAMIC_LIMITS = deepFreeze({
+  ttl: 3,
+  loop_wait: 0.1,
+  retry_timeout: 0.5,
+});
+
+export const DEFAULT_NAMESPACE = 'service';
+
+export const DEFAULT_ETCD = deepFreeze({
+  hosts: ['127.0.0.1:2379'],
+  protocol: 'http' as const,
+});
+
+export const DEFAULT_RESTAPI = deepFreeze({
+  listen: '127.0.0.1:8008',
+});
+
+export const DEFAULT_POSTGRESQL = deepFreeze({
+  bin_dir: '/usr/lib/postgresql/15/bin',
+  data_dir: '/var/lib/postgresql/15/governor',
+  listen: '127.0.0.1:5432',
+  socket_dir: '/var/run/postgresql',
+  superuser_username: 'postgres',
+  replication_username: 'replicator',
+});
+
+export const DEFAULT_TAGS = deepFreeze({
+  nofailover: false,
+  noloadbalance: false,
+  failover_priority: 1,
+});
+
+export const DEFAULT_LOG_LEVEL = 'info' as const;
