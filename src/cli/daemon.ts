@@ -1,0 +1,55 @@
+// `governor -c FILE`: the daemon. Wires config, DCS, PostgreSQL, the HA loop and the REST API.
+
+import { createApiServer, listen } from '../api/server.js';
+import { loadConfig } from '../config/load.js';
+import { createEtcdDcs } from '../dcs/etcd.js';
+import { HaLoop } from '../ha/loop.js';
+import { createLogger } from '../log/logger.js';
+import { createPostgresController } from '../postgres/controller.js';
+import { monotonicMs } from '../util/time.js';
+
+export async function runDaemon(configFile: string | undefined): Promise<void> {
+  const { config } = loadConfig({ file: configFile ?? null });
+  const logger = createLogger({ level: config.log.level, cluster: config.scope, member: config.name });
+  process.title = `governor ${config.scope}/${config.name}`;
+  const dcs = createEtcdDcs({ config, logger });
+  const pg = createPostgresController(config, logger.child('postgres'));
+  const loop = new HaLoop(config, dcs, pg, logger.child('ha'));
+  const api = createApiServer({
+    config,
+    dcs,
+    logger: logger.child('api'),
+    cluster: () => loop.status.lastCluster,
+    pg: () => loop.status.pg,
+    isLeader: () => loop.isLeader(),
+    paused: () => loop.status.dynamic.pause === true,
+    alive: () => {
+      const last = loop.status.lastIterationAt;
+      return last !== null && monotonicMs() - last < loop.status.dynamic.ttl * 1000 + 60_000;
+    },
+    requestRestart: () => {
+      loop.requests.restart = true;
+    },
+    requestReinitialize: () => {
+      loop.requests.reinitialize = true;
+    },
+    wake: () => loop.wake(),
+  });
+  await listen(api, config.restapi.listen);
+  logger.info(`REST API listening on ${config.restapi.listen}`);
+  await loop.start();
+  logger.info(`governor started: scope ${config.scope}, member ${config.name}, etcd ${config.etcd.hosts.join(',')}`);
+
+  let shuttingDown = false;
+  const shutdown = async (signal: string) => {
+    if (shuttingDown) return;
+    shuttingDown = true;
+    logger.info(`received ${signal}: stopping PostgreSQL and leaving the cluster`);
+    api.close();
+    api.closeAllConnections();
+    await loop.shutdown();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+}

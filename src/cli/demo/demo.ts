@@ -1,0 +1,253 @@
+// `governor demo`: a local cluster on loopback (one etcd, N members) for trying governor out and for
+// the integration tests. Every process it starts is recorded by PID in DIR/demo.json and stopped by PID.
+
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { stringify } from 'yaml';
+import { resolvePgUser } from '../../postgres/exec.js';
+import { freePorts } from '../../util/ports.js';
+import { sleep } from '../../util/time.js';
+import { governorCommand } from '../self.js';
+import { isAlive, startEtcdProcess, stopProcess } from './etcd-process.js';
+import { findNode, manifestPath, readManifest, writeManifest, type DemoManifest, type DemoNode } from './manifest.js';
+
+export interface DemoUpOptions {
+  dir: string;
+  nodes: number;
+  portBase?: number;
+  timeoutMs?: number;
+}
+
+const SCOPE = 'demo';
+const TTL = 5;
+
+function secret(): string {
+  return randomBytes(12).toString('base64url');
+}
+
+/** PostgreSQL runs as an unprivileged user: every directory above the demo must let it pass. */
+function checkTraversable(dir: string): void {
+  if (process.getuid?.() !== 0) return;
+  let current = path.dirname(dir);
+  while (true) {
+    const mode = statSync(current).mode;
+    if ((mode & 0o001) === 0) {
+      throw new Error(`--dir ${dir}: PostgreSQL runs as user postgres, which cannot enter ${current} (mode ${(mode & 0o777).toString(8)}); use a directory under /tmp or /var/tmp`);
+    }
+    const parent = path.dirname(current);
+    if (parent === current) break;
+    current = parent;
+  }
+}
+
+/** Environment for child daemons: without the caller's governor overrides, which would leak in. */
+function childEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  for (const key of Object.keys(env)) {
+    if (/^(GOVERNOR_|ETCD_|PGUSER_|PGPASSWORD_|PATRONI_)/.test(key) || ['SCOPE', 'PGDATA'].includes(key)) delete env[key];
+  }
+  return env;
+}
+
+function spawnGovernor(node: Pick<DemoNode, 'config_file' | 'log_file'>): number {
+  const [command, ...args] = governorCommand();
+  const log = openSync(node.log_file, 'a', 0o600);
+  const child = spawn(command!, [...args, '-c', node.config_file], { detached: true, stdio: ['ignore', log, log], env: childEnv() });
+  closeSync(log);
+  child.unref();
+  if (!child.pid) throw new Error(`could not start governor for ${node.config_file}`);
+  return child.pid;
+}
+
+function nodeConfig(manifest: DemoManifest, node: DemoNode, replicationPassword: string): string {
+  return stringify({
+    scope: manifest.scope,
+    namespace: 'service',
+    name: node.name,
+    etcd: { hosts: manifest.etcd.endpoints.map((e) => e.replace(/^https?:\/\//, '')) },
+    restapi: {
+      listen: `127.0.0.1:${node.api_port}`,
+      connect_address: `127.0.0.1:${node.api_port}`,
+      authentication: { username: manifest.api.username, password: manifest.api.password },
+    },
+    postgresql: {
+      data_dir: node.data_dir,
+      listen: `${node.pg_host}:${node.pg_port}`,
+      connect_address: `${node.pg_host}:${node.pg_port}`,
+      socket_dir: path.dirname(node.data_dir),
+      authentication: {
+        superuser: { username: manifest.postgres.user, password: manifest.postgres.password },
+        replication: { username: 'replicator', password: replicationPassword },
+      },
+    },
+    bootstrap: { dcs: { ttl: manifest.ttl, loop_wait: 1, retry_timeout: 2, maximum_lag_on_failover: 1048576 } },
+  });
+}
+
+interface ClusterDoc {
+  members?: Array<{ name: string; role: string; state: string }>;
+}
+
+async function clusterDoc(manifest: DemoManifest): Promise<ClusterDoc | null> {
+  for (const node of manifest.nodes) {
+    try {
+      const res = await fetch(`${node.api_url}/cluster`, { signal: AbortSignal.timeout(1000) });
+      if (res.ok) return (await res.json()) as ClusterDoc;
+    } catch {
+      // this member's API is not up (yet): ask the next one
+    }
+  }
+  return null;
+}
+
+/** One leader running and every other node streaming. */
+export function clusterReady(doc: ClusterDoc | null, nodeCount: number): boolean {
+  const members = doc?.members ?? [];
+  const leaders = members.filter((m) => m.role === 'leader' && m.state === 'running');
+  const streaming = members.filter((m) => m.role !== 'leader' && m.state === 'streaming');
+  return leaders.length === 1 && streaming.length === nodeCount - 1;
+}
+
+function logTail(file: string, lines = 15): string {
+  try {
+    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
+export async function waitReady(manifest: DemoManifest, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last: ClusterDoc | null = null;
+  while (Date.now() < deadline) {
+    last = await clusterDoc(manifest);
+    if (clusterReady(last, manifest.nodes.length)) return;
+    await sleep(250);
+  }
+  const states = (last?.members ?? []).map((m) => `${m.name}=${m.role}/${m.state}`).join(', ') || 'no member answered';
+  const logs = manifest.nodes.map((n) => `--- ${n.log_file}\n${logTail(n.log_file)}`).join('\n');
+  throw new Error(`cluster not ready after ${timeoutMs / 1000} s (${states})\n${logs}`);
+}
+
+export async function demoUp(options: DemoUpOptions): Promise<DemoManifest> {
+  const dir = path.resolve(options.dir);
+  if (!Number.isInteger(options.nodes) || options.nodes < 1 || options.nodes > 9) throw new Error(`--nodes: expected 1-9, got ${options.nodes}`);
+  if (existsSync(manifestPath(dir))) {
+    const old = readManifest(dir);
+    if (isAlive(old.etcd.pid) || old.nodes.some((n) => isAlive(n.governor_pid))) {
+      throw new Error(`--dir ${dir}: a demo is already running there; run "governor demo down --dir ${dir}" first`);
+    }
+  }
+  mkdirSync(dir, { recursive: true });
+  chmodSync(dir, 0o755);
+  checkTraversable(dir);
+  const socketPath = path.join(dir, 'node1', '.s.PGSQL.65535');
+  if (socketPath.length > 100) throw new Error(`--dir ${dir}: path too long for PostgreSQL's Unix socket (${socketPath.length} > 100 bytes)`);
+
+  const count = options.nodes;
+  const ports = options.portBase
+    ? Array.from({ length: 2 + 2 * count }, (_, i) => options.portBase! + i)
+    : await freePorts(2 + 2 * count);
+  const [clientPort, peerPort] = ports as [number, number];
+  const etcd = await startEtcdProcess({ dataDir: path.join(dir, 'etcd'), clientPort, peerPort, logFile: path.join(dir, 'etcd.log'), detached: true });
+
+  const manifest: DemoManifest = {
+    scope: SCOPE,
+    ttl: TTL,
+    etcd: { endpoints: [etcd.endpoint], pid: etcd.pid, data_dir: path.join(dir, 'etcd') },
+    postgres: { user: 'postgres', password: secret(), dbname: 'postgres' },
+    api: { username: 'admin', password: secret() },
+    nodes: [],
+  };
+  const replicationPassword = secret();
+  const pgUser = await resolvePgUser(null);
+  for (let i = 0; i < count; i++) {
+    const name = `node${i + 1}`;
+    const nodeDir = path.join(dir, name);
+    mkdirSync(nodeDir, { recursive: true });
+    // The node directory holds PostgreSQL's socket and log, so its OS user must own it.
+    if (pgUser.uid !== undefined) chownSync(nodeDir, pgUser.uid, pgUser.gid!);
+    const apiPort = ports[2 + count + i]!;
+    const node: DemoNode = {
+      name,
+      governor_pid: 0,
+      api_url: `http://127.0.0.1:${apiPort}`,
+      pg_host: '127.0.0.1',
+      pg_port: ports[2 + i]!,
+      data_dir: path.join(nodeDir, 'data'),
+      config_file: path.join(nodeDir, 'governor.yml'),
+      api_port: apiPort,
+      log_file: path.join(nodeDir, 'governor.log'),
+    };
+    writeFileSync(node.config_file, nodeConfig(manifest, node, replicationPassword), { mode: 0o600 });
+    manifest.nodes.push(node);
+  }
+  for (const node of manifest.nodes) node.governor_pid = spawnGovernor(node);
+  writeManifest(dir, manifest);
+  await waitReady(manifest, options.timeoutMs ?? 120_000);
+  return manifest;
+}
+
+export async function demoStopNode(dir: string, name: string): Promise<void> {
+  const manifest = readManifest(dir);
+  const node = findNode(manifest, name);
+  if (isAlive(node.governor_pid)) await stopProcess(node.governor_pid, 90_000);
+}
+
+export async function demoStartNode(dir: string, name: string): Promise<DemoNode> {
+  const manifest = readManifest(dir);
+  const node = findNode(manifest, name);
+  if (isAlive(node.governor_pid)) throw new Error(`NAME: ${name} is already running (pid ${node.governor_pid})`);
+  node.governor_pid = spawnGovernor(node);
+  writeManifest(dir, manifest);
+  return node;
+}
+
+function postmasterPid(dataDir: string): number | null {
+  try {
+    const pid = Number(readFileSync(path.join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+    return Number.isInteger(pid) && pid > 0 ? pid : null;
+  } catch {
+    return null;
+  }
+}
+
+export async function demoDown(dir: string): Promise<string[]> {
+  const manifest = readManifest(dir);
+  const stopped: string[] = [];
+  await Promise.all(
+    manifest.nodes.map(async (node) => {
+      if (isAlive(node.governor_pid)) {
+        await stopProcess(node.governor_pid, 90_000);
+        stopped.push(`governor ${node.name} (pid ${node.governor_pid})`);
+      }
+      // A governor killed with SIGKILL leaves its PostgreSQL behind: stop that too, by its PID.
+      const pid = postmasterPid(node.data_dir);
+      if (pid !== null && isAlive(pid)) {
+        await stopProcess(pid, 30_000);
+        stopped.push(`postgres ${node.name} (pid ${pid})`);
+      }
+    }),
+  );
+  if (isAlive(manifest.etcd.pid)) {
+    await stopProcess(manifest.etcd.pid);
+    stopped.push(`etcd (pid ${manifest.etcd.pid})`);
+  }
+  return stopped;
+}
+
+export async function demoStatus(dir: string): Promise<Record<string, unknown>> {
+  const manifest = readManifest(dir);
+  const doc = await clusterDoc(manifest);
+  return {
+    etcd: { pid: manifest.etcd.pid, alive: isAlive(manifest.etcd.pid) },
+    nodes: manifest.nodes.map((n) => ({
+      ...(doc?.members?.find((m) => m.name === n.name) ?? { role: null, state: 'unknown' }),
+      name: n.name,
+      governor_pid: n.governor_pid,
+      governor_alive: isAlive(n.governor_pid),
+    })),
+  };
+}

@@ -1,0 +1,118 @@
+// Start and stop a single-node etcd for the demo and the tests.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { sleep } from '../../util/time.js';
+
+export interface EtcdProcessOptions {
+  dataDir: string;
+  clientPort: number;
+  peerPort: number;
+  logFile: string;
+  name?: string;
+  /** Own process group, not waited for: outlives the parent (demo). */
+  detached?: boolean;
+  /** etcd binary; default $ETCD_BIN or "etcd" on PATH. */
+  bin?: string;
+  /** How long to wait for /health (ms), default 15000. */
+  startTimeoutMs?: number;
+}
+
+function logTail(file: string, lines = 30): string {
+  try {
+    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+async function healthy(endpoint: string): Promise<boolean> {
+  try {
+    const res = await fetch(`${endpoint}/health`, { signal: AbortSignal.timeout(1000) });
+    const body = (await res.json()) as { health?: unknown };
+    return res.ok && (body.health === 'true' || body.health === true);
+  } catch {
+    return false;
+  }
+}
+
+/** Spawn etcd listening on 127.0.0.1 and resolve once /health answers true. */
+export async function startEtcdProcess(opts: EtcdProcessOptions): Promise<{ endpoint: string; pid: number }> {
+  const name = opts.name ?? 'etcd0';
+  const client = `http://127.0.0.1:${opts.clientPort}`;
+  const peer = `http://127.0.0.1:${opts.peerPort}`;
+  const args = [
+    '--name', name,
+    '--data-dir', opts.dataDir,
+    '--listen-client-urls', client,
+    '--advertise-client-urls', client,
+    '--listen-peer-urls', peer,
+    '--initial-advertise-peer-urls', peer,
+    '--initial-cluster', `${name}=${peer}`,
+    '--initial-cluster-state', 'new',
+    '--initial-cluster-token', `governor-${name}`,
+    '--logger', 'zap',
+    '--log-outputs', 'stderr',
+  ];
+  mkdirSync(dirname(opts.logFile), { recursive: true });
+  mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
+  const fd = openSync(opts.logFile, 'a');
+  let exited: string | null = null;
+  let child: ChildProcess;
+  try {
+    child = spawn(opts.bin ?? process.env.ETCD_BIN ?? 'etcd', args, {
+      stdio: ['ignore', fd, fd],
+      detached: opts.detached ?? false,
+    });
+  } finally {
+    closeSync(fd);
+  }
+  child.once('error', (error) => {
+    exited = `could not start etcd: ${error.message}`;
+  });
+  child.once('exit', (code, signal) => {
+    exited ??= `etcd exited (code ${code}, signal ${signal})`;
+  });
+  if (opts.detached) child.unref();
+
+  const deadline = Date.now() + (opts.startTimeoutMs ?? 15_000);
+  while (exited === null && Date.now() < deadline) {
+    if (await healthy(client)) return { endpoint: client, pid: child.pid! };
+    await sleep(100);
+  }
+  if (exited === null && child.pid !== undefined) await stopProcess(child.pid, 2000);
+  const reason = exited ?? 'etcd did not become healthy within the timeout';
+  throw new Error(`${reason}; last lines of ${opts.logFile}:\n${logTail(opts.logFile)}`);
+}
+
+/** SIGTERM (and SIGCONT, in case it is stopped), wait until gone, SIGKILL after timeoutMs. */
+export async function stopProcess(pid: number, timeoutMs = 10_000): Promise<void> {
+  const signal = (sig: NodeJS.Signals) => {
+    try {
+      process.kill(pid, sig);
+    } catch {
+      /* already gone */
+    }
+  };
+  if (!isAlive(pid)) return;
+  signal('SIGTERM');
+  signal('SIGCONT');
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (!isAlive(pid)) return;
+    await sleep(50);
+  }
+  signal('SIGKILL');
+  const killDeadline = Date.now() + 5000;
+  while (isAlive(pid) && Date.now() < killDeadline) await sleep(50);
+}

@@ -1,0 +1,82 @@
+#!/usr/bin/env node
+// `governor`: the daemon (`governor -c FILE`) and its subcommands.
+
+import { Command, InvalidArgumentError } from 'commander';
+import { GOVERNOR_VERSION } from '../ha/member.js';
+import { ruleNames } from '../ha/decide.js';
+import { runDaemon } from './daemon.js';
+import { demoDown, demoStartNode, demoStatus, demoStopNode, demoUp } from './demo/demo.js';
+import { fail } from './errors.js';
+import { buildCtl } from './governorctl-commands.js';
+
+function integer(name: string) {
+  return (value: string) => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`${name}: expected a positive integer, got ${JSON.stringify(value)}`);
+    return n;
+  };
+}
+
+export function buildGovernor(): Command {
+  const program = new Command('governor')
+    .description('Highly available PostgreSQL: one daemon per machine, master elected in etcd')
+    .version(GOVERNOR_VERSION, '-V, --version')
+    .option('-c, --config <file>', 'configuration file (YAML); environment variables override it', process.env.GOVERNOR_CONFIG)
+    .action(async (options: { config?: string }) => {
+      await runDaemon(options.config ?? '/etc/governor/governor.yml');
+    });
+
+  program
+    .command('rules')
+    .description('print the HA decision rules in the order they are evaluated')
+    .action(() => {
+      for (const [i, name] of ruleNames().entries()) console.log(`${String(i + 1).padStart(2)}. ${name}`);
+    });
+
+  const demo = program.command('demo').description('a local cluster on 127.0.0.1 for trying governor out');
+  demo
+    .command('up')
+    .description('start etcd and N members; returns once there is one master and N-1 streaming replicas')
+    .requiredOption('--dir <dir>', 'directory for data, configs and logs')
+    .option('--nodes <n>', 'number of members', integer('--nodes'), 3)
+    .option('--port-base <port>', 'first port of a consecutive range (default: free ports)', integer('--port-base'))
+    .option('--timeout <seconds>', 'how long to wait for the cluster', integer('--timeout'), 120)
+    .action(async (options: { dir: string; nodes: number; portBase?: number; timeout: number }) => {
+      const manifest = await demoUp({ dir: options.dir, nodes: options.nodes, portBase: options.portBase, timeoutMs: options.timeout * 1000 });
+      console.log(JSON.stringify(manifest));
+    });
+  demo
+    .command('stop-node')
+    .description("stop one member's governor (SIGTERM; it stops its PostgreSQL), keeping its data")
+    .requiredOption('--dir <dir>')
+    .argument('<name>')
+    .action(async (name: string, options: { dir: string }) => demoStopNode(options.dir, name));
+  demo
+    .command('start-node')
+    .description("start one member's governor again")
+    .requiredOption('--dir <dir>')
+    .argument('<name>')
+    .action(async (name: string, options: { dir: string }) => {
+      console.log(JSON.stringify(await demoStartNode(options.dir, name)));
+    });
+  demo
+    .command('status')
+    .requiredOption('--dir <dir>')
+    .action(async (options: { dir: string }) => {
+      console.log(JSON.stringify(await demoStatus(options.dir), null, 2));
+    });
+  demo
+    .command('down')
+    .description('stop everything the demo started, by PID')
+    .requiredOption('--dir <dir>')
+    .action(async (options: { dir: string }) => {
+      for (const line of await demoDown(options.dir)) console.log(`stopped ${line}`);
+    });
+
+  program.addCommand(buildCtl('ctl'));
+  return program;
+}
+
+const invokedAs = (process.argv[1] ?? '').split('/').pop() ?? '';
+const program = invokedAs.startsWith('governorctl') ? buildCtl('governorctl') : buildGovernor();
+program.parseAsync(process.argv).catch(fail);
