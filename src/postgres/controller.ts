@@ -1,0 +1,324 @@
+// The local PostgreSQL instance: initdb, configuration, start/stop, base backup, rewind, status.
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import pg from 'pg';
+import type { GovernorConfig } from '../config/types.js';
+import { type Logger, redact, registerSecret } from '../log/logger.js';
+import { sleep } from '../util/time.js';
+import { parseControlData } from './controldata.js';
+import { describeFailure, type PgUser, resolvePgUser, runPgBinary, type RunOptions, type RunResult } from './exec.js';
+import { assertTraversable, emptyDir, ensureDir, isPostgresProcess, ownDir, readPostmasterPid, tailFile, touchOwned, writeFileAtomic } from './files.js';
+import {
+  autoConfParameters, buildConninfo, buildParameters, EMPTY_AUTO_CONF, parseListen, renderPgHba, renderPgpass, renderPostgresqlConf,
+} from './render.js';
+import { ensureReplicationRole, SLOT_NAME_RE, syncPhysicalSlots } from './admin.js';
+import { mapStatusRow, offlineStatus, SessionClient, STATUS_SQL, type StatusRow } from './status.js';
+import type { ControlData, DataDirState, HostPort, PostgresController, PostgresStatus, StartRole, StopMode } from './types.js';
+
+export const DEFAULT_BIN_DIR = '/usr/lib/postgresql/15/bin';
+
+/** Where governor keeps files next to (not inside) the data directory. */
+export function sidecarPaths(dataDir: string): { logFile: string; passFile: string } {
+  const resolved = path.resolve(dataDir);
+  const parent = path.dirname(resolved);
+  const base = path.basename(resolved);
+  return { logFile: path.join(parent, base + '.log'), passFile: path.join(parent, '.governor-' + base + '.pgpass') };
+}
+
+const seconds = (ms: number) => String(Math.max(1, Math.ceil(ms / 1000)));
+
+async function exists(p: string): Promise<boolean> {
+  return fs.access(p).then(() => true, () => false);
+}
+
+export function createPostgresController(config: GovernorConfig, logger: Logger): PostgresController {
+  const pgc = config.postgresql;
+  const { superuser, replication } = pgc.authentication;
+  registerSecret(superuser.password);
+  registerSecret(replication.password);
+  const binDir = pgc.bin_dir || DEFAULT_BIN_DIR;
+  if (pgc.data_dir.trim() === '') throw new Error('postgresql.data_dir is empty');
+  const dataDir = path.resolve(pgc.data_dir);
+  const socketDir = path.resolve(pgc.socket_dir);
+  const { logFile, passFile } = sidecarPaths(dataDir);
+  const { port } = parseListen(pgc.listen);
+  const inData = (name: string) => path.join(dataDir, name);
+
+  const session = new SessionClient(
+    {
+      host: socketDir, port, user: superuser.username, password: superuser.password, database: 'postgres',
+      application_name: 'governor', connectionTimeoutMillis: 2000, statement_timeout: 2000, query_timeout: 4000,
+    },
+    logger,
+  );
+
+  let userPromise: Promise<PgUser> | null = null;
+  const pgUser = (): Promise<PgUser> =>
+    (userPromise ??= resolvePgUser(pgc.run_as_user).catch((err: unknown) => {
+      userPromise = null;
+      throw err;
+    }));
+  const owner = async () => {
+    const u = await pgUser();
+    return { uid: u.uid, gid: u.gid };
+  };
+  const run = async (name: string, args: string[], options: RunOptions = {}): Promise<RunResult> => {
+    const user = await pgUser();
+    logger.debug(`running ${name}`, { args: args.map((a) => redact(a)) });
+    return runPgBinary(binDir, name, args, user, options);
+  };
+
+  const isRunning = async (): Promise<boolean> => {
+    const pid = await readPostmasterPid(dataDir);
+    return pid !== null && (await isPostgresProcess(pid));
+  };
+
+  /** data_dir (0700) and socket_dir exist, are owned by the PostgreSQL user, and are reachable by it. */
+  const prepareDirs = async (): Promise<void> => {
+    const user = await pgUser();
+    const who = await owner();
+    await assertTraversable(dataDir, user);
+    await assertTraversable(socketDir, user);
+    if (!(await ensureDir(dataDir, 0o700, who)) && (await fs.readdir(dataDir)).length === 0) await ownDir(dataDir, 0o700, who);
+    if (await ensureDir(socketDir, 0o755, who)) logger.info('created socket directory', { path: socketDir });
+  };
+
+  const writePassFile = async () =>
+    writeFileAtomic(passFile, renderPgpass([replication, superuser]), await owner());
+
+  /** governor never uses ALTER SYSTEM; whatever a base backup or rewind copied in there must not override us. */
+  const resetAutoConf = async (): Promise<void> => {
+    const file = inData('postgresql.auto.conf');
+    const current = await fs.readFile(file, 'utf8').catch(() => null);
+    if (current === EMPTY_AUTO_CONF) return;
+    const names = current ? autoConfParameters(current) : [];
+    if (names.length > 0) logger.warn('clearing postgresql.auto.conf (governor owns the configuration)', { parameters: names });
+    await writeFileAtomic(file, EMPTY_AUTO_CONF, await owner());
+  };
+
+  const assertStopped = async (what: string): Promise<void> => {
+    if (await isRunning()) throw new Error(`cannot ${what}: PostgreSQL is running in ${dataDir}`);
+  };
+
+  const pgCtlFailure = async (what: string, result: RunResult): Promise<Error> => {
+    const tail = redact(await tailFile(logFile, 20));
+    return new Error(`${what}: ${describeFailure('pg_ctl', result)}${tail ? `\nlast lines of ${logFile}:\n${tail}` : ''}`);
+  };
+
+  const withSuperuser = async <T>(fn: (client: pg.Client) => Promise<T>): Promise<T> => {
+    const client = new pg.Client({
+      host: socketDir, port, user: superuser.username, password: superuser.password, database: 'postgres',
+      application_name: 'governor', connectionTimeoutMillis: 5000, statement_timeout: 10_000,
+    });
+    client.on('error', (err) => logger.debug('PostgreSQL connection error', { error: err }));
+    await client.connect();
+    try {
+      return await fn(client);
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  };
+
+  const dataDirState = async (): Promise<DataDirState> => {
+    let entries: string[];
+    try {
+      entries = await fs.readdir(dataDir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'missing';
+      throw err;
+    }
+    if (entries.length === 0) return 'empty';
+    if (entries.includes('PG_VERSION')) return 'initialized';
+    logger.warn('data directory is not empty but holds no PostgreSQL cluster', { path: dataDir, entries: entries.slice(0, 10) });
+    return 'empty';
+  };
+
+  const controller: PostgresController = {
+    dataDirState,
+
+    async controlData(): Promise<ControlData | null> {
+      if (!(await exists(inData('global/pg_control')))) return null;
+      const result = await run('pg_controldata', ['-D', dataDir], { env: { LC_ALL: 'C' }, timeoutMs: 30_000 });
+      if (result.code !== 0) throw new Error(describeFailure('pg_controldata', result));
+      return parseControlData(result.stdout);
+    },
+
+    async initdb(): Promise<void> {
+      await prepareDirs();
+      if ((await fs.readdir(dataDir)).length > 0) throw new Error(`initdb: data directory ${dataDir} is not empty`);
+      const pwFile = path.join(path.dirname(dataDir), `.governor-initdb-${randomBytes(6).toString('hex')}`);
+      await writeFileAtomic(pwFile, superuser.password + '\n', await owner());
+      try {
+        const result = await run('initdb', [
+          '-D', dataDir, '--data-checksums', '-U', superuser.username, `--pwfile=${pwFile}`,
+          '--auth-local=scram-sha-256', '--auth-host=scram-sha-256', '-E', 'UTF8', '--locale=C.UTF-8',
+        ], { timeoutMs: 300_000 });
+        if (result.code !== 0) throw new Error(describeFailure('initdb', result));
+      } finally {
+        await fs.rm(pwFile, { force: true });
+      }
+      await resetAutoConf();
+      logger.info('initialized data directory', { path: dataDir });
+    },
+
+    async createRoles(): Promise<void> {
+      if (replication.username === superuser.username) {
+        logger.info('replication user is the superuser; no role to create');
+        return;
+      }
+      await withSuperuser((client) => ensureReplicationRole(client, replication, logger));
+    },
+
+    async writeConfig(role: StartRole): Promise<void> {
+      if ((await dataDirState()) !== 'initialized') throw new Error(`writeConfig: ${dataDir} holds no PostgreSQL cluster`);
+      if (role.role === 'replica' && !role.primary) throw new Error('writeConfig: a replica needs role.primary');
+      if (role.slotName && !SLOT_NAME_RE.test(role.slotName)) throw new Error(`invalid slot name ${JSON.stringify(role.slotName)}`);
+      const who = await owner();
+      const { params, ignored } = buildParameters(pgc, role, passFile);
+      if (ignored.length > 0) logger.warn('ignoring parameters governor sets itself', { parameters: ignored });
+      await writePassFile();
+      await writeFileAtomic(inData('postgresql.conf'), renderPostgresqlConf(params), who);
+      await writeFileAtomic(inData('pg_hba.conf'), renderPgHba(pgc), who);
+      await resetAutoConf();
+      if (role.role === 'replica') {
+        await writeFileAtomic(inData('standby.signal'), '', who);
+      } else {
+        await fs.rm(inData('standby.signal'), { force: true });
+        await fs.rm(inData('recovery.signal'), { force: true });
+      }
+      logger.info('wrote PostgreSQL configuration', {
+        role: role.role, primary: role.primary ? `${role.primary.host}:${role.primary.port}` : undefined, slot: role.slotName ?? undefined,
+      });
+    },
+
+    async start(timeoutMs: number): Promise<void> {
+      const deadline = Date.now() + timeoutMs;
+      if (await isRunning()) {
+        logger.info('PostgreSQL is already running; waiting until it accepts connections');
+        while (Date.now() < deadline) {
+          if ((await controller.status()).accepting) return;
+          await sleep(200);
+        }
+        throw new Error(`PostgreSQL is running but did not accept connections within ${timeoutMs} ms`);
+      }
+      await prepareDirs();
+      await touchOwned(logFile, await owner());
+      const secs = seconds(timeoutMs);
+      // Detached: pg_ctl and the postmaster it leaves behind live in their own session, not governor's process group.
+      const result = await run('pg_ctl', ['start', '-w', '-t', secs, '-D', dataDir, '-l', logFile], {
+        detached: true, timeoutMs: Number(secs) * 1000 + 15_000,
+      });
+      if (result.code !== 0) throw await pgCtlFailure('PostgreSQL failed to start', result);
+      logger.info('PostgreSQL started', { dataDir });
+    },
+
+    async stop(mode: StopMode, timeoutMs: number): Promise<void> {
+      await session.close(); // a smart shutdown would wait for our own connection
+      if (!(await isRunning())) return;
+      const secs = seconds(timeoutMs);
+      const result = await run('pg_ctl', ['stop', '-m', mode, '-w', '-t', secs, '-D', dataDir], { timeoutMs: Number(secs) * 1000 + 15_000 });
+      if (result.code !== 0) {
+        if (!(await isRunning())) return;
+        throw await pgCtlFailure(`PostgreSQL did not stop (mode ${mode})`, result);
+      }
+      logger.info('PostgreSQL stopped', { mode });
+    },
+
+    async reload(): Promise<void> {
+      const result = await run('pg_ctl', ['reload', '-D', dataDir], { timeoutMs: 30_000 });
+      if (result.code !== 0) throw await pgCtlFailure('PostgreSQL reload failed', result);
+    },
+
+    async promote(timeoutMs: number): Promise<void> {
+      const secs = seconds(timeoutMs);
+      const result = await run('pg_ctl', ['promote', '-w', '-t', secs, '-D', dataDir], { timeoutMs: Number(secs) * 1000 + 15_000 });
+      if (result.code !== 0) {
+        if (/not in standby mode/.test(result.stderr)) {
+          logger.info('promote: PostgreSQL is already out of recovery');
+          return;
+        }
+        throw await pgCtlFailure('promotion failed', result);
+      }
+      logger.info('PostgreSQL promoted');
+    },
+
+    async basebackup(source: HostPort): Promise<void> {
+      await assertStopped('take a base backup');
+      await prepareDirs();
+      await emptyDir(dataDir);
+      await ownDir(dataDir, 0o700, await owner());
+      await writePassFile();
+      logger.info('taking base backup', { source: `${source.host}:${source.port}` });
+      const result = await run('pg_basebackup', [
+        '-D', dataDir, '-X', 'stream', '-c', 'fast', '-h', source.host, '-p', String(source.port),
+        '-U', replication.username, '--no-password',
+      ], { env: { PGPASSFILE: passFile, PGCONNECT_TIMEOUT: '10' } });
+      if (result.code !== 0) {
+        await emptyDir(dataDir).catch(() => undefined);
+        throw new Error(`base backup from ${source.host}:${source.port} failed: ${describeFailure('pg_basebackup', result)}`);
+      }
+      await ownDir(dataDir, 0o700, await owner());
+      await resetAutoConf();
+      for (const signal of ['standby.signal', 'recovery.signal']) await fs.rm(inData(signal), { force: true });
+      logger.info('base backup complete', { source: `${source.host}:${source.port}` });
+    },
+
+    async rewind(source: HostPort): Promise<boolean> {
+      await assertStopped('rewind');
+      // pg_rewind may first run crash recovery in single-user mode, which needs a valid postgresql.conf and
+      // refuses standby mode; writeConfig puts the signal file back afterwards.
+      for (const signal of ['standby.signal', 'recovery.signal']) await fs.rm(inData(signal), { force: true });
+      if (!(await exists(inData('postgresql.conf')))) await controller.writeConfig({ role: 'primary' });
+      await writePassFile();
+      const sourceServer = buildConninfo([
+        ['host', source.host], ['port', source.port], ['user', superuser.username], ['dbname', 'postgres'],
+        ['passfile', passFile], ['connect_timeout', 10],
+      ]);
+      logger.info('rewinding', { source: `${source.host}:${source.port}` });
+      const result = await run('pg_rewind', ['-D', dataDir, `--source-server=${sourceServer}`], { env: { PGCONNECT_TIMEOUT: '10' } });
+      const output = (result.stderr + result.stdout).trim();
+      if (result.code !== 0) {
+        logger.error('pg_rewind failed', { source: `${source.host}:${source.port}`, code: result.code, output: output.split('\n').slice(-30).join('\n') });
+        return false;
+      }
+      await resetAutoConf();
+      logger.info('pg_rewind succeeded', { source: `${source.host}:${source.port}`, output: output.split('\n').slice(-5).join('\n') });
+      return true;
+    },
+
+    async removeDataDir(): Promise<void> {
+      if (pgc.data_dir.trim() === '' || dataDir === '/') throw new Error(`refusing to remove data directory ${JSON.stringify(pgc.data_dir)}`);
+      await assertStopped('remove the data directory');
+      await emptyDir(dataDir);
+      logger.warn('removed data directory contents', { path: dataDir });
+    },
+
+    async status(): Promise<PostgresStatus> {
+      let running = false;
+      try {
+        running = await isRunning();
+        if (!running) return offlineStatus(false);
+        const result = await session.query<StatusRow>(STATUS_SQL);
+        const row = result.rows[0];
+        return row ? mapStatusRow(row) : offlineStatus(true);
+      } catch (err) {
+        logger.debug('status query failed', { error: err });
+        return offlineStatus(running);
+      }
+    },
+
+    async syncSlots(slotNames: string[]): Promise<void> {
+      await syncPhysicalSlots((sql, params) => session.query(sql, params), slotNames, logger);
+    },
+
+    async logTail(lines: number): Promise<string> {
+      return redact(await tailFile(logFile, lines));
+    },
+
+    async close(): Promise<void> {
+      await session.close();
+    },
+  };
+  return controller;
+}

@@ -1,0 +1,130 @@
+// Running PostgreSQL binaries as the PostgreSQL OS user (PostgreSQL refuses to run as root).
+import { execFile, spawn } from 'node:child_process';
+import os from 'node:os';
+import path from 'node:path';
+import { redact } from '../log/logger.js';
+
+export interface PgUser {
+  name: string;
+  /** Set only when governor is root and must switch user; undefined means "run as ourselves". */
+  uid: number | undefined;
+  gid: number | undefined;
+  /** Effective ids of the PostgreSQL user (ours when not root), for permission checks. */
+  effectiveUid: number;
+  effectiveGid: number;
+  home: string;
+}
+
+function execFileText(file: string, args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(file, args, { encoding: 'utf8', timeout: 10_000 }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`${file} ${args.join(' ')} failed: ${(stderr || err.message).trim()}`));
+      else resolve(stdout.trim());
+    });
+  });
+}
+
+/** Who PostgreSQL binaries run as: run_as_user (default "postgres") when root, else the current user. */
+export async function resolvePgUser(runAsUser: string | null | undefined): Promise<PgUser> {
+  if (typeof process.getuid !== 'function' || process.getuid() !== 0) {
+    const info = os.userInfo();
+    return { name: info.username, uid: undefined, gid: undefined, effectiveUid: info.uid, effectiveGid: info.gid, home: info.homedir };
+  }
+  const name = runAsUser ?? 'postgres';
+  let uid: number;
+  let gid: number;
+  try {
+    uid = Number(await execFileText('id', ['-u', name]));
+    gid = Number(await execFileText('id', ['-g', name]));
+  } catch (err) {
+    throw new Error(`governor runs as root, so PostgreSQL must run as another OS user, but user ${JSON.stringify(name)} was not found (set postgresql.run_as_user): ${(err as Error).message}`);
+  }
+  if (!Number.isInteger(uid) || !Number.isInteger(gid)) throw new Error(`could not determine uid/gid of OS user ${name}`);
+  if (uid === 0) throw new Error(`postgresql.run_as_user ${JSON.stringify(name)} is root; PostgreSQL refuses to run as root`);
+  let home = '/';
+  try {
+    const entry = await execFileText('getent', ['passwd', name]);
+    home = entry.split(':')[5] || '/';
+  } catch {
+    // no home directory: "/" is fine for PostgreSQL binaries
+  }
+  return { name, uid, gid, effectiveUid: uid, effectiveGid: gid, home };
+}
+
+export interface RunOptions {
+  /** Extra environment variables (on top of a clean, PG*-free environment). */
+  env?: Record<string, string>;
+  /** Start in a new session/process group so the child (and what it leaves behind) survives governor. */
+  detached?: boolean;
+  /** Kill the child (SIGKILL) after this many ms. */
+  timeoutMs?: number;
+  cwd?: string;
+}
+
+export interface RunResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  timedOut: boolean;
+}
+
+/** An environment without governor's PG* variables, with HOME/USER of the PostgreSQL user and C messages. */
+export function pgEnvironment(user: PgUser, extra: Record<string, string> = {}): Record<string, string> {
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
+    HOME: user.home,
+    USER: user.name,
+    LOGNAME: user.name,
+    LANG: 'C.UTF-8',
+    LC_MESSAGES: 'C',
+  };
+  if (process.env.TZ) env.TZ = process.env.TZ;
+  return { ...env, ...extra };
+}
+
+/** Run `bin_dir/name args` as the PostgreSQL user; never throws for a non-zero exit, only when it cannot spawn. */
+export function runPgBinary(binDir: string, name: string, args: string[], user: PgUser, options: RunOptions = {}): Promise<RunResult> {
+  const file = path.join(binDir, name);
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, args, {
+      uid: user.uid,
+      gid: user.gid,
+      env: pgEnvironment(user, options.env),
+      cwd: options.cwd ?? '/',
+      detached: options.detached ?? false,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    let timedOut = false;
+    let settled = false;
+    child.stdout.setEncoding('utf8').on('data', (d: string) => { if (stdout.length < 1_000_000) stdout += d; });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => { if (stderr.length < 1_000_000) stderr += d; });
+    const timer = options.timeoutMs
+      ? setTimeout(() => { timedOut = true; child.kill('SIGKILL'); }, options.timeoutMs)
+      : undefined;
+    const finish = (code: number | null, signal: NodeJS.Signals | null) => {
+      if (settled) return;
+      settled = true;
+      if (timer) clearTimeout(timer);
+      resolve({ code, signal, stdout: redact(stdout), stderr: redact(stderr), timedOut });
+    };
+    child.once('error', (err) => {
+      if (settled) return;
+      settled = true;
+      if (timer) clearTimeout(timer);
+      reject(new Error(`cannot run ${file}: ${err.message}`));
+    });
+    child.once('close', finish);
+    // A grandchild that inherited our pipes must not keep us waiting once the child itself has exited.
+    child.once('exit', (code, signal) => setTimeout(() => finish(code, signal), 500).unref());
+  });
+}
+
+/** A one-line summary of a failed run, for error messages. */
+export function describeFailure(name: string, result: RunResult): string {
+  const how = result.timedOut ? 'timed out' : result.signal ? `was killed by ${result.signal}` : `exited with code ${result.code}`;
+  const output = (result.stderr.trim() || result.stdout.trim()).split('\n').slice(-20).join('\n');
+  return `${name} ${how}${output ? `: ${output}` : ''}`;
+}

@@ -1,0 +1,193 @@
+// Pure rendering of the files governor owns: postgresql.conf, pg_hba.conf, the password file, conninfo strings.
+import type { Credentials, PostgresqlConfig } from '../config/types.js';
+import type { StartRole } from './types.js';
+
+export type ParamValue = string | number | boolean;
+
+/** Split "host:port" where host may be a comma list, IPv6 in brackets ("[::1],127.0.0.1:5432"). */
+export function parseListen(value: string): { hosts: string[]; port: number } {
+  const idx = value.lastIndexOf(':');
+  const portText = idx >= 0 ? value.slice(idx + 1) : '';
+  if (idx <= 0 || !/^\d{1,5}$/.test(portText)) throw new Error(`postgresql.listen: expected host:port, got ${JSON.stringify(value)}`);
+  const port = Number(portText);
+  if (port < 1 || port > 65535) throw new Error(`postgresql.listen: port ${port} is outside 1-65535`);
+  const hosts = value
+    .slice(0, idx)
+    .split(',')
+    .map((h) => h.trim().replace(/^\[(.*)\]$/, '$1'))
+    .filter((h) => h !== '');
+  if (hosts.length === 0) throw new Error(`postgresql.listen: no host in ${JSON.stringify(value)}`);
+  return { hosts, port };
+}
+
+/** A postgresql.conf string literal: backslashes doubled, quotes doubled. */
+export function quoteConfString(value: string): string {
+  if (/[\n\r\0]/.test(value)) throw new Error('postgresql.conf values cannot contain newlines or NUL');
+  return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`;
+}
+
+export function formatConfValue(value: ParamValue): string {
+  if (typeof value === 'boolean') return value ? 'on' : 'off';
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) throw new Error(`invalid numeric parameter value ${value}`);
+    return String(value);
+  }
+  return quoteConfString(value);
+}
+
+const PARAM_NAME_RE = /^[A-Za-z_][A-Za-z0-9_.]*$/;
+
+export function renderPostgresqlConf(params: Map<string, ParamValue>): string {
+  const lines = ['# Managed by governor: rewritten on every start; edit governor.yml or the DCS config instead.'];
+  for (const [name, value] of params) {
+    if (!PARAM_NAME_RE.test(name)) throw new Error(`invalid PostgreSQL parameter name ${JSON.stringify(name)}`);
+    lines.push(`${name} = ${formatConfValue(value)}`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+/** Parameters governor decides itself; user-supplied values for them are ignored. */
+export const PROTECTED_PARAMETERS = new Set([
+  'listen_addresses', 'port', 'unix_socket_directories', 'primary_conninfo', 'primary_slot_name',
+  'data_directory', 'config_file', 'hba_file', 'ident_file',
+]);
+
+export function defaultParameters(): [string, ParamValue][] {
+  return [
+    ['wal_level', 'replica'],
+    ['hot_standby', true],
+    ['max_wal_senders', 10],
+    ['max_replication_slots', 10],
+    ['wal_keep_size', '128MB'],
+    ['wal_log_hints', true],
+    ['hot_standby_feedback', true],
+    ['wal_receiver_status_interval', '1s'],
+    ['wal_retrieve_retry_interval', '500ms'],
+    ['password_encryption', 'scram-sha-256'],
+    ['recovery_target_timeline', 'latest'],
+    ['max_connections', 100],
+    ['shared_buffers', '128MB'],
+    ['lc_messages', 'C'],
+    ['lc_monetary', 'C'],
+    ['lc_numeric', 'C'],
+    ['lc_time', 'C'],
+    ['datestyle', 'iso, mdy'],
+    ['timezone', 'UTC'],
+    ['log_timezone', 'UTC'],
+    ['default_text_search_config', 'pg_catalog.english'],
+    ['log_line_prefix', '%m [%p] '],
+  ];
+}
+
+/** A libpq conninfo value: always single-quoted, with \ and ' backslash-escaped. */
+export function quoteConninfoValue(value: string | number): string {
+  return `'${String(value).replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+}
+
+export function buildConninfo(entries: [string, string | number][]): string {
+  return entries.map(([k, v]) => `${k}=${quoteConninfoValue(v)}`).join(' ');
+}
+
+export function primaryConninfo(config: PostgresqlConfig, role: StartRole, passfile: string): string {
+  const primary = role.primary;
+  if (!primary) throw new Error('a replica needs role.primary');
+  return buildConninfo([
+    ['host', primary.host],
+    ['port', primary.port],
+    ['user', config.authentication.replication.username],
+    ['passfile', passfile],
+    ['application_name', primary.applicationName],
+    ['sslmode', 'prefer'],
+    ['connect_timeout', 2],
+    ['keepalives', 1],
+    ['keepalives_idle', 5],
+    ['keepalives_interval', 2],
+    ['keepalives_count', 3],
+  ]);
+}
+
+export interface BuiltParameters {
+  params: Map<string, ParamValue>;
+  /** Names of protected parameters found in cluster or local parameters (and ignored). */
+  ignored: string[];
+}
+
+/** Defaults, then the cluster-wide parameters, then the local ones, then governor's own (protected) settings. */
+export function buildParameters(config: PostgresqlConfig, role: StartRole, passfile: string): BuiltParameters {
+  const { hosts, port } = parseListen(config.listen);
+  const params = new Map<string, ParamValue>();
+  const ignored: string[] = [];
+  params.set('listen_addresses', hosts.join(','));
+  params.set('port', port);
+  params.set('unix_socket_directories', config.socket_dir);
+  for (const [k, v] of defaultParameters()) params.set(k, v);
+  for (const source of [role.clusterParameters ?? {}, config.parameters ?? {}]) {
+    for (const [k, v] of Object.entries(source)) {
+      if (PROTECTED_PARAMETERS.has(k.toLowerCase())) ignored.push(k);
+      else params.set(k.toLowerCase(), v);
+    }
+  }
+  if (role.role === 'replica') {
+    params.set('primary_conninfo', primaryConninfo(config, role, passfile));
+    if (role.slotName) params.set('primary_slot_name', role.slotName);
+  }
+  return { params, ignored };
+}
+
+const HBA_KEYWORDS = new Set(['all', 'sameuser', 'samerole', 'samegroup', 'replication']);
+
+/** A role name in pg_hba.conf: bare when plain, double-quoted otherwise. */
+export function hbaName(name: string): string {
+  if (name === '' || /["\n\r\0]/.test(name)) throw new Error(`role name ${JSON.stringify(name)} cannot be used in pg_hba.conf`);
+  if (/^[A-Za-z0-9_]+$/.test(name) && !HBA_KEYWORDS.has(name)) return name;
+  return `"${name}"`;
+}
+
+export function renderPgHba(config: PostgresqlConfig): string {
+  const su = hbaName(config.authentication.superuser.username);
+  const repl = hbaName(config.authentication.replication.username);
+  const lines = [
+    '# Managed by governor: rewritten on every start; add lines with postgresql.pg_hba in governor.yml.',
+    ...(config.pg_hba ?? []),
+    `local all ${su} scram-sha-256`,
+    'local all all scram-sha-256',
+    'host all all 127.0.0.1/32 scram-sha-256',
+    'host all all ::1/128 scram-sha-256',
+    `host replication ${repl} 0.0.0.0/0 scram-sha-256`,
+    `host replication ${repl} ::/0 scram-sha-256`,
+    'host all all 0.0.0.0/0 scram-sha-256',
+    'host all all ::/0 scram-sha-256',
+  ];
+  return lines.join('\n') + '\n';
+}
+
+/** One field of a .pgpass line: ':' and '\' escaped with a backslash. */
+export function escapePgpassField(value: string): string {
+  if (/[\n\r]/.test(value)) throw new Error('password file fields cannot contain newlines');
+  return value.replace(/\\/g, '\\\\').replace(/:/g, '\\:');
+}
+
+/** `*:*:*:user:password` lines, first match wins in libpq, duplicates by user dropped. */
+export function renderPgpass(credentials: Credentials[]): string {
+  const seen = new Set<string>();
+  const lines: string[] = [];
+  for (const { username, password } of credentials) {
+    if (seen.has(username)) continue;
+    seen.add(username);
+    lines.push(`*:*:*:${escapePgpassField(username)}:${escapePgpassField(password)}`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+/** An empty postgresql.auto.conf (governor never uses ALTER SYSTEM). */
+export const EMPTY_AUTO_CONF =
+  '# Do not edit this file manually!\n# It will be overwritten by the ALTER SYSTEM command.\n';
+
+/** Parameter names set in a postgresql.auto.conf text (non-comment lines). */
+export function autoConfParameters(text: string): string[] {
+  return text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#'))
+    .map((l) => l.split(/[\s=]/)[0]!);
+}
