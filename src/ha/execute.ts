@@ -5,6 +5,7 @@ import type { GovernorConfig, DynamicConfig } from '../config/types.js';
 import type { ClusterView, Dcs, Member } from '../dcs/types.js';
 import type { Logger } from '../log/logger.js';
 import { slotNameFor, type PostgresController, type StartRole } from '../postgres/types.js';
+import { probeServer } from '../postgres/probe.js';
 import { readTimelineSwitch } from '../postgres/timeline-history.js';
 import { monotonicMs, sleep } from '../util/time.js';
 import { memberPostgresAddress } from './member.js';
@@ -243,22 +244,32 @@ export class ActionExecutor {
   }
 
   private async rewind(source: Member): Promise<boolean> {
-    const { pg, logger } = this.ctx;
+    const { pg, logger, config } = this.ctx;
+    const address = memberPostgresAddress(source);
+    // Nothing destructive unless the source is up and already a primary: an unreachable or still
+    // promoting source says nothing about our data, and re-cloning from it would fail anyway.
+    const probe = await probeServer(address, config.postgresql.authentication.superuser);
+    if (!probe.reachable || probe.inRecovery !== false) {
+      throw new Error(`cannot rewind from ${source.name} yet: ${probe.reachable ? 'it is still in recovery' : `unreachable (${probe.error})`}`);
+    }
     await pg.stop('fast', STOP_TIMEOUT_MS);
     this.ctx.setPrimary(false);
     await this.ctx.touchMember('rewinding');
-    if (await pg.rewind(memberPostgresAddress(source))) return true;
-    // Safety rule 3: if rewind fails, re-clone rather than guess.
+    if (await pg.rewind(address)) return true;
+    // Safety rule 3: if rewind fails against a reachable primary, re-clone rather than guess.
     logger.warn(`pg_rewind from ${source.name} failed: removing the data directory and cloning it again`);
     await pg.removeDataDir();
     await this.ctx.touchMember('creating replica');
-    await pg.basebackup(memberPostgresAddress(source));
+    await pg.basebackup(address);
     return true;
   }
 
   /** Planned handover: stop cleanly, make sure the candidate has every byte, then free the key. */
   private async switchover(candidate: Member): Promise<boolean> {
     const { pg, dcs, memory, logger } = this.ctx;
+    // Flush dirty buffers while still serving writes, so the shutdown checkpoint (part of the
+    // write outage) has almost nothing left to do.
+    await pg.checkpoint().catch((error) => logger.warn(`checkpoint before switchover failed: ${(error as Error).message}`));
     try {
       await pg.stop('fast', STOP_TIMEOUT_MS);
     } catch (error) {

@@ -59,6 +59,26 @@ function localSystemId(s: Snapshot): string | null {
   return s.local.pg.systemIdentifier ?? s.local.control?.systemIdentifier ?? null;
 }
 
+/** Long enough that a dead master's key has expired and a live one was given time to answer. */
+export function divergedAfterMs(s: Snapshot): number {
+  return Math.max(DIVERGED_AFTER_MS, s.dynamic.ttl * 1000 + DIVERGED_AFTER_MS);
+}
+
+/**
+ * Whether this replica holds WAL the leader's timeline does not: it is on an older timeline and its
+ * position is past the point where that timeline forked (per the DCS history). Without a history
+ * row for our timeline, an older timeline alone counts; pg_rewind then decides precisely (it says
+ * "no rewind required" when nothing diverged).
+ */
+export function diverged(s: Snapshot, leader: Member): boolean {
+  const ours = s.local.pg.timeline;
+  const theirs = leader.timeline ?? null;
+  if (ours === null || theirs === null || ours >= theirs) return false;
+  const fork = s.cluster?.history.find((row) => row[0] === ours);
+  const position = s.local.pg.walPosition;
+  return fork === undefined || position === null || position > fork[1];
+}
+
 const say = (message: string, actions: Action[] = [], level: Decision['level'] = 'info') => ({
   message,
   actions,
@@ -255,12 +275,12 @@ export const rules: Rule[] = [
       f.leaderReady &&
       s.local.pg.walReceiver?.status !== 'streaming' &&
       s.memory.notStreamingSince !== null &&
-      s.now - s.memory.notStreamingSince > DIVERGED_AFTER_MS &&
-      (f.leaderMember!.timeline ?? 0) > (s.local.pg.timeline ?? 0),
+      s.now - s.memory.notStreamingSince > divergedAfterMs(s) &&
+      diverged(s, f.leaderMember!),
     then: (s, f) =>
       say(
-        `not streaming from ${f.leader!.name} for ${((s.now - s.memory.notStreamingSince!) / 1000).toFixed(1)} s and it is on a later timeline: assuming divergence, rewinding`,
-        [{ type: 'stop', mode: 'fast' }, { type: 'rewind', source: f.leaderMember! }, { type: 'startReplica', leader: f.leaderMember! }],
+        `not streaming from ${f.leader!.name} for ${((s.now - s.memory.notStreamingSince!) / 1000).toFixed(1)} s and our WAL goes past its timeline fork: rewinding`,
+        [{ type: 'rewind', source: f.leaderMember! }, { type: 'startReplica', leader: f.leaderMember! }],
         'warn',
       ),
   },

@@ -16,6 +16,9 @@ import { ensureReplicationRole, SLOT_NAME_RE, syncPhysicalSlots } from './admin.
 import { mapStatusRow, offlineStatus, SessionClient, STATUS_SQL, type StatusRow } from './status.js';
 import type { ControlData, DataDirState, HostPort, PostgresController, PostgresStatus, StartRole, StopMode } from './types.js';
 
+/** Postmaster signals for pg_ctl's shutdown modes. */
+const STOP_SIGNALS: Record<StopMode, NodeJS.Signals> = { smart: 'SIGTERM', fast: 'SIGINT', immediate: 'SIGQUIT' };
+
 export const DEFAULT_BIN_DIR = '/usr/lib/postgresql/15/bin';
 
 /** Where governor keeps files next to (not inside) the data directory. */
@@ -172,7 +175,6 @@ export function createPostgresController(config: GovernorConfig, logger: Logger)
 
     async writeConfig(role: StartRole): Promise<void> {
       if ((await dataDirState()) !== 'initialized') throw new Error(`writeConfig: ${dataDir} holds no PostgreSQL cluster`);
-      if (role.role === 'replica' && !role.primary) throw new Error('writeConfig: a replica needs role.primary');
       if (role.slotName && !SLOT_NAME_RE.test(role.slotName)) throw new Error(`invalid slot name ${JSON.stringify(role.slotName)}`);
       const who = await owner();
       const { params, ignored } = buildParameters(pgc, role, passFile);
@@ -215,14 +217,28 @@ export function createPostgresController(config: GovernorConfig, logger: Logger)
 
     async stop(mode: StopMode, timeoutMs: number): Promise<void> {
       await session.close(); // a smart shutdown would wait for our own connection
-      if (!(await isRunning())) return;
-      const secs = seconds(timeoutMs);
-      const result = await run('pg_ctl', ['stop', '-m', mode, '-w', '-t', secs, '-D', dataDir], { timeoutMs: Number(secs) * 1000 + 15_000 });
-      if (result.code !== 0) {
-        if (!(await isRunning())) return;
-        throw await pgCtlFailure(`PostgreSQL did not stop (mode ${mode})`, result);
+      const pid = await readPostmasterPid(dataDir);
+      if (pid === null || !(await isRunning())) return;
+      // Signal the postmaster directly and poll every 10 ms: pg_ctl -w only looks every 100 ms,
+      // and a switchover's write outage is counted in those milliseconds.
+      try {
+        process.kill(pid, STOP_SIGNALS[mode]);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
       }
-      logger.info('PostgreSQL stopped', { mode });
+      const deadline = Date.now() + timeoutMs;
+      while (Date.now() < deadline) {
+        if (!(await isRunning())) {
+          logger.info('PostgreSQL stopped', { mode });
+          return;
+        }
+        await sleep(10);
+      }
+      throw new Error(`PostgreSQL did not stop within ${timeoutMs} ms (mode ${mode}); last lines of ${logFile}:\n${await tailFile(logFile, 20)}`);
+    },
+
+    async checkpoint(): Promise<void> {
+      await session.query('CHECKPOINT');
     },
 
     async reload(): Promise<void> {
@@ -231,16 +247,18 @@ export function createPostgresController(config: GovernorConfig, logger: Logger)
     },
 
     async promote(timeoutMs: number): Promise<void> {
-      const secs = seconds(timeoutMs);
-      const result = await run('pg_ctl', ['promote', '-w', '-t', secs, '-D', dataDir], { timeoutMs: Number(secs) * 1000 + 15_000 });
-      if (result.code !== 0) {
-        if (/not in standby mode/.test(result.stderr)) {
-          logger.info('promote: PostgreSQL is already out of recovery');
+      // pg_ctl promote without -w, then our own 10 ms poll: pg_ctl -w would add up to 100 ms.
+      const result = await run('pg_ctl', ['promote', '-W', '-D', dataDir], { timeoutMs: 15_000 });
+      if (result.code !== 0 && !/not in standby mode/.test(result.stderr)) throw await pgCtlFailure('promotion failed', result);
+      const deadline = Date.now() + timeoutMs;
+      while (Date.now() < deadline) {
+        if ((await controller.status()).inRecovery === false) {
+          logger.info('PostgreSQL promoted');
           return;
         }
-        throw await pgCtlFailure('promotion failed', result);
+        await sleep(10);
       }
-      logger.info('PostgreSQL promoted');
+      throw new Error(`PostgreSQL was asked to promote but is still in recovery after ${timeoutMs} ms; last lines of ${logFile}:\n${await tailFile(logFile, 20)}`);
     },
 
     async basebackup(source: HostPort): Promise<void> {

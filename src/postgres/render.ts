@@ -127,7 +127,8 @@ export function buildParameters(config: PostgresqlConfig, role: StartRole, passf
       else params.set(k.toLowerCase(), v);
     }
   }
-  if (role.role === 'replica') {
+  // A replica without a primary (no leader yet) replays what it has and waits, read-only.
+  if (role.role === 'replica' && role.primary) {
     params.set('primary_conninfo', primaryConninfo(config, role, passfile));
     if (role.slotName) params.set('primary_slot_name', role.slotName);
   }

@@ -2,6 +2,7 @@
 
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { parseLsn } from './lsn.js';
 
 export interface TimelineSwitch {
   parentTimeline: number;
@@ -9,10 +10,12 @@ export interface TimelineSwitch {
   reason: string;
 }
 
-export function parseLsn(text: string): number | null {
-  const match = /^([0-9A-Fa-f]{1,8})\/([0-9A-Fa-f]{1,8})$/.exec(text.trim());
-  if (!match) return null;
-  return parseInt(match[1]!, 16) * 2 ** 32 + parseInt(match[2]!, 16);
+function lsnOrNull(text: string): number | null {
+  try {
+    return parseLsn(text);
+  } catch {
+    return null;
+  }
 }
 
 /** Last line of a history file: the switch that created `timeline`. */
@@ -24,7 +27,7 @@ export function parseHistoryFile(text: string): TimelineSwitch | null {
   const last = lines.at(-1);
   if (!last) return null;
   const [tli, lsn, ...reason] = last.split(/\s+/);
-  const switchLsn = parseLsn(lsn ?? '');
+  const switchLsn = lsnOrNull(lsn ?? '');
   if (!tli || switchLsn === null || !/^\d+$/.test(tli)) return null;
   return { parentTimeline: Number(tli), switchLsn, reason: reason.join(' ') };
 }

@@ -82,6 +82,8 @@ export interface PostgresController {
   start(timeoutMs: number): Promise<void>;
   stop(mode: StopMode, timeoutMs: number): Promise<void>;
   reload(): Promise<void>;
+  /** CHECKPOINT now, so that a following shutdown checkpoint has little to write. */
+  checkpoint(): Promise<void>;
   /** pg_ctl promote and wait until it is out of recovery. */
   promote(timeoutMs: number): Promise<void>;
   /** pg_basebackup from `source` into an empty data directory. */

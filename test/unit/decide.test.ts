@@ -288,14 +288,34 @@ const rows: Row[] = [
     actions: [],
   },
   {
-    scenario: 'replica stuck behind a later timeline rewinds',
+    scenario: 'replica whose WAL goes past the new timeline fork rewinds once the old lease must be gone',
+    snap: snapshot({
+      cluster: cluster({ leader: leaderKey('c'), members: [member('b'), member('c', { role: 'master', state: 'running', timeline: 2 })], history: [[1, 900, 'promoted']] }),
+      local: { dataDir: 'initialized', control: null, pg: { ...replicaPg, walReceiver: null } },
+      memory: { cleanHandoffTo: null, followTarget: 'c', notStreamingSince: NOW - 11_000 },
+    }),
+    rule: 'replica-diverged',
+    actions: ['rewind', 'startReplica'],
+  },
+  {
+    scenario: 'replica not streaming for less than ttl + 5 s waits (the master may just be gone)',
     snap: snapshot({
       cluster: cluster({ leader: leaderKey('c'), members: [member('b'), member('c', { role: 'master', state: 'running', timeline: 2 })] }),
       local: { dataDir: 'initialized', control: null, pg: { ...replicaPg, walReceiver: null } },
-      memory: { cleanHandoffTo: null, followTarget: 'c', notStreamingSince: NOW - 6000 },
+      memory: { cleanHandoffTo: null, followTarget: 'c', notStreamingSince: NOW - 6_000 },
     }),
-    rule: 'replica-diverged',
-    actions: ['stop', 'rewind', 'startReplica'],
+    rule: 'replica-steady',
+    actions: [],
+  },
+  {
+    scenario: 'replica behind the timeline fork is not diverged, it only waits to stream',
+    snap: snapshot({
+      cluster: cluster({ leader: leaderKey('c'), members: [member('b'), member('c', { role: 'master', state: 'running', timeline: 2 })], history: [[1, 5000, 'promoted']] }),
+      local: { dataDir: 'initialized', control: null, pg: { ...replicaPg, walReceiver: null } },
+      memory: { cleanHandoffTo: null, followTarget: 'c', notStreamingSince: NOW - 60_000 },
+    }),
+    rule: 'replica-steady',
+    actions: [],
   },
   {
     scenario: 'healthiest replica races when the key is free',

@@ -163,8 +163,10 @@ describe('postgresql.conf', () => {
     assert.equal(params.get('primary_slot_name'), 'node1');
   });
 
-  test('replica without primary is an error', () => {
-    assert.throws(() => buildParameters(pgConfig(), { role: 'replica' }, '/p'));
+  test('replica without primary (no leader yet) streams from nobody', () => {
+    const { params } = buildParameters(pgConfig(), { role: 'replica', slotName: 'node1' }, '/p');
+    assert.equal(params.has('primary_conninfo'), false);
+    assert.equal(params.has('primary_slot_name'), false);
   });
 });
 

@@ -1,0 +1,298 @@
+// Pure parsing and serialization of the values stored under a cluster's prefix.
+// Parsing is defensive: any malformed value yields { ok: false, reason } instead of throwing.
+
+import type { DynamicConfig } from '../config/types.js';
+import type {
+  ClusterView,
+  FailoverRequest,
+  HistoryEntry,
+  Member,
+  MemberData,
+  MemberRole,
+  SyncState,
+} from './types.js';
+import { KEY, memberNameOf } from './keys.js';
+
+export type Parsed<T> = { ok: true; value: T } | { ok: false; reason: string };
+
+const ok = <T>(value: T): Parsed<T> => ({ ok: true, value });
+const bad = <T>(reason: string): Parsed<T> => ({ ok: false, reason });
+
+type Obj = Record<string, unknown>;
+
+function parseJsonObject(raw: string): Parsed<Obj> {
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    return bad('invalid JSON');
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return bad('not a JSON object');
+  return ok(value as Obj);
+}
+
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+const isNonNegInt = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+// eslint-disable-next-line no-control-regex
+const plainName = /^[^\x00-\x1f\x7f]{1,256}$/;
+
+/** `leader`: the plain name of the member holding it. */
+export function parseLeader(raw: string): Parsed<string> {
+  return plainName.test(raw) ? ok(raw) : bad('not a member name');
+}
+
+/** `initialize`: a decimal system identifier, or "" while the bootstrapping member runs initdb. */
+export function parseInitialize(raw: string): Parsed<string> {
+  return /^\d*$/.test(raw) ? ok(raw) : bad('not a system identifier');
+}
+
+/** `optime/leader`: a decimal WAL position in bytes. */
+export function parseOptime(raw: string): Parsed<number> {
+  if (!/^\d{1,16}$/.test(raw)) return bad('not a non-negative integer');
+  const n = Number(raw);
+  return Number.isSafeInteger(n) ? ok(n) : bad('out of range');
+}
+
+const roles: Record<string, MemberRole> = {
+  master: 'master',
+  primary: 'master', // Patroni >= 3 spelling
+  replica: 'replica',
+  uninitialized: 'uninitialized',
+};
+
+/** `members/<name>`: JSON MemberData. Unknown fields are dropped. */
+export function parseMember(raw: string): Parsed<MemberData> {
+  const parsed = parseJsonObject(raw);
+  if (!parsed.ok) return parsed;
+  const o = parsed.value;
+  for (const field of ['conn_url', 'api_url', 'state'] as const) {
+    if (typeof o[field] !== 'string') return bad(`${field} must be a string`);
+  }
+  const role = typeof o.role === 'string' ? roles[o.role] : undefined;
+  if (!role) return bad('role must be master, replica or uninitialized');
+  const data: MemberData = {
+    conn_url: o.conn_url as string,
+    api_url: o.api_url as string,
+    state: o.state as string,
+    role,
+  };
+  if (o.xlog_location !== undefined && o.xlog_location !== null) {
+    if (!isNonNegInt(o.xlog_location)) return bad('xlog_location must be a non-negative integer');
+    data.xlog_location = o.xlog_location;
+  }
+  if (o.timeline !== undefined && o.timeline !== null) {
+    if (!isNonNegInt(o.timeline)) return bad('timeline must be a non-negative integer');
+    data.timeline = o.timeline;
+  }
+  if (o.tags !== undefined && o.tags !== null) {
+    if (!isObj(o.tags)) return bad('tags must be an object');
+    const t = o.tags;
+    for (const flag of ['nofailover', 'noloadbalance'] as const) {
+      if (t[flag] !== undefined && typeof t[flag] !== 'boolean') return bad(`tags.${flag} must be a boolean`);
+    }
+    if (t.failover_priority !== undefined && !isNum(t.failover_priority)) {
+      return bad('tags.failover_priority must be a number');
+    }
+    data.tags = { ...t };
+  }
+  if (o.version !== undefined && o.version !== null) {
+    if (typeof o.version !== 'string') return bad('version must be a string');
+    data.version = o.version;
+  }
+  return ok(data);
+}
+
+/** `config`: JSON DynamicConfig. Unknown top-level fields are kept (round-trip of foreign settings). */
+export function parseConfig(raw: string): Parsed<DynamicConfig> {
+  const parsed = parseJsonObject(raw);
+  if (!parsed.ok) return parsed;
+  const o = parsed.value;
+  for (const field of ['ttl', 'loop_wait', 'retry_timeout'] as const) {
+    if (!isNum(o[field]) || (o[field] as number) <= 0) return bad(`${field} must be a positive number`);
+  }
+  if (!isNum(o.maximum_lag_on_failover) || o.maximum_lag_on_failover < 0) {
+    return bad('maximum_lag_on_failover must be a non-negative number');
+  }
+  if (o.pause !== undefined && o.pause !== null && typeof o.pause !== 'boolean') return bad('pause must be a boolean');
+  const parameters: Record<string, string | number | boolean> = {};
+  if (o.postgresql !== undefined && o.postgresql !== null) {
+    if (!isObj(o.postgresql)) return bad('postgresql must be an object');
+    const params = o.postgresql.parameters;
+    if (params !== undefined && params !== null) {
+      if (!isObj(params)) return bad('postgresql.parameters must be an object');
+      for (const [name, value] of Object.entries(params)) {
+        if (typeof value !== 'string' && typeof value !== 'boolean' && !isNum(value)) {
+          return bad(`postgresql.parameters.${name} must be a string, number or boolean`);
+        }
+        parameters[name] = value;
+      }
+    }
+  }
+  const config = {
+    ...o,
+    postgresql: { ...(isObj(o.postgresql) ? o.postgresql : {}), parameters },
+  } as unknown as DynamicConfig;
+  if (o.pause === null) delete config.pause;
+  return ok(config);
+}
+
+/** `history`: JSON array of [timeline, lsn, reason, timestamp?, newLeader?]. One bad row spoils the value. */
+export function parseHistory(raw: string): Parsed<HistoryEntry[]> {
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    return bad('invalid JSON');
+  }
+  if (!Array.isArray(value)) return bad('not a JSON array');
+  const rows: HistoryEntry[] = [];
+  for (const [i, row] of value.entries()) {
+    if (!Array.isArray(row) || row.length < 3) return bad(`row ${i} is not an array of at least 3 elements`);
+    const [timeline, lsn, reason, timestamp, leader] = row as unknown[];
+    if (!isNonNegInt(timeline) || !isNonNegInt(lsn)) return bad(`row ${i}: timeline and lsn must be integers`);
+    if (typeof reason !== 'string') return bad(`row ${i}: reason must be a string`);
+    if (timestamp !== undefined && timestamp !== null && typeof timestamp !== 'string') {
+      return bad(`row ${i}: timestamp must be a string`);
+    }
+    if (leader !== undefined && leader !== null && typeof leader !== 'string') {
+      return bad(`row ${i}: new leader must be a string`);
+    }
+    const entry: HistoryEntry = [timeline, lsn, reason];
+    if (typeof timestamp === 'string' || typeof leader === 'string') entry.push(timestamp ?? undefined);
+    if (typeof leader === 'string') entry.push(leader);
+    rows.push(entry);
+  }
+  return ok(rows);
+}
+
+/** `failover`: JSON {leader?, member?, scheduled_at?}; at least one of leader/member. */
+export function parseFailover(raw: string): Parsed<FailoverRequest> {
+  const parsed = parseJsonObject(raw);
+  if (!parsed.ok) return parsed;
+  const o = parsed.value;
+  const request: FailoverRequest = {};
+  for (const field of ['leader', 'member', 'scheduled_at'] as const) {
+    const v = o[field];
+    if (v === undefined || v === null || v === '') continue;
+    if (typeof v !== 'string') return bad(`${field} must be a string`);
+    request[field] = v;
+  }
+  if (request.leader === undefined && request.member === undefined) return bad('neither leader nor member set');
+  if (request.scheduled_at !== undefined && Number.isNaN(Date.parse(request.scheduled_at))) {
+    return bad('scheduled_at is not a timestamp');
+  }
+  return ok(request);
+}
+
+/** `sync`: JSON {leader, sync_standby}, each a string or null. */
+export function parseSync(raw: string): Parsed<SyncState> {
+  const parsed = parseJsonObject(raw);
+  if (!parsed.ok) return parsed;
+  const o = parsed.value;
+  const state: SyncState = { leader: null, sync_standby: null };
+  for (const field of ['leader', 'sync_standby'] as const) {
+    const v = o[field];
+    if (v === undefined || v === null) continue;
+    if (typeof v !== 'string') return bad(`${field} must be a string or null`);
+    state[field] = v;
+  }
+  return ok(state);
+}
+
+export function serializeMember(data: MemberData): string {
+  return JSON.stringify(data);
+}
+export function serializeConfig(config: DynamicConfig): string {
+  return JSON.stringify(config);
+}
+export function serializeHistory(history: HistoryEntry[]): string {
+  return JSON.stringify(history);
+}
+export function serializeFailover(request: FailoverRequest): string {
+  return JSON.stringify(request);
+}
+export function serializeSync(state: SyncState): string {
+  return JSON.stringify({ leader: state.leader, sync_standby: state.sync_standby });
+}
+export function serializeOptime(walPosition: number): string {
+  if (!Number.isFinite(walPosition) || walPosition < 0) {
+    throw new RangeError(`WAL position must be a non-negative number, got ${walPosition}`);
+  }
+  return String(Math.trunc(walPosition));
+}
+
+/** One key under the cluster prefix, as read from etcd. */
+export interface RawEntry {
+  key: string; // relative to the cluster prefix
+  value: string;
+  modRevision: string;
+  lease: string; // decimal, "0" when none
+}
+
+export interface Garbage {
+  key: string;
+  value: string;
+  reason: string;
+}
+
+export function emptyClusterView(): ClusterView {
+  return {
+    initialize: null,
+    config: null,
+    configRevision: null,
+    leader: null,
+    members: [],
+    failover: null,
+    sync: null,
+    history: [],
+    leaderOptime: null,
+  };
+}
+
+/** The cluster view of one consistent read; each unusable value is reported and read as absent. */
+export function buildClusterView(entries: RawEntry[], onGarbage: (garbage: Garbage) => void): ClusterView {
+  const view = emptyClusterView();
+  const take = <T>(entry: RawEntry, parsed: Parsed<T>): T | null => {
+    if (parsed.ok) return parsed.value;
+    onGarbage({ key: entry.key, value: entry.value, reason: parsed.reason });
+    return null;
+  };
+  for (const entry of entries) {
+    const raw = entry.value;
+    switch (entry.key) {
+      case KEY.leader: {
+        const name = take(entry, parseLeader(raw));
+        if (name !== null) view.leader = { name, revision: entry.modRevision, lease: entry.lease };
+        break;
+      }
+      case KEY.initialize:
+        view.initialize = take(entry, parseInitialize(raw));
+        break;
+      case KEY.config:
+        view.config = take(entry, parseConfig(raw));
+        view.configRevision = view.config ? entry.modRevision : null;
+        break;
+      case KEY.history:
+        view.history = take(entry, parseHistory(raw)) ?? [];
+        break;
+      case KEY.failover:
+        view.failover = take(entry, parseFailover(raw));
+        break;
+      case KEY.sync:
+        view.sync = take(entry, parseSync(raw));
+        break;
+      case KEY.leaderOptime:
+        view.leaderOptime = take(entry, parseOptime(raw));
+        break;
+      default: {
+        const name = memberNameOf(entry.key);
+        if (name === null) break; // a key we do not use (status, failsafe, ...)
+        const data = take(entry, parseMember(raw));
+        if (data) view.members.push({ ...data, name } satisfies Member);
+      }
+    }
+  }
+  view.members.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  return view;
+}
