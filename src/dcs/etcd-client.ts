@@ -26,7 +26,7 @@ function watchBackoff(ms = 100): Backoff {
 export function etcdClientOptions(etcd: EtcdConfig, callTimeoutMs: () => number): IOptions {
   if (etcd.hosts.length === 0) throw new Error('etcd.hosts is empty');
   const options: IOptions = {
-    hosts: etcd.hosts.map((host) => `${etcd.protocol}://${host}`),
+    hosts: etcd.hosts.map((host) => (/^https?:\/\//.test(host) ? host : `${etcd.protocol}://${host}`)),
     // Unary calls get a deadline by default; streams (watch) must not, keep-alive streams set their own.
     defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + callTimeoutMs() }),
     faultHandling: { global: noopPolicy, host: () => noopPolicy, watchBackoff: watchBackoff() },

@@ -24,6 +24,7 @@ export async function watchPrefix(opts: WatchPrefixOptions): Promise<() => Promi
   let stopped = false;
   let established = false;
   let disconnected = false;
+  let recreated = 0; // consecutive re-creations, for their backoff
   let current: Watcher | null = null;
   let retry: NodeJS.Timeout | undefined;
 
@@ -51,16 +52,18 @@ export async function watchPrefix(opts: WatchPrefixOptions): Promise<() => Promi
     watcher.on('connected', () => {
       if (!stopped && established && disconnected) log.info('etcd watch reconnected');
       disconnected = false;
+      recreated = 0;
     });
     watcher.on('error', (error) => {
       if (stopped || !established || watcher !== current) return;
-      log.warn('etcd canceled the watch; re-creating it', { error });
+      const delay = Math.min(200 * 2 ** recreated++, 5000);
+      log.warn('etcd canceled the watch; re-creating it', { error, delay_ms: delay });
       current = null;
       retry = setTimeout(() => {
         if (stopped) return;
         current = attach();
         emit('other');
-      }, 200);
+      }, delay);
     });
     return watcher;
   };

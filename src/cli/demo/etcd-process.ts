@@ -87,7 +87,8 @@ export async function startEtcdProcess(opts: EtcdProcessOptions): Promise<{ endp
 
   const deadline = Date.now() + (opts.startTimeoutMs ?? 15_000);
   while (exited === null && Date.now() < deadline) {
-    if (await healthy(client)) return { endpoint: client, pid: child.pid! };
+    // Healthy, and still ours: another etcd on that port would answer while ours dies.
+    if ((await healthy(client)) && exited === null && isAlive(child.pid!)) return { endpoint: client, pid: child.pid! };
     await sleep(100);
   }
   if (exited === null && child.pid !== undefined) await stopProcess(child.pid, 2000);
