@@ -17,6 +17,8 @@ const STOP_TIMEOUT_MS = 60_000;
 const PROMOTE_TIMEOUT_MS = 30_000;
 /** How long a switchover waits for the candidate to confirm it received the shutdown checkpoint. */
 const HANDOVER_CONFIRM_MS = 10_000;
+/** Consecutive failed starts as a replica of a running master before the data is re-cloned. */
+const MAX_REPLICA_START_FAILURES = 3;
 
 export interface ExecutorContext {
   config: GovernorConfig;
@@ -106,11 +108,7 @@ export class ActionExecutor {
         this.ctx.setPrimary(true);
         return true;
       case 'startReplica':
-        await pg.writeConfig(this.replicaRole(action.leader));
-        memory.followTarget = action.leader?.name ?? null;
-        memory.cleanHandoffTo = null;
-        await pg.start(START_TIMEOUT_MS);
-        return true;
+        return this.startReplica(action.leader);
       case 'followLeader':
         await pg.writeConfig(this.replicaRole(action.leader));
         await pg.reload();
@@ -151,6 +149,29 @@ export class ActionExecutor {
         this.ctx.requests.restart = false;
         this.ctx.requests.reinitialize = false;
         return true;
+    }
+  }
+
+  private replicaStartFailures = 0;
+
+  private async startReplica(leader: Member | null): Promise<boolean> {
+    const { pg, memory, logger } = this.ctx;
+    await pg.writeConfig(this.replicaRole(leader));
+    memory.followTarget = leader?.name ?? null;
+    memory.cleanHandoffTo = null;
+    try {
+      await pg.start(START_TIMEOUT_MS);
+      this.replicaStartFailures = 0;
+      return true;
+    } catch (error) {
+      this.replicaStartFailures++;
+      if (leader === null || this.replicaStartFailures < MAX_REPLICA_START_FAILURES || leader.role !== 'master') throw error;
+      // A replica's data is expendable while a master runs: safety rule 3, re-clone rather than guess.
+      logger.error(`PostgreSQL failed to start as a replica ${this.replicaStartFailures} times in a row: cloning the data directory again from ${leader.name}`);
+      this.replicaStartFailures = 0;
+      await this.ctx.touchMember('creating replica');
+      await pg.removeDataDir();
+      return this.cloneFrom(leader);
     }
   }
 
@@ -230,6 +251,8 @@ export class ActionExecutor {
     memory.cleanHandoffTo = null;
     // Replicas wait for our member key to say "master" before they rewind against us: publish first.
     await this.ctx.touchMember();
+    // pg_rewind reads our timeline from the control file, which only a checkpoint updates.
+    await pg.checkpoint().catch((error) => logger.warn(`checkpoint after promotion failed: ${(error as Error).message}`));
     const after = await pg.status();
     const timeline = after.timeline;
     if (timeline !== null && timeline > 1) {

@@ -100,8 +100,18 @@ export function createPostgresController(config: GovernorConfig, logger: Logger)
     await writeFileAtomic(file, EMPTY_AUTO_CONF, await owner());
   };
 
+  /** After a postmaster was killed, its PID can linger as a zombie until init reaps it, and
+   *  PostgreSQL (kill(pid, 0)) would take the lock file for a live server: remove it ourselves. */
+  const removeStalePidFile = async (): Promise<void> => {
+    const pid = await readPostmasterPid(dataDir);
+    if (pid === null || (await isPostgresProcess(pid))) return;
+    await fs.rm(inData('postmaster.pid'), { force: true });
+    logger.info('removed postmaster.pid of a postmaster that is gone', { pid });
+  };
+
   const assertStopped = async (what: string): Promise<void> => {
     if (await isRunning()) throw new Error(`cannot ${what}: PostgreSQL is running in ${dataDir}`);
+    await removeStalePidFile();
   };
 
   const pgCtlFailure = async (what: string, result: RunResult): Promise<Error> => {
@@ -206,12 +216,22 @@ export function createPostgresController(config: GovernorConfig, logger: Logger)
       }
       await prepareDirs();
       await touchOwned(logFile, await owner());
-      const secs = seconds(timeoutMs);
-      // Detached: pg_ctl and the postmaster it leaves behind live in their own session, not governor's process group.
-      const result = await run('pg_ctl', ['start', '-w', '-t', secs, '-D', dataDir, '-l', logFile], {
-        detached: true, timeoutMs: Number(secs) * 1000 + 15_000,
-      });
-      if (result.code !== 0) throw await pgCtlFailure('PostgreSQL failed to start', result);
+      // Backends of a killed postmaster take a moment to notice and exit; until then PostgreSQL
+      // refuses to start on their shared memory. Those refusals are retried, anything else is not.
+      for (;;) {
+        await removeStalePidFile();
+        const secs = seconds(Math.max(1000, deadline - Date.now()));
+        // Detached: pg_ctl and the postmaster it leaves behind live in their own session, not governor's process group.
+        const result = await run('pg_ctl', ['start', '-w', '-t', secs, '-D', dataDir, '-l', logFile], {
+          detached: true, timeoutMs: Number(secs) * 1000 + 15_000,
+        });
+        if (result.code === 0) break;
+        const recent = await tailFile(logFile, 5);
+        const transient = /pre-existing shared memory block|lock file "[^"]*" already exists/.test(recent);
+        if (!transient || Date.now() + 250 > deadline || (await isRunning())) throw await pgCtlFailure('PostgreSQL failed to start', result);
+        logger.info('PostgreSQL refused to start while the processes of its previous postmaster exit; retrying');
+        await sleep(250);
+      }
       logger.info('PostgreSQL started', { dataDir });
     },
 

@@ -1,0 +1,172 @@
+// A real governor cluster for integration tests and benchmarks: started with `governor demo up` (the
+// same command a user runs), inspected through PostgreSQL and the REST API, stopped by PID.
+
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, chmodSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import type { DemoManifest, DemoNode } from '../../src/cli/demo/manifest.js';
+import { sleep } from '../../src/util/time.js';
+
+/** dist/src/cli/governor.js, next to this compiled helper (dist/test/helpers). */
+export const GOVERNOR_JS = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../src/cli/governor.js');
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run `governor ARGS` (or another entry script) and collect its output. */
+export function runGovernor(args: string[], options: { script?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<RunResult> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [options.script ?? GOVERNOR_JS, ...args],
+      { env: options.env ?? process.env, timeout: options.timeoutMs ?? 180_000, maxBuffer: 16 * 1024 * 1024 },
+      (error, stdout, stderr) => {
+        const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
+        resolve({ code, stdout: String(stdout), stderr: String(stderr) });
+      },
+    );
+  });
+}
+
+export const GOVERNORCTL_JS = path.join(path.dirname(GOVERNOR_JS), 'governorctl.js');
+
+export class TestCluster {
+  constructor(
+    readonly dir: string,
+    public manifest: DemoManifest,
+  ) {}
+
+  static async start(nodes = 3): Promise<TestCluster> {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'governor-test-'));
+    chmodSync(dir, 0o755);
+    const result = await runGovernor(['demo', 'up', '--dir', dir, '--nodes', String(nodes), '--timeout', '120']);
+    if (result.code !== 0) {
+      await runGovernor(['demo', 'down', '--dir', dir]);
+      throw new Error(`demo up failed (${result.code}):\n${result.stderr}\n${result.stdout}`);
+    }
+    return new TestCluster(dir, JSON.parse(result.stdout) as DemoManifest);
+  }
+
+  reloadManifest(): void {
+    this.manifest = JSON.parse(readFileSync(path.join(this.dir, 'demo.json'), 'utf8')) as DemoManifest;
+  }
+
+  node(name: string): DemoNode {
+    const node = this.manifest.nodes.find((n) => n.name === name);
+    if (!node) throw new Error(`no node ${name}`);
+    return node;
+  }
+
+  connectionConfig(node: DemoNode): pg.ClientConfig {
+    return {
+      host: node.pg_host,
+      port: node.pg_port,
+      user: this.manifest.postgres.user,
+      password: this.manifest.postgres.password,
+      database: this.manifest.postgres.dbname,
+      connectionTimeoutMillis: 2000,
+      statement_timeout: 5000,
+    };
+  }
+
+  /** One query on a fresh connection to `name`'s PostgreSQL. */
+  async query<T extends pg.QueryResultRow = pg.QueryResultRow>(name: string, sql: string, params: unknown[] = []): Promise<T[]> {
+    const client = new pg.Client(this.connectionConfig(this.node(name)));
+    client.on('error', () => undefined);
+    try {
+      await client.connect();
+      return (await client.query<T>(sql, params)).rows;
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  }
+
+  async api(name: string, pathName: string, init: RequestInit & { auth?: boolean } = {}): Promise<{ status: number; body: string }> {
+    const headers = new Headers(init.headers);
+    if (init.auth !== false && init.method && init.method !== 'GET') {
+      const { username, password } = this.manifest.api;
+      headers.set('Authorization', `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`);
+    }
+    const response = await fetch(`${this.node(name).api_url}${pathName}`, { ...init, headers, signal: AbortSignal.timeout(60_000) });
+    return { status: response.status, body: await response.text() };
+  }
+
+  async clusterDoc(): Promise<{ members: Array<{ name: string; role: string; state: string; timeline: number | null }> }> {
+    for (const node of this.manifest.nodes) {
+      try {
+        const res = await fetch(`${node.api_url}/cluster`, { signal: AbortSignal.timeout(1000) });
+        if (res.ok) return (await res.json()) as never;
+      } catch {
+        // try the next member
+      }
+    }
+    return { members: [] };
+  }
+
+  /** Name of the member that holds the leader key and runs as master. */
+  async leader(): Promise<string | null> {
+    const doc = await this.clusterDoc();
+    return doc.members.find((m) => m.role === 'leader' && m.state === 'running')?.name ?? null;
+  }
+
+  async waitFor<T>(what: string, probe: () => Promise<T | null | undefined | false>, timeoutMs = 60_000): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    let lastError: unknown = null;
+    while (Date.now() < deadline) {
+      try {
+        const value = await probe();
+        if (value !== null && value !== undefined && value !== false) return value;
+      } catch (error) {
+        lastError = error;
+      }
+      await sleep(200);
+    }
+    throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${(lastError as Error).message}` : ''}`);
+  }
+
+  /** Every member streaming from one running leader. */
+  async waitHealthy(timeoutMs = 90_000): Promise<string> {
+    return this.waitFor(
+      'one leader and every other member streaming',
+      async () => {
+        const doc = await this.clusterDoc();
+        const leaders = doc.members.filter((m) => m.role === 'leader' && m.state === 'running');
+        const streaming = doc.members.filter((m) => m.role !== 'leader' && m.state === 'streaming');
+        return leaders.length === 1 && streaming.length === this.manifest.nodes.length - 1 ? leaders[0]!.name : null;
+      },
+      timeoutMs,
+    );
+  }
+
+  governorPid(name: string): number {
+    this.reloadManifest();
+    return this.node(name).governor_pid;
+  }
+
+  postmasterPid(name: string): number {
+    return Number(readFileSync(path.join(this.node(name).data_dir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+  }
+
+  async ctl(args: string[]): Promise<RunResult> {
+    return runGovernor(['-c', this.manifest.nodes[0]!.config_file, ...args], { script: GOVERNORCTL_JS });
+  }
+
+  async demo(args: string[]): Promise<RunResult> {
+    return runGovernor(['demo', ...args, '--dir', this.dir]);
+  }
+
+  logOf(name: string): string {
+    return readFileSync(this.node(name).log_file, 'utf8');
+  }
+
+  async stop(): Promise<void> {
+    const result = await runGovernor(['demo', 'down', '--dir', this.dir]);
+    if (result.code !== 0) throw new Error(`demo down failed: ${result.stderr}`);
+    if (!process.env.GOVERNOR_KEEP_TEST_DIRS) rmSync(this.dir, { recursive: true, force: true });
+  }
+}

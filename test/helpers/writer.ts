@@ -1,0 +1,85 @@
+// A client that tries an INSERT on every member every `intervalMs`, each member on its own
+// connection and loop (a hung member never delays the others), and records which member
+// acknowledged which write when. The write outage is the longest gap between acknowledged writes.
+
+import pg from 'pg';
+import { monotonicMs, sleep } from '../../src/util/time.js';
+
+export interface Ack {
+  at: number; // monotonic ms when the acknowledgement arrived
+  node: string;
+  id: number;
+}
+
+export interface WriterTarget {
+  name: string;
+  config: pg.ClientConfig;
+}
+
+export class OutageWriter {
+  readonly acks: Ack[] = [];
+  private running = false;
+  private loops: Promise<void>[] = [];
+  private nextId = 1;
+
+  constructor(
+    private readonly targets: WriterTarget[],
+    private readonly intervalMs = 20,
+  ) {}
+
+  static async prepare(target: WriterTarget): Promise<void> {
+    const client = new pg.Client(target.config);
+    await client.connect();
+    await client.query('CREATE TABLE IF NOT EXISTS outage_probe (id bigint PRIMARY KEY, node text NOT NULL, at timestamptz NOT NULL DEFAULT now())');
+    await client.end();
+  }
+
+  start(): void {
+    this.running = true;
+    this.loops = this.targets.map((t) => this.loop(t));
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    await Promise.all(this.loops);
+  }
+
+  private async loop(target: WriterTarget): Promise<void> {
+    let client: pg.Client | null = null;
+    while (this.running) {
+      const started = monotonicMs();
+      try {
+        if (!client) {
+          client = new pg.Client({ ...target.config, connectionTimeoutMillis: 500, statement_timeout: 500, query_timeout: 1000 });
+          client.on('error', () => undefined);
+          await client.connect();
+        }
+        const id = this.nextId++;
+        await client.query('INSERT INTO outage_probe (id, node) VALUES ($1, $2)', [id, target.name]);
+        this.acks.push({ at: monotonicMs(), node: target.name, id });
+      } catch {
+        await client?.end().catch(() => undefined);
+        client = null;
+      }
+      await sleep(Math.max(0, this.intervalMs - (monotonicMs() - started)));
+    }
+    await client?.end().catch(() => undefined);
+  }
+
+  /** Longest interval without any acknowledged write, within [from, to] (monotonic ms). */
+  longestGap(from: number, to: number): { ms: number; start: number; end: number } {
+    const times = this.acks.map((a) => a.at).filter((t) => t >= from && t <= to).sort((a, b) => a - b);
+    let best = { ms: 0, start: from, end: from };
+    let previous = from;
+    for (const t of [...times, to]) {
+      if (t - previous > best.ms) best = { ms: t - previous, start: previous, end: t };
+      previous = t;
+    }
+    return best;
+  }
+
+  /** Members that acknowledged writes in [from, to]. */
+  writersBetween(from: number, to: number): Set<string> {
+    return new Set(this.acks.filter((a) => a.at >= from && a.at <= to).map((a) => a.node));
+  }
+}
