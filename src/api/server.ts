@@ -17,7 +17,8 @@ export interface ApiBackend {
   logger: Logger;
   /** Last known cluster view (may be stale while etcd is unreachable). */
   cluster(): ClusterView | null;
-  pg(): PostgresStatus | null;
+  /** PostgreSQL's state now (a live query: a switchover polls the candidate's WAL position here). */
+  pg(): Promise<PostgresStatus | null>;
   isLeader(): boolean;
   paused(): boolean;
   /** The HA loop iterated recently. */
@@ -99,9 +100,9 @@ export function createApiServer(backend: ApiBackend): http.Server {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const path = url.pathname.replace(/\/+$/, '') || '/';
     const method = req.method ?? 'GET';
-    const statusInput = () => ({
+    const statusInput = async () => ({
       config: backend.config,
-      pg: backend.pg(),
+      pg: await backend.pg(),
       cluster: backend.cluster(),
       isLeader: backend.isLeader(),
       paused: backend.paused(),
@@ -113,17 +114,17 @@ export function createApiServer(backend: ApiBackend): http.Server {
         const lagParam = url.searchParams.get('lag');
         const maxLag = lagParam === null ? null : parseByteSize(lagParam);
         if (lagParam !== null && maxLag === null) throw new HttpError(400, `lag: expected a size such as 1048576 or 10MB, got ${JSON.stringify(lagParam)}`);
-        const input = statusInput();
+        const input = await statusInput();
         return send(res, healthVerdict(check, { ...input, maxLag }), statusDocument(input));
       }
       switch (path) {
         case '/patroni':
         case '/status':
-          return send(res, 200, statusDocument(statusInput()));
+          return send(res, 200, statusDocument(await statusInput()));
         case '/liveness':
           return send(res, backend.alive() ? 200 : 503, backend.alive() ? 'alive' : 'HA loop stalled');
         case '/readiness': {
-          const input = statusInput();
+          const input = await statusInput();
           const ready = healthVerdict('primary', { ...input, maxLag: null }) === 200 || healthVerdict('replica', { ...input, maxLag: null }) === 200;
           return send(res, ready ? 200 : 503, ready ? 'ready' : 'not ready');
         }

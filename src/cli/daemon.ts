@@ -20,7 +20,7 @@ export async function runDaemon(configFile: string | undefined): Promise<void> {
     dcs,
     logger: logger.child('api'),
     cluster: () => loop.status.lastCluster,
-    pg: () => loop.status.pg,
+    pg: () => pg.status(),
     isLeader: () => loop.isLeader(),
     paused: () => loop.status.dynamic.pause === true,
     alive: () => {

@@ -4,7 +4,7 @@
 import type { GovernorConfig, DynamicConfig } from '../config/types.js';
 import type { ClusterView, Dcs, Member } from '../dcs/types.js';
 import type { Logger } from '../log/logger.js';
-import { slotNameFor, type PostgresController, type StartRole } from '../postgres/types.js';
+import { slotNameFor, type PostgresController, type StartRole, type StopMode } from '../postgres/types.js';
 import { probeServer } from '../postgres/probe.js';
 import { readTimelineSwitch } from '../postgres/timeline-history.js';
 import { monotonicMs, sleep } from '../util/time.js';
@@ -29,7 +29,8 @@ export interface ExecutorContext {
   requests: Requests;
   /** The dynamic config in force and the cluster view of the current iteration. */
   current: () => { dynamic: DynamicConfig; cluster: ClusterView | null };
-  /** Tell the lease guard whether PostgreSQL now runs read-write here. */
+  /** Tell the lease guard whether PostgreSQL now runs read-write here; false also records that
+   *  governor itself stopped it (so the crash watch does not report a planned stop). */
   setPrimary: (primary: boolean) => void;
   /** Publish this member's state at once (other members wait on it). */
   touchMember: (stateOverride?: string) => Promise<void>;
@@ -80,8 +81,7 @@ export class ActionExecutor {
         await this.ctx.touchMember('creating replica');
         return this.cloneFrom(action.source);
       case 'reinitialize':
-        await pg.stop('fast', STOP_TIMEOUT_MS);
-        this.ctx.setPrimary(false);
+        await this.stopPostgres('fast');
         await this.ctx.touchMember('creating replica');
         await pg.removeDataDir();
         return this.cloneFrom(action.source);
@@ -116,15 +116,15 @@ export class ActionExecutor {
         memory.notStreamingSince = null;
         return true;
       case 'stop':
-        await pg.stop(action.mode, STOP_TIMEOUT_MS);
-        this.ctx.setPrimary(false);
+        await this.stopPostgres(action.mode);
         return true;
       case 'restart': {
         const wasPrimary = (await pg.status()).inRecovery === false;
-        await pg.stop('fast', STOP_TIMEOUT_MS);
+        await this.stopPostgres('fast');
         const leader = this.leaderMember();
         await pg.writeConfig(wasPrimary ? this.primaryRole() : this.replicaRole(leader));
         await pg.start(START_TIMEOUT_MS);
+        this.ctx.setPrimary(wasPrimary);
         return true;
       }
       case 'rewind':
@@ -150,6 +150,12 @@ export class ActionExecutor {
         this.ctx.requests.reinitialize = false;
         return true;
     }
+  }
+
+  /** Every stop governor makes goes through here, so the crash watch knows it was planned. */
+  private async stopPostgres(mode: StopMode): Promise<void> {
+    this.ctx.setPrimary(false);
+    await this.ctx.pg.stop(mode, STOP_TIMEOUT_MS);
   }
 
   private replicaStartFailures = 0;
@@ -251,8 +257,6 @@ export class ActionExecutor {
     memory.cleanHandoffTo = null;
     // Replicas wait for our member key to say "master" before they rewind against us: publish first.
     await this.ctx.touchMember();
-    // pg_rewind reads our timeline from the control file, which only a checkpoint updates.
-    await pg.checkpoint().catch((error) => logger.warn(`checkpoint after promotion failed: ${(error as Error).message}`));
     const after = await pg.status();
     const timeline = after.timeline;
     if (timeline !== null && timeline > 1) {
@@ -275,8 +279,7 @@ export class ActionExecutor {
     if (!probe.reachable || probe.inRecovery !== false) {
       throw new Error(`cannot rewind from ${source.name} yet: ${probe.reachable ? 'it is still in recovery' : `unreachable (${probe.error})`}`);
     }
-    await pg.stop('fast', STOP_TIMEOUT_MS);
-    this.ctx.setPrimary(false);
+    await this.stopPostgres('fast');
     await this.ctx.touchMember('rewinding');
     if (await pg.rewind(address)) return true;
     // Safety rule 3: if rewind fails against a reachable primary, re-clone rather than guess.
@@ -294,12 +297,11 @@ export class ActionExecutor {
     // write outage) has almost nothing left to do.
     await pg.checkpoint().catch((error) => logger.warn(`checkpoint before switchover failed: ${(error as Error).message}`));
     try {
-      await pg.stop('fast', STOP_TIMEOUT_MS);
+      await this.stopPostgres('fast');
     } catch (error) {
       logger.warn(`fast shutdown did not finish: ${(error as Error).message}; stopping immediately`);
-      await pg.stop('immediate', STOP_TIMEOUT_MS);
+      await this.stopPostgres('immediate');
     }
-    this.ctx.setPrimary(false);
     const control = await pg.controlData();
     const shutdownLsn = control?.checkpointLsn ?? null;
     const deadline = monotonicMs() + HANDOVER_CONFIRM_MS;
@@ -329,9 +331,9 @@ export class ActionExecutor {
       return false;
     }
     memory.cleanHandoffTo = candidate.name;
-    await this.ctx.touchMember();
     const released = await dcs.releaseLeader();
     logger.info(`handed the leader key to ${candidate.name} after it confirmed WAL past ${shutdownLsn}`);
+    await this.ctx.touchMember();
     return released;
   }
 }

@@ -15,6 +15,8 @@ import { memberData } from './member.js';
 import { fetchPeers } from './peers.js';
 import type { Decision, LoopMemory, Requests, Snapshot } from './types.js';
 
+const POSTMASTER_CHECK_MS = 100;
+
 export interface HaStatus {
   cluster: ClusterView | null;
   /** Last cluster view that could be read, and when (monotonic ms). */
@@ -41,6 +43,8 @@ export class HaLoop {
   private running: Promise<void> | null = null;
   private lastLoggedDecision = '';
   private dcsDownSince: number | null = null;
+  private postmasterWatch: NodeJS.Timeout | null = null;
+  private checkingPostmaster = false;
 
   constructor(
     private readonly config: GovernorConfig,
@@ -78,6 +82,7 @@ export class HaLoop {
       current: () => ({ dynamic: this.status.dynamic, cluster: this.status.cluster }),
       setPrimary: (primary) => {
         this.primary = primary;
+        if (!primary && this.status.pg) this.status.pg = { ...this.status.pg, running: false, accepting: false };
       },
       touchMember: (state) => this.touchMember(state),
     });
@@ -93,7 +98,23 @@ export class HaLoop {
     await this.dcs.open(this.config.bootstrap.dcs.ttl);
     this.lease.start();
     this.stopWatch = await this.dcs.watch((event) => this.onDcsEvent(event));
+    this.postmasterWatch = setInterval(() => void this.checkPostmaster(), POSTMASTER_CHECK_MS);
     this.running = this.run();
+  }
+
+  /** A crashed postmaster is noticed within POSTMASTER_CHECK_MS instead of on the next loop. */
+  private async checkPostmaster(): Promise<void> {
+    if (this.checkingPostmaster || !this.status.pg?.running) return;
+    this.checkingPostmaster = true;
+    try {
+      if (!(await this.pg.isRunning()) && this.status.pg?.running) {
+        this.logger.warn('PostgreSQL exited unexpectedly');
+        this.status.pg = { ...this.status.pg, running: false, accepting: false };
+        this.wake();
+      }
+    } finally {
+      this.checkingPostmaster = false;
+    }
   }
 
   private onDcsEvent(event: DcsEvent): void {
@@ -176,7 +197,8 @@ export class HaLoop {
       memory: this.memory,
       requests: this.requests,
     };
-    if (cluster && !cluster.leader && isReplicaStatus(pgStatus) && !this.config.tags.nofailover) {
+    // Peers are asked only for an open race: a failover request already names the winner.
+    if (cluster && !cluster.leader && !cluster.failover?.member && isReplicaStatus(pgStatus) && !this.config.tags.nofailover) {
       const timeout = Math.min(1000, this.status.dynamic.retry_timeout * 1000);
       snapshot.peers = await fetchPeers(cluster.members, this.config.name, timeout);
     }
@@ -221,6 +243,7 @@ export class HaLoop {
     this.wake();
     await this.running?.catch(() => undefined);
     this.lease.stop();
+    if (this.postmasterWatch) clearInterval(this.postmasterWatch);
     const wasLeader = this.status.lastCluster?.leader?.name === this.config.name;
     try {
       await this.pg.stop('fast', 60_000);

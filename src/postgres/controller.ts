@@ -73,7 +73,7 @@ export function createPostgresController(config: GovernorConfig, logger: Logger)
   };
 
   const isRunning = async (): Promise<boolean> => {
-    const pid = await readPostmasterPid(dataDir);
+    const pid = await readPostmasterPid(inData('postmaster.pid'));
     return pid !== null && (await isPostgresProcess(pid));
   };
 
@@ -101,12 +101,14 @@ export function createPostgresController(config: GovernorConfig, logger: Logger)
   };
 
   /** After a postmaster was killed, its PID can linger as a zombie until init reaps it, and
-   *  PostgreSQL (kill(pid, 0)) would take the lock file for a live server: remove it ourselves. */
+   *  PostgreSQL (kill(pid, 0)) would take its lock files for a live server: remove them ourselves. */
   const removeStalePidFile = async (): Promise<void> => {
-    const pid = await readPostmasterPid(dataDir);
-    if (pid === null || (await isPostgresProcess(pid))) return;
-    await fs.rm(inData('postmaster.pid'), { force: true });
-    logger.info('removed postmaster.pid of a postmaster that is gone', { pid });
+    for (const lockFile of [inData('postmaster.pid'), path.join(socketDir, `.s.PGSQL.${port}.lock`)]) {
+      const pid = await readPostmasterPid(lockFile);
+      if (pid === null || (await isPostgresProcess(pid))) continue;
+      await fs.rm(lockFile, { force: true });
+      logger.info('removed the lock file of a postmaster that is gone', { file: lockFile, pid });
+    }
   };
 
   const assertStopped = async (what: string): Promise<void> => {
@@ -220,15 +222,22 @@ export function createPostgresController(config: GovernorConfig, logger: Logger)
       // refuses to start on their shared memory. Those refusals are retried, anything else is not.
       for (;;) {
         await removeStalePidFile();
-        const secs = seconds(Math.max(1000, deadline - Date.now()));
-        // Detached: pg_ctl and the postmaster it leaves behind live in their own session, not governor's process group.
-        const result = await run('pg_ctl', ['start', '-w', '-t', secs, '-D', dataDir, '-l', logFile], {
-          detached: true, timeoutMs: Number(secs) * 1000 + 15_000,
-        });
-        if (result.code === 0) break;
+        const launchedAt = Date.now();
+        // Detached: pg_ctl and the postmaster it leaves behind live in their own session, not
+        // governor's process group. No -w: pg_ctl would poll every 100 ms, we poll every 20 ms.
+        const result = await run('pg_ctl', ['start', '-W', '-D', dataDir, '-l', logFile], { detached: true, timeoutMs: 30_000 });
+        if (result.code !== 0) throw await pgCtlFailure('PostgreSQL failed to start', result);
+        let failure: RunResult | null = null;
+        while (!failure) {
+          if ((await controller.status()).accepting) break;
+          if (!(await isRunning()) && Date.now() - launchedAt > 200) failure = { ...result, code: 1 };
+          else if (Date.now() > deadline) throw new Error(`PostgreSQL did not accept connections within ${timeoutMs} ms; last lines of ${logFile}:\n${await tailFile(logFile, 20)}`);
+          else await sleep(20);
+        }
+        if (!failure) break;
         const recent = await tailFile(logFile, 5);
         const transient = /pre-existing shared memory block|lock file "[^"]*" already exists/.test(recent);
-        if (!transient || Date.now() + 250 > deadline || (await isRunning())) throw await pgCtlFailure('PostgreSQL failed to start', result);
+        if (!transient || Date.now() + 250 > deadline) throw await pgCtlFailure('PostgreSQL failed to start', failure);
         logger.info('PostgreSQL refused to start while the processes of its previous postmaster exit; retrying');
         await sleep(250);
       }
@@ -237,7 +246,7 @@ export function createPostgresController(config: GovernorConfig, logger: Logger)
 
     async stop(mode: StopMode, timeoutMs: number): Promise<void> {
       await session.close(); // a smart shutdown would wait for our own connection
-      const pid = await readPostmasterPid(dataDir);
+      const pid = await readPostmasterPid(inData('postmaster.pid'));
       if (pid === null || !(await isRunning())) return;
       // Signal the postmaster directly and poll every 10 ms: pg_ctl -w only looks every 100 ms,
       // and a switchover's write outage is counted in those milliseconds.
@@ -267,9 +276,13 @@ export function createPostgresController(config: GovernorConfig, logger: Logger)
     },
 
     async promote(timeoutMs: number): Promise<void> {
-      // pg_ctl promote without -w, then our own 10 ms poll: pg_ctl -w would add up to 100 ms.
-      const result = await run('pg_ctl', ['promote', '-W', '-D', dataDir], { timeoutMs: 15_000 });
-      if (result.code !== 0 && !/not in standby mode/.test(result.stderr)) throw await pgCtlFailure('promotion failed', result);
+      // pg_promote() over our session instead of pg_ctl: no process to spawn; then a 10 ms poll.
+      const result = await session.query<{ in_recovery: boolean }>('SELECT pg_is_in_recovery() AS in_recovery');
+      if (result.rows[0]?.in_recovery === false) {
+        logger.info('promote: PostgreSQL is already out of recovery');
+        return;
+      }
+      await session.query('SELECT pg_promote(wait => false)');
       const deadline = Date.now() + timeoutMs;
       while (Date.now() < deadline) {
         if ((await controller.status()).inRecovery === false) {
@@ -280,6 +293,8 @@ export function createPostgresController(config: GovernorConfig, logger: Logger)
       }
       throw new Error(`PostgreSQL was asked to promote but is still in recovery after ${timeoutMs} ms; last lines of ${logFile}:\n${await tailFile(logFile, 20)}`);
     },
+
+    isRunning,
 
     async basebackup(source: HostPort): Promise<void> {
       await assertStopped('take a base backup');

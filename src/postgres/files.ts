@@ -140,9 +140,10 @@ export async function emptyDir(dir: string): Promise<void> {
 }
 
 /** The postmaster PID from data_dir/postmaster.pid, or null when absent/unreadable. */
-export async function readPostmasterPid(dataDir: string): Promise<number | null> {
+/** First line of a PostgreSQL lock file (postmaster.pid or the socket's .lock): the postmaster PID. */
+export async function readPostmasterPid(lockFile: string): Promise<number | null> {
   try {
-    const text = await fs.readFile(path.join(dataDir, 'postmaster.pid'), 'utf8');
+    const text = await fs.readFile(lockFile, 'utf8');
     const pid = Number(text.split('\n')[0]?.trim());
     return Number.isInteger(pid) && pid > 0 ? pid : null;
   } catch {

@@ -82,6 +82,8 @@ export interface PostgresController {
   start(timeoutMs: number): Promise<void>;
   stop(mode: StopMode, timeoutMs: number): Promise<void>;
   reload(): Promise<void>;
+  /** The postmaster named in postmaster.pid is alive (cheap: no connection). */
+  isRunning(): Promise<boolean>;
   /** CHECKPOINT now, so that a following shutdown checkpoint has little to write. */
   checkpoint(): Promise<void>;
   /** pg_ctl promote and wait until it is out of recovery. */

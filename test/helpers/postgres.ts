@@ -106,7 +106,7 @@ export async function processGroupAndSession(pid: number | 'self'): Promise<{ pg
 
 /** Stop the member's postmaster by the PID in postmaster.pid: SIGQUIT (immediate), SIGKILL after 10 s. */
 export async function killPostgres(config: GovernorConfig): Promise<void> {
-  const pid = await readPostmasterPid(config.postgresql.data_dir);
+  const pid = await readPostmasterPid(path.join(config.postgresql.data_dir, 'postmaster.pid'));
   if (pid === null || !(await isPostgresProcess(pid))) return;
   try {
     process.kill(pid, 'SIGQUIT');

@@ -105,7 +105,7 @@ test('primary, replica, promotion, rewind and re-follow', async (t) => {
     assert.match(status.systemIdentifier ?? '', /^\d+$/);
     assert.equal(status.systemIdentifier, control.systemIdentifier);
     // The postmaster must survive governor: its own session, not our process group.
-    const pid = await readPostmasterPid(dataDir);
+    const pid = await readPostmasterPid(path.join(dataDir, 'postmaster.pid'));
     assert.ok(pid);
     const ours = await processGroupAndSession('self');
     const theirs = await processGroupAndSession(pid);
