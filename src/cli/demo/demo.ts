@@ -226,7 +226,7 @@ export async function demoDown(dir: string): Promise<string[]> {
       // A governor killed with SIGKILL leaves its PostgreSQL behind: stop that too, by its PID.
       const pid = postmasterPid(node.data_dir);
       if (pid !== null && isAlive(pid)) {
-        await stopProcess(pid, 30_000);
+        await stopProcess(pid, 30_000, 'SIGINT');
         stopped.push(`postgres ${node.name} (pid ${pid})`);
       }
     }),

@@ -97,7 +97,8 @@ export async function startEtcdProcess(opts: EtcdProcessOptions): Promise<{ endp
 }
 
 /** SIGTERM (and SIGCONT, in case it is stopped), wait until gone, SIGKILL after timeoutMs. */
-export async function stopProcess(pid: number, timeoutMs = 10_000): Promise<void> {
+/** Stop `pid` with `stopSignal` (PostgreSQL: SIGINT is its fast shutdown), SIGKILL after timeoutMs. */
+export async function stopProcess(pid: number, timeoutMs = 10_000, stopSignal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
   const signal = (sig: NodeJS.Signals) => {
     try {
       process.kill(pid, sig);
@@ -106,7 +107,7 @@ export async function stopProcess(pid: number, timeoutMs = 10_000): Promise<void
     }
   };
   if (!isAlive(pid)) return;
-  signal('SIGTERM');
+  signal(stopSignal);
   signal('SIGCONT');
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
