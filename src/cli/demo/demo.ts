@@ -3,7 +3,7 @@
 
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import { resolvePgUser } from '../../postgres/exec.js';
@@ -138,6 +138,11 @@ export async function demoUp(options: DemoUpOptions): Promise<DemoManifest> {
     const old = readManifest(dir);
     if (isAlive(old.etcd.pid) || old.nodes.some((n) => isAlive(n.governor_pid))) {
       throw new Error(`--dir ${dir}: a demo is already running there; run "governor demo down --dir ${dir}" first`);
+    }
+    // A stopped demo (its demo.json says so, and none of its processes lives): start afresh.
+    process.stderr.write(`removing the stopped demo in ${dir}\n`);
+    for (const entry of [...old.nodes.map((n) => path.dirname(n.data_dir)), old.etcd.data_dir, path.join(dir, 'etcd.log'), manifestPath(dir)]) {
+      rmSync(entry, { recursive: true, force: true });
     }
   }
   mkdirSync(dir, { recursive: true });
