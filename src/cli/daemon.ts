@@ -3,7 +3,9 @@
 import { createApiServer, listen } from '../api/server.js';
 import { loadConfig } from '../config/load.js';
 import { createEtcdDcs } from '../dcs/etcd.js';
+import { WriteFence } from '../ha/fence.js';
 import { HaLoop } from '../ha/loop.js';
+import { governorCommand } from './self.js';
 import { createLogger } from '../log/logger.js';
 import { createPostgresController } from '../postgres/controller.js';
 import { monotonicMs } from '../util/time.js';
@@ -14,7 +16,9 @@ export async function runDaemon(configFile: string | undefined): Promise<void> {
   process.title = `governor ${config.scope}/${config.name}`;
   const dcs = createEtcdDcs({ config, logger });
   const pg = createPostgresController(config, logger.child('postgres'));
-  const loop = new HaLoop(config, dcs, pg, logger.child('ha'));
+  const fence = new WriteFence(governorCommand(), config.postgresql.data_dir, logger.child('fence'));
+  fence.start();
+  const loop = new HaLoop(config, dcs, pg, logger.child('ha'), fence);
   const api = createApiServer({
     config,
     dcs,

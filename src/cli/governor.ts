@@ -4,6 +4,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { GOVERNOR_VERSION } from '../ha/member.js';
 import { ruleNames } from '../ha/decide.js';
+import { runFence } from '../ha/fence.js';
 import { runDaemon } from './daemon.js';
 import { demoDown, demoStartNode, demoStatus, demoStopNode, demoUp } from './demo/demo.js';
 import { fail } from './errors.js';
@@ -32,6 +33,12 @@ export function buildGovernor(): Command {
     .action(() => {
       for (const [i, name] of ruleNames().entries()) console.log(`${String(i + 1).padStart(2)}. ${name}`);
     });
+
+  program
+    .command('fence', { hidden: true })
+    .description('internal: the write fence the daemon starts beside itself')
+    .requiredOption('--data-dir <dir>')
+    .action((options: { dataDir: string }) => runFence(options.dataDir));
 
   const demo = program.command('demo').description('a local cluster on 127.0.0.1 for trying governor out');
   demo

@@ -16,6 +16,8 @@ export interface LeaseKeeperOptions {
   demote: (reason: string) => Promise<void>;
   /** Whether PostgreSQL runs read-write here right now. */
   isPrimary: () => boolean;
+  /** Called after every renewal etcd confirmed. */
+  onRenewed?: () => void;
 }
 
 export class LeaseKeeper {
@@ -59,6 +61,7 @@ export class LeaseKeeper {
       const result = await dcs.renewLease();
       // A freshly granted lease is valid from the moment we asked for it, like a renewed one.
       this.lastRenewal = result.sentAt;
+      this.options.onRenewed?.();
       if (!result.renewed) logger.warn('lease had expired: granted a new one (keys on the old lease are gone)');
       if (this.failingSince !== null) {
         logger.info(`lease renewal works again after ${((monotonicMs() - this.failingSince) / 1000).toFixed(1)} s`);

@@ -10,6 +10,7 @@ import { monotonicMs } from '../util/time.js';
 import { isPrimaryStatus, isReplicaStatus } from './candidate.js';
 import { decide } from './decide.js';
 import { ActionExecutor } from './execute.js';
+import type { WriteFence } from './fence.js';
 import { LeaseKeeper } from './lease.js';
 import { memberData } from './member.js';
 import { fetchPeers } from './peers.js';
@@ -45,12 +46,14 @@ export class HaLoop {
   private dcsDownSince: number | null = null;
   private postmasterWatch: NodeJS.Timeout | null = null;
   private checkingPostmaster = false;
+  private tookOver = false;
 
   constructor(
     private readonly config: GovernorConfig,
     private readonly dcs: Dcs,
     private readonly pg: PostgresController,
     private readonly logger: Logger,
+    private readonly fence: WriteFence | null = null,
   ) {
     this.status = {
       cluster: null,
@@ -66,9 +69,10 @@ export class HaLoop {
       logger: logger.child('lease'),
       timing: () => ({ ttl: this.status.dynamic.ttl, loopWait: this.status.dynamic.loop_wait }),
       isPrimary: () => this.primary,
+      onRenewed: () => this.updateFence(),
       demote: async () => {
         await this.pg.stop('immediate', 30_000);
-        this.primary = false;
+        this.setPrimary(false);
         this.wake();
       },
     });
@@ -81,11 +85,23 @@ export class HaLoop {
       requests: this.requests,
       current: () => ({ dynamic: this.status.dynamic, cluster: this.status.cluster }),
       setPrimary: (primary) => {
-        this.primary = primary;
+        this.setPrimary(primary);
         if (!primary && this.status.pg) this.status.pg = { ...this.status.pg, running: false, accepting: false };
       },
       touchMember: (state) => this.touchMember(state),
     });
+  }
+
+  private setPrimary(primary: boolean): void {
+    this.primary = primary;
+    this.updateFence();
+  }
+
+  /** Keep the write fence's deadline equal to the lease guard's, while PostgreSQL is the master. */
+  private updateFence(): void {
+    if (!this.fence) return;
+    if (this.primary) this.fence.arm(Date.now() + this.lease.remainingMs());
+    else this.fence.disarm();
   }
 
   /** Whether this member holds the leader key (per the last view) and runs read-write. */
@@ -171,7 +187,7 @@ export class HaLoop {
     const pgStatus = await this.pg.status();
     const dataDir = await this.pg.dataDirState();
     const control = !pgStatus.running && dataDir === 'initialized' ? await this.pg.controlData() : null;
-    this.primary = isPrimaryStatus(pgStatus);
+    this.setPrimary(isPrimaryStatus(pgStatus));
 
     if (cluster?.config) {
       if (cluster.config.ttl !== this.status.dynamic.ttl) this.dcs.setTtl(cluster.config.ttl);
@@ -215,6 +231,10 @@ export class HaLoop {
     }
     this.status.lastIterationAt = monotonicMs();
     if (cluster) await this.touchMember();
+    if (!this.tookOver) {
+      this.tookOver = true;
+      this.fence?.takeOver();
+    }
   }
 
   private logDecision(decision: Decision): void {
@@ -247,7 +267,8 @@ export class HaLoop {
     const wasLeader = this.status.lastCluster?.leader?.name === this.config.name;
     try {
       await this.pg.stop('fast', 60_000);
-      this.primary = false;
+      this.setPrimary(false);
+      this.fence?.stop();
     } catch (error) {
       this.logger.error(`could not stop PostgreSQL cleanly: ${(error as Error).message}`);
     }

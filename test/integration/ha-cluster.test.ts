@@ -153,6 +153,32 @@ describe('governor HA cluster (3 members, real PostgreSQL and etcd)', () => {
     assert.match(cluster.logOf(leader), /pg_rewind/);
   });
 
+  test('governor alone SIGKILLed on the master: the write fence stops PostgreSQL before a replica is promoted', async () => {
+    const leader = await cluster.waitHealthy();
+    const killedAt = Date.now();
+    process.kill(cluster.governorPid(leader), 'SIGKILL');
+    const fencedAt = await cluster.waitFor('the orphaned master to stop accepting connections', async () => {
+      try {
+        await cluster.query(leader, 'SELECT 1');
+        return null;
+      } catch {
+        return Date.now();
+      }
+    }, 15_000);
+    const newLeader = await cluster.waitFor('a new master', async () => {
+      const current = await cluster.leader();
+      return current && current !== leader ? current : null;
+    }, 30_000);
+    const history = JSON.parse((await cluster.ctl(['history', '--format', 'json'])).stdout) as Array<{ Timestamp: string; 'New Leader': string }>;
+    const promotedAt = Date.parse(history.at(-1)!.Timestamp);
+    assert.equal(history.at(-1)!['New Leader'], newLeader);
+    assert.ok(fencedAt < promotedAt, `fenced ${fencedAt - killedAt} ms after the kill, new master recorded ${promotedAt - killedAt} ms after`);
+    assert.match(cluster.logOf(leader), /governor died while PostgreSQL was the master/);
+    const started = await cluster.demo(['start-node', leader]);
+    assert.equal(started.code, 0, started.stderr);
+    assert.equal(await cluster.waitHealthy(), newLeader);
+  });
+
   test('governorctl reports errors in one line with a non-zero exit', async () => {
     const result = await cluster.ctl(['switchover', '--candidate', 'nosuch', '--force']);
     assert.notEqual(result.code, 0);
