@@ -237,9 +237,9 @@ export function createPostgresController(config: GovernorConfig, logger: Logger)
         if (!failure) break;
         const recent = await tailFile(logFile, 5);
         const transient = /pre-existing shared memory block|lock file "[^"]*" already exists/.test(recent);
-        if (!transient || Date.now() + 250 > deadline) throw await pgCtlFailure('PostgreSQL failed to start', failure);
+        if (!transient || Date.now() + 50 > deadline) throw await pgCtlFailure('PostgreSQL failed to start', failure);
         logger.info('PostgreSQL refused to start while the processes of its previous postmaster exit; retrying');
-        await sleep(250);
+        await sleep(50);
       }
       logger.info('PostgreSQL started', { dataDir });
     },
