@@ -1,7 +1,7 @@
 // Default values for every optional setting. Chosen for fast failover; see validate.ts for the
 // timing rule they satisfy (ttl >= loop_wait + 2 * retry_timeout: 5 >= 1 + 2 * 2).
 
-import type { DynamicConfig } from './types.js';
+import type { DynamicConfig, HaproxyConfig } from './types.js';
 
 function deepFreeze<T>(value: T): T {
   if (value && typeof value === 'object') {
@@ -56,3 +56,27 @@ export const DEFAULT_TAGS = deepFreeze({
 });
 
 export const DEFAULT_LOG_LEVEL = 'info' as const;
+
+/** HAProxy routing (off by default). Paths match Debian's haproxy package plus the systemd
+ *  drop-in in systemd/haproxy-governor.conf (which adds the master socket). */
+export const DEFAULT_HAPROXY: Readonly<HaproxyConfig> = deepFreeze({
+  enabled: false,
+  manage: false,
+  bin: '/usr/sbin/haproxy',
+  config_file: '/etc/haproxy/haproxy.cfg',
+  listen_address: '0.0.0.0',
+  rw_port: 5000,
+  ro_port: 5001,
+  stats_socket: '/run/haproxy/admin.sock',
+  master_socket: '/run/haproxy/master.sock',
+  pid_file: '/run/haproxy/haproxy.pid',
+  replicas_fallback_to_master: true,
+  check_interval_ms: 1000,
+  stats_listen: null,
+  maxconn: 1000,
+});
+
+/** A fresh, mutable copy of DEFAULT_HAPROXY. */
+export function defaultHaproxyConfig(): HaproxyConfig {
+  return { ...DEFAULT_HAPROXY };
+}

@@ -36,6 +36,20 @@
 // | GOVERNOR_NOLOADBALANCE                    | tags.noloadbalance                          | true / false / 1 / 0       |
 // | GOVERNOR_FAILOVER_PRIORITY                | tags.failover_priority                      | integer >= 0               |
 // | GOVERNOR_LOG_LEVEL                        | log.level                                   | debug / info / warn / error|
+// | GOVERNOR_HAPROXY_ENABLED                  | haproxy.enabled                             | true / false / 1 / 0       |
+// | GOVERNOR_HAPROXY_MANAGE                   | haproxy.manage                              | true / false / 1 / 0       |
+// | GOVERNOR_HAPROXY_BIN                      | haproxy.bin                                 | absolute path              |
+// | GOVERNOR_HAPROXY_CONFIG_FILE              | haproxy.config_file                         | absolute path              |
+// | GOVERNOR_HAPROXY_LISTEN_ADDRESS           | haproxy.listen_address                      | IP, host name or *         |
+// | GOVERNOR_HAPROXY_RW_PORT                  | haproxy.rw_port                             | port 1-65535               |
+// | GOVERNOR_HAPROXY_RO_PORT                  | haproxy.ro_port                             | port 1-65535               |
+// | GOVERNOR_HAPROXY_STATS_SOCKET             | haproxy.stats_socket                        | absolute path              |
+// | GOVERNOR_HAPROXY_MASTER_SOCKET            | haproxy.master_socket                       | absolute path              |
+// | GOVERNOR_HAPROXY_PID_FILE                 | haproxy.pid_file                            | absolute path              |
+// | GOVERNOR_HAPROXY_REPLICAS_FALLBACK_TO_MASTER | haproxy.replicas_fallback_to_master      | true / false / 1 / 0       |
+// | GOVERNOR_HAPROXY_CHECK_INTERVAL_MS        | haproxy.check_interval_ms                   | integer ms >= 100          |
+// | GOVERNOR_HAPROXY_STATS_LISTEN             | haproxy.stats_listen                        | host:port                  |
+// | GOVERNOR_HAPROXY_MAXCONN                  | haproxy.maxconn                             | integer >= 1               |
 //
 // Note: PGDATA is set by some PostgreSQL images; when it is set it overrides postgresql.data_dir
 // from the file (GOVERNOR_POSTGRESQL_DATA_DIR overrides both).
@@ -85,6 +99,20 @@ export const ENV_OVERRIDES: readonly EnvOverride[] = [
   { path: 'tags.noloadbalance', vars: ['GOVERNOR_NOLOADBALANCE'], kind: 'boolean' },
   { path: 'tags.failover_priority', vars: ['GOVERNOR_FAILOVER_PRIORITY'], kind: 'number' },
   { path: 'log.level', vars: ['GOVERNOR_LOG_LEVEL'], kind: 'string' },
+  { path: 'haproxy.enabled', vars: ['GOVERNOR_HAPROXY_ENABLED'], kind: 'boolean' },
+  { path: 'haproxy.manage', vars: ['GOVERNOR_HAPROXY_MANAGE'], kind: 'boolean' },
+  { path: 'haproxy.bin', vars: ['GOVERNOR_HAPROXY_BIN'], kind: 'string' },
+  { path: 'haproxy.config_file', vars: ['GOVERNOR_HAPROXY_CONFIG_FILE'], kind: 'string' },
+  { path: 'haproxy.listen_address', vars: ['GOVERNOR_HAPROXY_LISTEN_ADDRESS'], kind: 'string' },
+  { path: 'haproxy.rw_port', vars: ['GOVERNOR_HAPROXY_RW_PORT'], kind: 'number' },
+  { path: 'haproxy.ro_port', vars: ['GOVERNOR_HAPROXY_RO_PORT'], kind: 'number' },
+  { path: 'haproxy.stats_socket', vars: ['GOVERNOR_HAPROXY_STATS_SOCKET'], kind: 'string' },
+  { path: 'haproxy.master_socket', vars: ['GOVERNOR_HAPROXY_MASTER_SOCKET'], kind: 'string' },
+  { path: 'haproxy.pid_file', vars: ['GOVERNOR_HAPROXY_PID_FILE'], kind: 'string' },
+  { path: 'haproxy.replicas_fallback_to_master', vars: ['GOVERNOR_HAPROXY_REPLICAS_FALLBACK_TO_MASTER'], kind: 'boolean' },
+  { path: 'haproxy.check_interval_ms', vars: ['GOVERNOR_HAPROXY_CHECK_INTERVAL_MS'], kind: 'number' },
+  { path: 'haproxy.stats_listen', vars: ['GOVERNOR_HAPROXY_STATS_LISTEN'], kind: 'string' },
+  { path: 'haproxy.maxconn', vars: ['GOVERNOR_HAPROXY_MAXCONN'], kind: 'number' },
 ];
 
 /** Prefix of the per-parameter variables: GOVERNOR_POSTGRESQL_PARAMETERS_SHARED_BUFFERS=1GB. */

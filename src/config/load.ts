@@ -16,7 +16,7 @@ import { Checker, checkDynamic, checkGovernor, isMapping, type ConfigSource, typ
 import type { DynamicConfig, GovernorConfig } from './types.js';
 
 export { ConfigError } from './errors.js';
-export { DEFAULT_DYNAMIC_CONFIG } from './defaults.js';
+export { DEFAULT_DYNAMIC_CONFIG, DEFAULT_HAPROXY, defaultHaproxyConfig } from './defaults.js';
 export { ENV_OVERRIDES, ENV_PARAMETER_PREFIX } from './env.js';
 export type { ConfigSource } from './validate.js';
 

@@ -71,6 +71,37 @@ export interface EtcdConfig {
   key: string | null;
 }
 
+/** HAProxy on this node: port rw_port goes to the member holding the leader key, ro_port to the
+ *  streaming replicas. Governor renders config_file from the cluster view and reloads HAProxy. */
+export interface HaproxyConfig {
+  /** Governor renders and applies config_file only when true. */
+  enabled: boolean;
+  /** true: governor starts and supervises its own HAProxy (demo, tests); false: systemd runs it. */
+  manage: boolean;
+  /** The haproxy binary (absolute path). */
+  bin: string;
+  /** The haproxy.cfg governor writes (absolute path). */
+  config_file: string;
+  /** Bind address of the two ports: an IP, a host name, or a wildcard (0.0.0.0, ::, *). */
+  listen_address: string;
+  /** Read-write port: the leader only. */
+  rw_port: number;
+  /** Read-only port: streaming replicas (and the leader as a backup, see below). */
+  ro_port: number;
+  /** Runtime API socket (admin level), Unix socket path. */
+  stats_socket: string;
+  /** Master CLI socket (master-worker mode); governor sends `reload` there. */
+  master_socket: string;
+  pid_file: string;
+  /** ro_port goes to the leader when no replica is healthy. */
+  replicas_fallback_to_master: boolean;
+  /** Milliseconds between health checks of each server. */
+  check_interval_ms: number;
+  /** Optional host:port of a stats HTML page; null = none. */
+  stats_listen: string | null;
+  maxconn: number;
+}
+
 export interface GovernorConfig {
   scope: string;
   namespace: string;
@@ -81,4 +112,7 @@ export interface GovernorConfig {
   bootstrap: { dcs: DynamicConfig };
   tags: Tags;
   log: { level: 'debug' | 'info' | 'warn' | 'error' };
+  /** Always set by loadConfig. Optional only so hand-built configs (test helpers) may leave it
+   *  out; read it with `config.haproxy ?? defaultHaproxyConfig()` (src/config/defaults.ts). */
+  haproxy?: HaproxyConfig;
 }

@@ -4,6 +4,7 @@
 
 import path from 'node:path';
 import { parseHostPort } from '../util/ports.js';
+import { checkHaproxy } from './haproxy.js';
 import {
   DEFAULT_DYNAMIC_CONFIG,
   DEFAULT_ETCD,
@@ -318,7 +319,7 @@ function formatHost(host: string): string {
 }
 
 /** Check a host:port string. Returns the parsed hosts (one unless multiHost) or null. */
-function hostPort(
+export function hostPort(
   ch: Checker,
   p: string,
   value: string,
@@ -659,7 +660,7 @@ function checkMemberName(ch: Checker, value: unknown, hostname: string): string 
   return ch.string('name', value, { check: checkName('member name') });
 }
 
-export const TOP_LEVEL_FIELDS = ['scope', 'namespace', 'name', 'etcd', 'restapi', 'postgresql', 'bootstrap', 'tags', 'log'] as const;
+export const TOP_LEVEL_FIELDS = ['scope', 'namespace', 'name', 'etcd', 'restapi', 'postgresql', 'bootstrap', 'tags', 'log', 'haproxy'] as const;
 
 /** Check a whole (alias-normalized, env-overlaid) tree. Errors are left in `ch.errors`. */
 export function checkGovernor(ch: Checker, tree: unknown, hostname: string): GovernorConfig {
@@ -678,5 +679,6 @@ export function checkGovernor(ch: Checker, tree: unknown, hostname: string): Gov
   const tags = checkTags(ch, root.tags);
   const log = ch.mapping('log', root.log, ['level']);
   const level = ch.choice('log.level', log.level, ['debug', 'info', 'warn', 'error'] as const, DEFAULT_LOG_LEVEL);
-  return { scope, namespace, name, etcd, restapi, postgresql, bootstrap: { dcs }, tags, log: { level } };
+  const haproxy = checkHaproxy(ch, root.haproxy);
+  return { scope, namespace, name, etcd, restapi, postgresql, bootstrap: { dcs }, tags, log: { level }, haproxy };
 }

@@ -8,6 +8,8 @@ import { stringify } from 'yaml';
 import {
   ConfigError,
   DEFAULT_DYNAMIC_CONFIG,
+  DEFAULT_HAPROXY,
+  defaultHaproxyConfig,
   loadConfig,
   maskSecrets,
   validateDynamicConfig,
@@ -108,7 +110,24 @@ describe('loadConfig: defaults', () => {
       },
       tags: { nofailover: false, noloadbalance: false, failover_priority: 1 },
       log: { level: 'info' },
+      haproxy: {
+        enabled: false,
+        manage: false,
+        bin: '/usr/sbin/haproxy',
+        config_file: '/etc/haproxy/haproxy.cfg',
+        listen_address: '0.0.0.0',
+        rw_port: 5000,
+        ro_port: 5001,
+        stats_socket: '/run/haproxy/admin.sock',
+        master_socket: '/run/haproxy/master.sock',
+        pid_file: '/run/haproxy/haproxy.pid',
+        replicas_fallback_to_master: true,
+        check_interval_ms: 1000,
+        stats_listen: null,
+        maxconn: 1000,
+      },
     });
+    assert.equal(sources['haproxy.rw_port'], 'default');
     assert.equal(sources['scope'], 'file');
     assert.equal(sources['postgresql.authentication.superuser.password'], 'file');
     assert.equal(sources['bootstrap.dcs.ttl'], 'default');
@@ -193,6 +212,19 @@ describe('loadConfig: defaults', () => {
     const { config } = loadConfig({ text: stringify(BASE) + 'tags:\nlog:\n', env: {} });
     assert.equal(config.log.level, 'info');
     assert.equal(config.tags.failover_priority, 1);
+  });
+
+  it('haproxy: accepts IPs, host names and wildcards as listen_address, and a stats page', () => {
+    for (const address of ['127.0.0.1', '::', '::1', 'fd00::5', '*', 'db-proxy.example.com', 'localhost']) {
+      assert.equal(load({ haproxy: { listen_address: address } }).config.haproxy?.listen_address, address);
+    }
+    const { config } = load({ haproxy: { enabled: true, stats_listen: '[::1]:7000', config_file: '/etc//haproxy/x.cfg' } });
+    assert.equal(config.haproxy?.stats_listen, '[::1]:7000');
+    assert.equal(config.haproxy?.config_file, '/etc/haproxy/x.cfg');
+    assert.ok(Object.isFrozen(DEFAULT_HAPROXY));
+    const copy = defaultHaproxyConfig();
+    copy.rw_port = 1;
+    assert.equal(DEFAULT_HAPROXY.rw_port, 5000);
   });
 
   it('normalizes absolute paths', () => {
@@ -296,6 +328,27 @@ describe('loadConfig: bad fields', () => {
     ['tags.failover_priority', { tags: { failover_priority: 1.5 } }, /integer/],
     ['tags.nofailvoer', { tags: { nofailvoer: true } }, /did you mean "nofailover"/],
     ['log.level', { log: { level: 'verbose' } }, /"debug", "info", "warn", "error"/],
+    ['haproxy', { haproxy: true }, /expected a mapping, got a boolean/],
+    ['haproxy.enabled', { haproxy: { enabled: 'yes' } }, /true or false/],
+    ['haproxy.bin', { haproxy: { bin: 'haproxy' } }, /absolute path/],
+    ['haproxy.config_file', { haproxy: { config_file: '/etc/my haproxy.cfg' } }, /whitespace/],
+    ['haproxy.listen_address', { haproxy: { listen_address: '0.0.0.0:5000' } }, /without a port/],
+    ['haproxy.listen_address', { haproxy: { listen_address: '[::1]' } }, /without brackets/],
+    ['haproxy.listen_address', { haproxy: { listen_address: 'bad host' } }, /IP address, a host name/],
+    ['haproxy.rw_port', { haproxy: { rw_port: 0 } }, /integer >= 1, got 0/],
+    ['haproxy.rw_port', { haproxy: { rw_port: 70000 } }, /1-65535, got 70000/],
+    ['haproxy.ro_port', { haproxy: { ro_port: '5001' } }, /got "5001"/],
+    ['haproxy.ro_port', { haproxy: { rw_port: 6000, ro_port: 6000 } }, /must differ from haproxy\.rw_port \(both are 6000\)/],
+    ['haproxy.stats_socket', { haproxy: { stats_socket: 'admin.sock' } }, /absolute path/],
+    ['haproxy.stats_socket', { haproxy: { stats_socket: '/' + 'x'.repeat(120) } }, /Unix socket path/],
+    ['haproxy.master_socket', { haproxy: { master_socket: '/run/haproxy/admin.sock' } }, /must differ from haproxy\.stats_socket/],
+    ['haproxy.pid_file', { haproxy: { pid_file: '/run/#pid' } }, /#/],
+    ['haproxy.replicas_fallback_to_master', { haproxy: { replicas_fallback_to_master: 1 } }, /true or false/],
+    ['haproxy.check_interval_ms', { haproxy: { check_interval_ms: 50 } }, /integer >= 100, got 50/],
+    ['haproxy.check_interval_ms', { haproxy: { check_interval_ms: 1.5 } }, /integer/],
+    ['haproxy.stats_listen', { haproxy: { stats_listen: 'nope' } }, /expected host:port, got "nope"/],
+    ['haproxy.stats_listen', { haproxy: { stats_listen: '127.0.0.1:5000' } }, /already used by haproxy\.rw_port/],
+    ['haproxy.maxconn', { haproxy: { maxconn: -5 } }, /integer >= 1/],
     ['configuration', { scope: undefined, name: undefined, postgresql: undefined }, /./],
   ];
 
@@ -367,6 +420,8 @@ describe('loadConfig: unknown fields', () => {
     [{ etcd: { url: 'http://x' } }, 'etcd.url', null],
     [{ bootstrap: { initdb: [] } }, 'bootstrap.initdb', null],
     [{ watchdog: {} }, 'watchdog', null],
+    [{ haproxy: { rw_prot: 5000 } }, 'haproxy.rw_prot', 'rw_port'],
+    [{ haproxy: { frontend: 'x' } }, 'haproxy.frontend', null],
   ];
   for (const [patch, field, guess] of cases) {
     it(field, () => {
@@ -413,6 +468,20 @@ describe('loadConfig: environment overrides', () => {
       GOVERNOR_NOLOADBALANCE: 'TRUE',
       GOVERNOR_FAILOVER_PRIORITY: '7',
       GOVERNOR_LOG_LEVEL: 'debug',
+      GOVERNOR_HAPROXY_ENABLED: 'true',
+      GOVERNOR_HAPROXY_MANAGE: '1',
+      GOVERNOR_HAPROXY_BIN: '/opt/haproxy/sbin/haproxy',
+      GOVERNOR_HAPROXY_CONFIG_FILE: '/srv/haproxy/haproxy.cfg',
+      GOVERNOR_HAPROXY_LISTEN_ADDRESS: '10.0.0.9',
+      GOVERNOR_HAPROXY_RW_PORT: '6000',
+      GOVERNOR_HAPROXY_RO_PORT: '6001',
+      GOVERNOR_HAPROXY_STATS_SOCKET: '/srv/haproxy/admin.sock',
+      GOVERNOR_HAPROXY_MASTER_SOCKET: '/srv/haproxy/master.sock',
+      GOVERNOR_HAPROXY_PID_FILE: '/srv/haproxy/haproxy.pid',
+      GOVERNOR_HAPROXY_REPLICAS_FALLBACK_TO_MASTER: 'false',
+      GOVERNOR_HAPROXY_CHECK_INTERVAL_MS: '500',
+      GOVERNOR_HAPROXY_STATS_LISTEN: '127.0.0.1:7000',
+      GOVERNOR_HAPROXY_MAXCONN: '200',
     };
     const { config, sources } = load(
       {
@@ -420,6 +489,7 @@ describe('loadConfig: environment overrides', () => {
         etcd: { hosts: ['1.1.1.1:2379'] },
         postgresql: { data_dir: '/file/dir', parameters: { shared_buffers: '128MB', work_mem: '4MB' } },
         bootstrap: { dcs: { ttl: 30 } },
+        haproxy: { enabled: false, rw_port: 5000, listen_address: '127.0.0.1' },
       },
       env,
     );
@@ -457,8 +527,26 @@ describe('loadConfig: environment overrides', () => {
     );
     assert.deepEqual(config.tags, { nofailover: true, noloadbalance: true, failover_priority: 7 });
     assert.equal(config.log.level, 'debug');
+    assert.deepEqual(config.haproxy, {
+      enabled: true,
+      manage: true,
+      bin: '/opt/haproxy/sbin/haproxy',
+      config_file: '/srv/haproxy/haproxy.cfg',
+      listen_address: '10.0.0.9',
+      rw_port: 6000,
+      ro_port: 6001,
+      stats_socket: '/srv/haproxy/admin.sock',
+      master_socket: '/srv/haproxy/master.sock',
+      pid_file: '/srv/haproxy/haproxy.pid',
+      replicas_fallback_to_master: false,
+      check_interval_ms: 500,
+      stats_listen: '127.0.0.1:7000',
+      maxconn: 200,
+    });
 
     assert.equal(sources['scope'], 'env:SCOPE');
+    assert.equal(sources['haproxy.rw_port'], 'env:GOVERNOR_HAPROXY_RW_PORT');
+    assert.equal(sources['haproxy.enabled'], 'env:GOVERNOR_HAPROXY_ENABLED');
     assert.equal(sources['etcd.hosts'], 'env:ETCD_HOSTS');
     assert.equal(sources['etcd.password'], 'env:ETCD_PASSWORD');
     assert.equal(sources['bootstrap.dcs.ttl'], 'env:GOVERNOR_TTL');
@@ -524,6 +612,11 @@ describe('loadConfig: environment overrides', () => {
     [{ GOVERNOR_LOG_LEVEL: 'loud' }, 'GOVERNOR_LOG_LEVEL (log.level)', /got "loud"/],
     [{ GOVERNOR_POSTGRESQL_PARAMETERS_PORT: '5433' }, 'GOVERNOR_POSTGRESQL_PARAMETERS_PORT (postgresql.parameters.port)', /governor/],
     [{ GOVERNOR_POSTGRESQL_PARAMETERS_: 'x' }, 'GOVERNOR_POSTGRESQL_PARAMETERS_', /parameter name/],
+    [{ GOVERNOR_HAPROXY_ENABLED: 'maybe' }, 'GOVERNOR_HAPROXY_ENABLED (haproxy.enabled)', /true, false, 1 or 0/],
+    [{ GOVERNOR_HAPROXY_RW_PORT: 'five' }, 'GOVERNOR_HAPROXY_RW_PORT (haproxy.rw_port)', /got "five"/],
+    [{ GOVERNOR_HAPROXY_RO_PORT: '5000' }, 'GOVERNOR_HAPROXY_RO_PORT (haproxy.ro_port)', /must differ from haproxy\.rw_port/],
+    [{ GOVERNOR_HAPROXY_LISTEN_ADDRESS: '1.2.3.4:5' }, 'GOVERNOR_HAPROXY_LISTEN_ADDRESS (haproxy.listen_address)', /without a port/],
+    [{ GOVERNOR_HAPROXY_CONFIG_FILE: 'haproxy.cfg' }, 'GOVERNOR_HAPROXY_CONFIG_FILE (haproxy.config_file)', /absolute/],
   ];
   for (const [env, prefix, pattern] of bad) {
     it(`bad ${Object.keys(env).join(',')} → ${prefix}`, () => {
@@ -598,6 +691,8 @@ describe('loadConfig: files', () => {
     assert.equal(config.restapi.listen, '0.0.0.0:8008');
     assert.deepEqual(config.bootstrap.dcs, DEFAULT_DYNAMIC_CONFIG_COPY());
     assert.equal(config.tags['datacenter'], 'dc1');
+    assert.deepEqual(config.haproxy, defaultHaproxyConfig());
+    assert.equal(sources['haproxy.rw_port'], 'file');
     assert.equal(sources['scope'], 'file');
   });
 
