@@ -1,0 +1,123 @@
+// A HAProxy that governor owns (haproxy.manage: true): spawned in master-worker mode as a child in
+// its own process group (a terminal's Ctrl-C reaches governor, which stops HAProxy in order),
+// stdout/stderr to <config dir>/haproxy.log, stopped by PID.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, openSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { HaproxyConfig } from '../config/types.js';
+import { sleep } from '../util/time.js';
+import { showProc, workerPid } from './runtime.js';
+
+export function logFileFor(settings: HaproxyConfig): string {
+  return path.join(path.dirname(settings.config_file), 'haproxy.log');
+}
+
+/** Alive and not a zombie (an orphan nobody reaps still answers kill(pid, 0)). */
+export function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return true; // no /proc: trust kill(0)
+  }
+}
+
+function signal(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig);
+  } catch {
+    /* already gone */
+  }
+}
+
+export function logTail(file: string, lines = 20): string {
+  try {
+    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
+/** Spawn `haproxy -W -f config_file -S master_socket,mode,600` (the pid file comes from the
+ *  `pidfile` line of the rendered configuration; -p as well would make HAProxy complain). */
+export function spawnHaproxy(settings: HaproxyConfig): ChildProcess {
+  const fd = openSync(logFileFor(settings), 'a', 0o640);
+  try {
+    return spawn(settings.bin, ['-W', '-f', settings.config_file, '-S', `${settings.master_socket},mode,600`], {
+      stdio: ['ignore', fd, fd],
+      detached: true, // own process group
+    });
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Resolve with the worker PID once the master lists a worker and that worker answers on the
+ *  stats socket; reject if the child exits first or the time runs out. */
+export async function waitReady(settings: HaproxyConfig, child: ChildProcess, timeoutMs = 10_000): Promise<number> {
+  let exited: string | null = null;
+  const onExit = (code: number | null, sig: string | null) => (exited = `haproxy exited (code ${code}, signal ${sig})`);
+  const onError = (error: Error) => (exited = `could not start ${settings.bin}: ${error.message}`);
+  child.once('exit', onExit);
+  child.once('error', onError);
+  try {
+    const deadline = Date.now() + timeoutMs;
+    while (exited === null && Date.now() < deadline) {
+      try {
+        const info = await showProc(settings.master_socket, 500);
+        const worker = info.workers[0];
+        if (info.master?.pid === child.pid && worker !== undefined && (await workerPid(settings.stats_socket, 500)) === worker) {
+          return worker;
+        }
+      } catch {
+        /* not up yet */
+      }
+      await sleep(10);
+    }
+    const reason = exited ?? `haproxy did not come up within ${timeoutMs} ms`;
+    throw new Error(`${reason}; last lines of ${logFileFor(settings)}:\n${logTail(logFileFor(settings))}`);
+  } finally {
+    child.off('exit', onExit);
+    child.off('error', onError);
+  }
+}
+
+/** SIGTERM the master (it stops its workers), SIGKILL its process group and every known worker
+ *  after timeoutMs; resolves once none of them runs. */
+export async function stopHaproxy(masterPid: number, workerPids: number[], timeoutMs = 5000): Promise<void> {
+  const all = [masterPid, ...workerPids];
+  const anyRunning = () => all.some(isRunning);
+  signal(masterPid, 'SIGTERM');
+  const deadline = Date.now() + timeoutMs;
+  while (anyRunning() && Date.now() < deadline) await sleep(20);
+  if (!anyRunning()) return;
+  signal(-masterPid, 'SIGKILL');
+  for (const pid of all) signal(pid, 'SIGKILL');
+  const killDeadline = Date.now() + 5000;
+  while (anyRunning() && Date.now() < killDeadline) await sleep(20);
+}
+
+/** A HAProxy master left running by an earlier governor with the same pid file and config file. */
+export function staleMaster(settings: HaproxyConfig): number | null {
+  let pid: number;
+  try {
+    pid = Number(readFileSync(settings.pid_file, 'utf8').trim().split(/\s+/)[0]);
+  } catch {
+    return null;
+  }
+  if (!Number.isInteger(pid) || pid <= 1 || pid === process.pid || !isRunning(pid)) return null;
+  try {
+    const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    const f = argv.indexOf('-f');
+    if (path.basename(argv[0] ?? '').startsWith('haproxy') && f >= 0 && argv[f + 1] === settings.config_file) return pid;
+  } catch {
+    /* gone, or not ours to inspect */
+  }
+  return null;
+}

@@ -1,0 +1,52 @@
+// The haproxy.cfg template, embedded because the single-file executable cannot read files next to
+// the code. haproxy/haproxy.cfg.template is the readable copy; a unit test keeps the two identical.
+// {{name}} placeholders are filled by render.ts; a placeholder alone on a line that expands to
+// nothing removes the line.
+
+export const HAPROXY_TEMPLATE = `# haproxy.cfg for governor cluster "{{scope}}". Rendered by governor from the cluster view in etcd:
+# do not edit, governor rewrites this file and reloads HAProxy whenever the leader or the set of
+# streaming replicas changes.
+#   port {{rw_port}}: read-write, the member holding the leader key (nobody while there is none)
+#   port {{ro_port}}: read-only, the streaming replicas in round robin{{fallback_note}}
+# Template: haproxy/haproxy.cfg.template in the governor repository.
+
+global
+    # Master-worker: a reload starts a new worker and leaves established sessions on the old one.
+    master-worker
+    # Runtime API; "expose-fd listeners" hands the listening sockets to the new worker on reload,
+    # so no connection is refused while it starts.
+    stats socket {{stats_socket}} mode 600 level admin expose-fd listeners
+    pidfile {{pid_file}}
+    maxconn {{maxconn}}
+
+defaults
+    mode tcp
+    maxconn {{maxconn}}
+    timeout connect 1s
+    # Database sessions are long-lived and often idle: do not cut them after seconds.
+    timeout client 30m
+    timeout server 30m
+    timeout check 1s
+    option tcpka
+
+listen master
+    bind {{bind_address}}:{{rw_port}}{{bind_options}}
+    option httpchk
+    http-check send meth GET uri /primary
+    http-check expect status 200
+    # A server whose /primary check fails twice is marked down and its sessions are cut; a server
+    # that is down is checked every {{down_interval_ms}} ms, so a leader that is still promoting
+    # when this file is applied is routed to as soon as it answers.
+    default-server inter {{check_interval_ms}} downinter {{down_interval_ms}} fall 2 rise 1 on-marked-down shutdown-sessions init-addr libc,none
+{{master_servers}}
+
+listen replicas
+    bind {{bind_address}}:{{ro_port}}{{bind_options}}
+    balance roundrobin
+    option httpchk
+    http-check send meth GET uri /replica
+    http-check expect status 200
+    default-server inter {{check_interval_ms}} downinter {{down_interval_ms}} fall 2 rise 1 on-marked-down shutdown-sessions init-addr libc,none
+{{replica_servers}}
+{{stats_section}}
+`;
