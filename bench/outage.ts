@@ -1,6 +1,8 @@
 // Write outage of a 3-member demo cluster: a client tries an INSERT on every member every 20 ms,
 // and the outage is the longest interval in which no member acknowledged one.
-//   node dist/bench/outage.js [--runs N] [--scenarios switchover,node-kill,postmaster-kill]
+//   node dist/bench/outage.js [--runs N] [--scenarios switchover,node-kill,postmaster-kill] [--via direct,haproxy]
+// --via haproxy writes through every member's HAProxy write port (5000 in production) instead of
+// to each PostgreSQL directly; both are measured, in alternation, when both are named.
 // Prints the settings and a table of measured milliseconds. Not a test: nothing is asserted.
 
 import { TestCluster } from '../test/helpers/cluster.js';
@@ -16,6 +18,9 @@ function argument(name: string, fallback: string): string {
 
 const runs = Number(argument('runs', '3'));
 const scenarios = argument('scenarios', 'switchover,node-kill,postmaster-kill').split(',') as Scenario[];
+type Via = 'direct' | 'haproxy';
+const vias = argument('via', 'direct').split(',') as Via[];
+for (const via of vias) if (via !== 'direct' && via !== 'haproxy') throw new Error(`--via: unknown value ${JSON.stringify(via)} (direct or haproxy)`);
 const INTERVAL_MS = 20;
 
 async function inject(cluster: TestCluster, scenario: Scenario, leader: string): Promise<void> {
@@ -36,17 +41,21 @@ async function inject(cluster: TestCluster, scenario: Scenario, leader: string):
   }
 }
 
-async function measure(cluster: TestCluster, scenario: Scenario): Promise<number> {
+async function measure(cluster: TestCluster, scenario: Scenario, via: Via): Promise<number> {
   const leader = await cluster.waitHealthy();
+  const leaderPort = cluster.node(leader).pg_port;
   const writer = new OutageWriter(
-    cluster.manifest.nodes.map((n) => ({ name: n.name, config: cluster.connectionConfig(n) })),
+    cluster.manifest.nodes.map((n) => ({
+      name: n.name,
+      config: via === 'direct' ? cluster.connectionConfig(n) : { ...cluster.connectionConfig(n), port: n.haproxy_rw_port },
+    })),
     INTERVAL_MS,
   );
   writer.start();
   await sleep(1000);
   const from = monotonicMs();
   await inject(cluster, scenario, leader);
-  await cluster.waitFor('writes to resume', async () => writer.acks.some((a) => a.at > from + 50 && (scenario !== 'switchover' || a.node !== leader)), 60_000);
+  await cluster.waitFor('writes to resume', async () => writer.acks.some((a) => a.at > from + 50 && (scenario !== 'switchover' || a.serverPort !== leaderPort)), 60_000);
   await sleep(1000);
   const to = monotonicMs();
   await writer.stop();
@@ -70,12 +79,12 @@ async function main(): Promise<void> {
   try {
     const leader = await cluster.waitHealthy();
     await OutageWriter.prepare({ name: leader, config: cluster.connectionConfig(cluster.node(leader)) });
-    console.log(`settings: 3 members on 127.0.0.1, ttl ${cluster.manifest.ttl} s, loop_wait 1 s, retry_timeout 2 s, client INSERT on every member every ${INTERVAL_MS} ms, ${runs} runs each`);
-    console.log('scenario           min  median    max   (write outage, ms; all runs)');
+    console.log(`settings: 3 members on 127.0.0.1, ttl ${cluster.manifest.ttl} s, loop_wait 1 s, retry_timeout 2 s, client INSERT through every member (${vias.join(' and ')}) every ${INTERVAL_MS} ms, ${runs} runs each`);
+    console.log('scenario                   min  median    max   (write outage, ms; all runs)');
     for (const scenario of scenarios) {
-      const values: number[] = [];
-      for (let i = 0; i < runs; i++) values.push(await measure(cluster, scenario));
-      console.log(`${scenario.padEnd(16)} ${summary(values)}`);
+      const values = new Map<Via, number[]>(vias.map((v) => [v, []]));
+      for (let i = 0; i < runs; i++) for (const via of vias) values.get(via)!.push(await measure(cluster, scenario, via));
+      for (const via of vias) console.log(`${`${scenario} ${via}`.padEnd(24)} ${summary(values.get(via)!)}`);
     }
   } finally {
     await cluster.stop();

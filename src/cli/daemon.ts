@@ -1,11 +1,13 @@
 // `governor -c FILE`: the daemon. Wires config, DCS, PostgreSQL, the HA loop and the REST API.
 
 import { createApiServer, listen } from '../api/server.js';
-import { loadConfig } from '../config/load.js';
+import { defaultHaproxyConfig, loadConfig } from '../config/load.js';
 import { createEtcdDcs } from '../dcs/etcd.js';
 import { WriteFence } from '../ha/fence.js';
 import { HaLoop } from '../ha/loop.js';
 import { governorCommand } from './self.js';
+import { HaproxyManager } from '../haproxy/manager.js';
+import { routingViewFromCluster } from '../haproxy/view.js';
 import { createLogger } from '../log/logger.js';
 import { createPostgresController } from '../postgres/controller.js';
 import { monotonicMs } from '../util/time.js';
@@ -18,7 +20,18 @@ export async function runDaemon(configFile: string | undefined): Promise<void> {
   const pg = createPostgresController(config, logger.child('postgres'));
   const fence = new WriteFence(governorCommand(), config.postgresql.data_dir, logger.child('fence'));
   fence.start();
-  const loop = new HaLoop(config, dcs, pg, logger.child('ha'), fence);
+  const haproxySettings = config.haproxy ?? defaultHaproxyConfig();
+  const haproxy = haproxySettings.enabled ? new HaproxyManager(haproxySettings, config.scope, logger) : null;
+  if (haproxy) {
+    // Routing is a convenience beside HA: a HAProxy that cannot start is logged and retried, and
+    // never keeps the daemon from managing PostgreSQL.
+    await haproxy.start().catch((error: Error) => logger.error(`HAProxy did not start: ${error.message}`));
+  }
+  const loop = new HaLoop(config, dcs, pg, logger.child('ha'), fence, {
+    // Each read of the cluster (watch-driven) goes to HAProxy; the manager serializes applies and a
+    // queued apply uses the newest view, so the HA loop never waits for a reload.
+    onCluster: haproxy ? (cluster) => void haproxy.apply(routingViewFromCluster(cluster)).catch(() => undefined) : undefined,
+  });
   const api = createApiServer({
     config,
     dcs,
@@ -52,6 +65,7 @@ export async function runDaemon(configFile: string | undefined): Promise<void> {
     api.close();
     api.closeAllConnections();
     await loop.shutdown();
+    await haproxy?.stop().catch((error: Error) => logger.error(`could not stop HAProxy: ${error.message}`));
     process.exit(0);
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));

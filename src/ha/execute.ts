@@ -41,17 +41,22 @@ export class ActionExecutor {
 
   constructor(private readonly ctx: ExecutorContext) {}
 
+  /** Actions that threw in a row; the loop retries at once only after the first. */
+  consecutiveErrors = 0;
+
   async run(action: Action): Promise<boolean> {
     const { logger } = this.ctx;
     const started = monotonicMs();
     try {
       const ok = await this.perform(action);
+      this.consecutiveErrors = 0;
       const ms = monotonicMs() - started;
       if (action.type !== 'confirmLeader' && action.type !== 'publishOptime' && action.type !== 'syncSlots') {
         logger.info(`action ${action.type} ${ok ? 'done' : 'did not succeed'}`, { action: action.type, ms });
       }
       return ok;
     } catch (error) {
+      this.consecutiveErrors += 1;
       logger.error(`action ${action.type} failed: ${(error as Error).message}`, { action: action.type, ms: monotonicMs() - started });
       return false;
     }
@@ -223,6 +228,10 @@ export class ActionExecutor {
       this.ctx.setPrimary(false);
       await pg.stop('immediate', STOP_TIMEOUT_MS).catch(() => undefined);
       await dcs.releaseLeader().catch(() => false);
+      if (await pg.isRunning()) {
+        // Never wipe the files of a live postmaster: leave the half-made cluster claimed by us.
+        throw new Error(`${(error as Error).message}; PostgreSQL in ${config.postgresql.data_dir} could not be stopped, so the failed bootstrap was not undone: stop it and clear the directory`);
+      }
       await dcs.cancelInitialize().catch(() => undefined);
       await pg.removeDataDir().catch(() => undefined);
       throw error;

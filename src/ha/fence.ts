@@ -6,32 +6,15 @@
 // while the fence is armed, the fence waits for that deadline and then stops the postmaster.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Logger } from '../log/logger.js';
+import { isAlive, readPidFile } from '../util/process.js';
 
 export function fencePidFile(dataDir: string): string {
   const resolved = path.resolve(dataDir);
   return path.join(path.dirname(resolved), `.governor-${path.basename(resolved)}.fence.pid`);
-}
-
-function readPid(file: string): number | null {
-  try {
-    const pid = Number(readFileSync(file, 'utf8').split('\n')[0]);
-    return Number.isInteger(pid) && pid > 0 ? pid : null;
-  } catch {
-    return null;
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /** The daemon's side: spawns the fence and keeps it informed. */
@@ -53,12 +36,12 @@ export class WriteFence {
     this.child.on('error', (error) => this.logger.error(`write fence failed: ${error.message}`));
     this.child.stdin?.on('error', () => undefined);
     this.child.unref();
-    this.previousFence = readPid(fencePidFile(this.dataDir));
+    this.previousFence = readPidFile(fencePidFile(this.dataDir));
   }
 
   /** After this daemon has taken charge (first iteration done), retire a fence left by a predecessor. */
   takeOver(): void {
-    if (this.previousFence !== null && this.previousFence !== this.child?.pid && alive(this.previousFence)) {
+    if (this.previousFence !== null && this.previousFence !== this.child?.pid && isAlive(this.previousFence)) {
       try {
         process.kill(this.previousFence, 'SIGTERM');
         this.logger.info('retired the write fence of a previous governor process', { pid: this.previousFence });
@@ -105,8 +88,8 @@ export function runFence(dataDir: string): void {
     if (deadline === null) process.exit(0);
     const wait = Math.max(0, deadline - Date.now());
     setTimeout(() => {
-      const pid = readPid(path.join(dataDir, 'postmaster.pid'));
-      if (pid !== null && alive(pid)) {
+      const pid = readPidFile(path.join(dataDir, 'postmaster.pid'));
+      if (pid !== null && isAlive(pid)) {
         log(`governor died while PostgreSQL was the master and nobody renewed the lease: stopping PostgreSQL (immediate, pid ${pid}) before the leader key expires`);
         try {
           process.kill(pid, 'SIGQUIT');

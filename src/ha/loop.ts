@@ -29,6 +29,11 @@ export interface HaStatus {
   lastIterationAt: number | null;
 }
 
+export interface HaLoopHooks {
+  /** Called with every cluster view read from etcd (not when etcd is unreachable); must not block. */
+  onCluster?: (cluster: ClusterView) => void;
+}
+
 export class HaLoop {
   readonly memory: LoopMemory = { cleanHandoffTo: null, followTarget: null, notStreamingSince: null };
   readonly requests: Requests = { restart: false, reinitialize: false };
@@ -54,6 +59,7 @@ export class HaLoop {
     private readonly pg: PostgresController,
     private readonly logger: Logger,
     private readonly fence: WriteFence | null = null,
+    private readonly hooks: HaLoopHooks = {},
   ) {
     this.status = {
       cluster: null,
@@ -171,6 +177,7 @@ export class HaLoop {
       }
       this.status.lastCluster = cluster;
       this.status.lastClusterAt = now;
+      this.hooks.onCluster?.(cluster);
       return cluster;
     } catch (error) {
       if (this.dcsDownSince === null) {
@@ -225,7 +232,9 @@ export class HaLoop {
     for (const action of decision.actions) {
       if (this.stopping) break;
       if (!(await this.executor.run(action))) {
-        this.wake();
+        // Retry at once (a lost race, a first error); an action that keeps failing waits loop_wait
+        // between attempts instead of spinning (a clone against a master that refuses us, say).
+        if (this.executor.consecutiveErrors <= 1) this.wake();
         break;
       }
     }

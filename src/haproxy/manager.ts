@@ -99,7 +99,14 @@ export class HaproxyManager {
       }
       const text = this.render(this.wanted ?? EMPTY_VIEW, this.settings, this.scope);
       await this.writeChecked(text);
-      await this.spawn();
+      try {
+        await this.spawn();
+      } catch (error) {
+        // Keep trying with backoff (a port still held by a dying process, say).
+        this.scheduleRestart(this.nextDelay);
+        this.nextDelay = Math.min(this.nextDelay * 2, this.backoff.max);
+        throw error;
+      }
       this.appliedText = text;
     });
   }

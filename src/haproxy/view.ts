@@ -1,6 +1,7 @@
 // Optional helper for the caller: the RoutingView of a cluster as read from the DCS. The leader is
 // the member named in the leader key (none if the key is free or its member key is missing);
-// replicas are the other members with role "replica" and state "running" that are not tagged
+// replicas are the other members with role "replica" and state "streaming" or "running" (a replica
+// replaying archived WAL) that are not tagged
 // noloadbalance. HAProxy's own /replica check still decides whether a replica streams.
 
 import type { ClusterView, Member } from '../dcs/types.js';
@@ -30,7 +31,7 @@ export function routingViewFromCluster(cluster: Pick<ClusterView, 'leader' | 'me
   const leaderMember = cluster.members.find((m) => m.name === leaderName);
   const replicas: RoutingMember[] = [];
   for (const m of cluster.members) {
-    if (m.name === leaderName || m.role !== 'replica' || m.state !== 'running' || m.tags?.noloadbalance === true) continue;
+    if (m.name === leaderName || m.role !== 'replica' || (m.state !== 'streaming' && m.state !== 'running') || m.tags?.noloadbalance === true) continue;
     const r = routingMember(m);
     if (r) replicas.push(r);
   }

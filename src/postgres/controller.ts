@@ -7,7 +7,7 @@ import type { GovernorConfig } from '../config/types.js';
 import { type Logger, redact, registerSecret } from '../log/logger.js';
 import { sleep } from '../util/time.js';
 import { parseControlData } from './controldata.js';
-import { describeFailure, type PgUser, resolvePgUser, runPgBinary, type RunOptions, type RunResult } from './exec.js';
+import { describeFailure, type PgUser, resolvePgUser, runPgBinary, spawnPostmaster, type RunOptions, type RunResult } from './exec.js';
 import { assertTraversable, emptyDir, ensureDir, isPostgresProcess, ownDir, readPostmasterPid, tailFile, touchOwned, writeFileAtomic } from './files.js';
 import {
   autoConfParameters, buildConninfo, buildParameters, EMPTY_AUTO_CONF, parseListen, renderPgHba, renderPgpass, renderPostgresqlConf,
@@ -116,9 +116,9 @@ export function createPostgresController(config: GovernorConfig, logger: Logger)
     await removeStalePidFile();
   };
 
-  const pgCtlFailure = async (what: string, result: RunResult): Promise<Error> => {
+  const pgCtlFailure = async (what: string, result: RunResult, program = 'pg_ctl'): Promise<Error> => {
     const tail = redact(await tailFile(logFile, 20));
-    return new Error(`${what}: ${describeFailure('pg_ctl', result)}${tail ? `\nlast lines of ${logFile}:\n${tail}` : ''}`);
+    return new Error(`${what}: ${describeFailure(program, result)}${tail ? `\nlast lines of ${logFile}:\n${tail}` : ''}`);
   };
 
   const withSuperuser = async <T>(fn: (client: pg.Client) => Promise<T>): Promise<T> => {
@@ -222,22 +222,21 @@ export function createPostgresController(config: GovernorConfig, logger: Logger)
       // refuses to start on their shared memory. Those refusals are retried, anything else is not.
       for (;;) {
         await removeStalePidFile();
-        const launchedAt = Date.now();
-        // Detached: pg_ctl and the postmaster it leaves behind live in their own session, not
-        // governor's process group. No -w: pg_ctl would poll every 100 ms, we poll every 20 ms.
-        const result = await run('pg_ctl', ['start', '-W', '-D', dataDir, '-l', logFile], { detached: true, timeoutMs: 30_000 });
-        if (result.code !== 0) throw await pgCtlFailure('PostgreSQL failed to start', result);
+        const postmaster = await spawnPostmaster(binDir, dataDir, logFile, await pgUser());
+        const seen: { exit: { code: number | null; signal: NodeJS.Signals | null } | null } = { exit: null };
+        void postmaster.exited.then((e) => { seen.exit = e; });
         let failure: RunResult | null = null;
+        // A 20 ms poll: pg_ctl -w would only look every 100 ms.
         while (!failure) {
           if ((await controller.status()).accepting) break;
-          if (!(await isRunning()) && Date.now() - launchedAt > 200) failure = { ...result, code: 1 };
+          if (seen.exit) failure = { ...seen.exit, stdout: '', stderr: '', timedOut: false };
           else if (Date.now() > deadline) throw new Error(`PostgreSQL did not accept connections within ${timeoutMs} ms; last lines of ${logFile}:\n${await tailFile(logFile, 20)}`);
           else await sleep(20);
         }
         if (!failure) break;
         const recent = await tailFile(logFile, 5);
         const transient = /pre-existing shared memory block|lock file "[^"]*" already exists/.test(recent);
-        if (!transient || Date.now() + 50 > deadline) throw await pgCtlFailure('PostgreSQL failed to start', failure);
+        if (!transient || Date.now() + 50 > deadline) throw await pgCtlFailure('PostgreSQL failed to start', failure, 'postgres');
         logger.info('PostgreSQL refused to start while the processes of its previous postmaster exit; retrying');
         await sleep(50);
       }

@@ -1,5 +1,6 @@
 // Running PostgreSQL binaries as the PostgreSQL OS user (PostgreSQL refuses to run as root).
 import { execFile, spawn } from 'node:child_process';
+import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { redact } from '../log/logger.js';
@@ -120,6 +121,41 @@ export function runPgBinary(binDir: string, name: string, args: string[], user: 
     // A grandchild that inherited our pipes must not keep us waiting once the child itself has exited.
     child.once('exit', (code, signal) => setTimeout(() => finish(code, signal), 500).unref());
   });
+}
+
+export interface Postmaster {
+  pid: number;
+  /** Settles when the postmaster exits (while this process is its parent). */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** Start `postgres -D dataDir` as the PostgreSQL user, in its own session, output appended to logFile.
+ *  Spawned directly rather than through pg_ctl so that its PID is known at once and an exit during
+ *  start-up is seen the moment it happens, however slowly a loaded machine launches it. */
+export async function spawnPostmaster(binDir: string, dataDir: string, logFile: string, user: PgUser): Promise<Postmaster> {
+  const file = path.join(binDir, 'postgres');
+  const log = await fsp.open(logFile, 'a');
+  try {
+    const child = spawn(file, ['-D', dataDir], {
+      uid: user.uid,
+      gid: user.gid,
+      env: pgEnvironment(user),
+      cwd: '/',
+      detached: true,
+      stdio: ['ignore', log.fd, log.fd],
+    });
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+      child.once('exit', (code, signal) => resolve({ code, signal }));
+    });
+    const pid = await new Promise<number>((resolve, reject) => {
+      child.once('spawn', () => resolve(child.pid!));
+      child.once('error', (err) => reject(new Error(`cannot run ${file}: ${err.message}`)));
+    });
+    child.unref(); // the postmaster outlives governor by design (the write fence guards it then)
+    return { pid, exited };
+  } finally {
+    await log.close();
+  }
 }
 
 /** A one-line summary of a failed run, for error messages. */

@@ -9,6 +9,8 @@ export interface Ack {
   at: number; // monotonic ms when the acknowledgement arrived
   node: string;
   id: number;
+  /** Port of the PostgreSQL that acknowledged it (inet_server_port()): tells the backend behind a proxy. */
+  serverPort: number;
 }
 
 export interface WriterTarget {
@@ -55,8 +57,8 @@ export class OutageWriter {
           await client.connect();
         }
         const id = this.nextId++;
-        await client.query('INSERT INTO outage_probe (id, node) VALUES ($1, $2)', [id, target.name]);
-        this.acks.push({ at: monotonicMs(), node: target.name, id });
+        const result = await client.query<{ port: number }>('INSERT INTO outage_probe (id, node) VALUES ($1, $2) RETURNING inet_server_port() AS port', [id, target.name]);
+        this.acks.push({ at: monotonicMs(), node: target.name, id, serverPort: Number(result.rows[0]?.port) });
       } catch (error) {
         // A refused statement (read-only replica: SQLSTATE 25006) leaves the session usable; keep it,
         // as an application's pool would, instead of paying a new connection every 20 ms.

@@ -3,14 +3,15 @@
 
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, openSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import { resolvePgUser } from '../../postgres/exec.js';
 import { freePorts } from '../../util/ports.js';
 import { sleep } from '../../util/time.js';
 import { governorCommand } from '../self.js';
-import { isAlive, startEtcdProcess, stopProcess } from './etcd-process.js';
+import { isAlive, logTail, readPidFile } from '../../util/process.js';
+import { startEtcdProcess, stopProcess } from './etcd-process.js';
 import { findNode, manifestPath, readManifest, writeManifest, type DemoManifest, type DemoNode } from './manifest.js';
 
 export interface DemoUpOptions {
@@ -61,7 +62,12 @@ function spawnGovernor(node: Pick<DemoNode, 'config_file' | 'log_file'>): number
   return child.pid;
 }
 
+function haproxyPidFile(node: Pick<DemoNode, 'config_file'>): string {
+  return path.join(path.dirname(node.config_file), 'haproxy.pid');
+}
+
 function nodeConfig(manifest: DemoManifest, node: DemoNode, replicationPassword: string): string {
+  const nodeDir = path.dirname(node.config_file);
   return stringify({
     scope: manifest.scope,
     namespace: 'service',
@@ -83,6 +89,18 @@ function nodeConfig(manifest: DemoManifest, node: DemoNode, replicationPassword:
       },
     },
     bootstrap: { dcs: { ttl: manifest.ttl, loop_wait: 1, retry_timeout: 2, maximum_lag_on_failover: 1048576 } },
+    // Each demo node runs its own HAProxy, supervised by its governor, as production nodes do under systemd.
+    haproxy: {
+      enabled: true,
+      manage: true,
+      listen_address: '127.0.0.1',
+      rw_port: node.haproxy_rw_port,
+      ro_port: node.haproxy_ro_port,
+      config_file: path.join(nodeDir, 'haproxy.cfg'),
+      stats_socket: path.join(nodeDir, 'haproxy.sock'),
+      master_socket: path.join(nodeDir, 'haproxy-master.sock'),
+      pid_file: haproxyPidFile(node),
+    },
   });
 }
 
@@ -110,14 +128,6 @@ export function clusterReady(doc: ClusterDoc | null, nodeCount: number): boolean
   return leaders.length === 1 && streaming.length === nodeCount - 1;
 }
 
-function logTail(file: string, lines = 15): string {
-  try {
-    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
-  } catch {
-    return '(no log)';
-  }
-}
-
 export async function waitReady(manifest: DemoManifest, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last: ClusterDoc | null = null;
@@ -127,7 +137,7 @@ export async function waitReady(manifest: DemoManifest, timeoutMs: number): Prom
     await sleep(250);
   }
   const states = (last?.members ?? []).map((m) => `${m.name}=${m.role}/${m.state}`).join(', ') || 'no member answered';
-  const logs = manifest.nodes.map((n) => `--- ${n.log_file}\n${logTail(n.log_file)}`).join('\n');
+  const logs = manifest.nodes.map((n) => `--- ${n.log_file}\n${logTail(n.log_file, 15)}`).join('\n');
   throw new Error(`cluster not ready after ${timeoutMs / 1000} s (${states})\n${logs}`);
 }
 
@@ -153,8 +163,8 @@ export async function demoUp(options: DemoUpOptions): Promise<DemoManifest> {
 
   const count = options.nodes;
   const ports = options.portBase
-    ? Array.from({ length: 2 + 2 * count }, (_, i) => options.portBase! + i)
-    : await freePorts(2 + 2 * count);
+    ? Array.from({ length: 2 + 4 * count }, (_, i) => options.portBase! + i)
+    : await freePorts(2 + 4 * count);
   const [clientPort, peerPort] = ports as [number, number];
   const etcd = await startEtcdProcess({ dataDir: path.join(dir, 'etcd'), clientPort, peerPort, logFile: path.join(dir, 'etcd.log'), detached: true });
 
@@ -185,6 +195,9 @@ export async function demoUp(options: DemoUpOptions): Promise<DemoManifest> {
       config_file: path.join(nodeDir, 'governor.yml'),
       api_port: apiPort,
       log_file: path.join(nodeDir, 'governor.log'),
+      haproxy_rw_port: ports[2 + 2 * count + i]!,
+      haproxy_ro_port: ports[2 + 3 * count + i]!,
+      haproxy_pid: null,
     };
     writeFileSync(node.config_file, nodeConfig(manifest, node, replicationPassword), { mode: 0o600 });
     manifest.nodes.push(node);
@@ -192,6 +205,8 @@ export async function demoUp(options: DemoUpOptions): Promise<DemoManifest> {
   for (const node of manifest.nodes) node.governor_pid = spawnGovernor(node);
   writeManifest(dir, manifest);
   await waitReady(manifest, options.timeoutMs ?? 120_000);
+  for (const node of manifest.nodes) node.haproxy_pid = readPidFile(haproxyPidFile(node));
+  writeManifest(dir, manifest);
   return manifest;
 }
 
@@ -210,15 +225,6 @@ export async function demoStartNode(dir: string, name: string): Promise<DemoNode
   return node;
 }
 
-function postmasterPid(dataDir: string): number | null {
-  try {
-    const pid = Number(readFileSync(path.join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
-    return Number.isInteger(pid) && pid > 0 ? pid : null;
-  } catch {
-    return null;
-  }
-}
-
 export async function demoDown(dir: string): Promise<string[]> {
   const manifest = readManifest(dir);
   const stopped: string[] = [];
@@ -228,8 +234,13 @@ export async function demoDown(dir: string): Promise<string[]> {
         await stopProcess(node.governor_pid, 90_000);
         stopped.push(`governor ${node.name} (pid ${node.governor_pid})`);
       }
-      // A governor killed with SIGKILL leaves its PostgreSQL behind: stop that too, by its PID.
-      const pid = postmasterPid(node.data_dir);
+      // A governor killed with SIGKILL leaves its HAProxy and PostgreSQL behind: stop them too, by PID.
+      const haproxy = readPidFile(haproxyPidFile(node));
+      if (haproxy !== null && isAlive(haproxy)) {
+        await stopProcess(haproxy, 10_000);
+        stopped.push(`haproxy ${node.name} (pid ${haproxy})`);
+      }
+      const pid = readPidFile(path.join(node.data_dir, 'postmaster.pid'));
       if (pid !== null && isAlive(pid)) {
         await stopProcess(pid, 30_000, 'SIGINT');
         stopped.push(`postgres ${node.name} (pid ${pid})`);

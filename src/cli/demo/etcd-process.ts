@@ -3,6 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { isAlive, logTail } from '../../util/process.js';
 import { sleep } from '../../util/time.js';
 
 export interface EtcdProcessOptions {
@@ -19,22 +20,7 @@ export interface EtcdProcessOptions {
   startTimeoutMs?: number;
 }
 
-function logTail(file: string, lines = 30): string {
-  try {
-    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
-  } catch {
-    return '(no log)';
-  }
-}
-
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
+export { isAlive };
 
 async function healthy(endpoint: string): Promise<boolean> {
   try {

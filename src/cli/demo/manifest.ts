@@ -13,6 +13,10 @@ export interface DemoNode {
   config_file: string;
   api_port: number;
   log_file: string;
+  /** HAProxy on this node: writes to the master, reads to the replicas. */
+  haproxy_rw_port: number;
+  haproxy_ro_port: number;
+  haproxy_pid: number | null;
 }
 
 export interface DemoManifest {
