@@ -102,6 +102,42 @@ export interface HaproxyConfig {
   maxconn: number;
 }
 
+export type CompressionMethod = 'lz4' | 'zstd' | 'brotli' | 'gzip' | 'none';
+
+/** WAL archiving and base backups. Object layout under the storage URL: see src/archive/layout.ts. */
+export interface ArchiveConfig {
+  /** Archive WAL (archive_mode on, archive_command = governor wal-push) and allow backups. */
+  enabled: boolean;
+  /** `s3://bucket/prefix` or `file:///absolute/path`. */
+  storage: string;
+  /** Codec for new objects; reading detects the codec from each object's name. */
+  compression: CompressionMethod;
+  s3: {
+    region: string | null;
+    /** Custom endpoint (MinIO, s3rver, ...), e.g. http://127.0.0.1:9000. */
+    endpoint: string | null;
+    force_path_style: boolean;
+    /** Server-side encryption: none, SSE-S3 (AES256) or SSE-KMS (aws:kms with kms_key_id). */
+    sse: 'none' | 'AES256' | 'aws:kms';
+    sse_kms_key_id: string | null;
+    /** Static credentials; null = the AWS default provider chain (env, profile, EC2 instance role). */
+    access_key_id: string | null;
+    secret_access_key: string | null;
+  };
+  /** Segments uploaded at once (daemon ahead-of-time uploader, and wal-push). */
+  upload_concurrency: number;
+  /** Segments wal-fetch prefetches after the one asked for. */
+  prefetch: number;
+  /** Cron expression (5 fields, UTC) for scheduled base backups on the master; null = none. */
+  backup_schedule: string | null;
+  /** Full base backups kept by backup-delete --retain and after a scheduled backup. */
+  backup_num_to_retain: number;
+  /** Local directory for upload status and prefetched segments (absolute path). */
+  spool_dir: string;
+  /** How a new replica gets its data, tried in order: from the latest base backup, or pg_basebackup. */
+  create_replica_methods: Array<'backup' | 'basebackup'>;
+}
+
 export interface GovernorConfig {
   scope: string;
   namespace: string;
@@ -115,4 +151,6 @@ export interface GovernorConfig {
   /** Always set by loadConfig. Optional only so hand-built configs (test helpers) may leave it
    *  out; read it with `config.haproxy ?? defaultHaproxyConfig()` (src/config/defaults.ts). */
   haproxy?: HaproxyConfig;
+  /** Always set by loadConfig; optional for the same reason as haproxy (defaultArchiveConfig()). */
+  archive?: ArchiveConfig;
 }
