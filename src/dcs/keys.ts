@@ -36,6 +36,7 @@ export function classifyKey(relativeKey: string): DcsEvent {
   if (relativeKey === KEY.leader) return 'leader';
   if (relativeKey === KEY.failover) return 'failover';
   if (relativeKey === KEY.config) return 'config';
+  if (relativeKey === KEY.leaderOptime) return 'optime';
   if (memberNameOf(relativeKey) !== null) return 'members';
   return 'other';
 }

@@ -60,7 +60,7 @@ export interface ClusterView {
   leaderOptime: number | null;
 }
 
-export type DcsEvent = 'leader' | 'failover' | 'members' | 'config' | 'other';
+export type DcsEvent = 'leader' | 'failover' | 'members' | 'config' | 'optime' | 'other';
 
 /** What the HA loop needs from the DCS. Every method rejects with DcsUnavailableError when etcd
  * could not be reached within retry_timeout; a garbage value in a key is logged and read as absent. */

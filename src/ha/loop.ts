@@ -140,6 +140,10 @@ export class HaLoop {
   }
 
   private onDcsEvent(event: DcsEvent): void {
+    // Member keys and the master's optime change on every iteration of every member: waking on
+    // them would make the members wake each other in an endless ping-pong. Nothing urgent depends
+    // on them; the next tick (loop_wait) picks them up.
+    if (event === 'members' || event === 'optime') return;
     this.logger.debug(`dcs change: ${event}`);
     this.wake();
   }

@@ -229,7 +229,7 @@ describe('dcs keys', () => {
     assert.equal(classifyKey('config'), 'config');
     assert.equal(classifyKey('members/a'), 'members');
     assert.equal(classifyKey('members/'), 'other');
-    assert.equal(classifyKey('optime/leader'), 'other');
+    assert.equal(classifyKey('optime/leader'), 'optime');
     assert.equal(classifyKey('initialize'), 'other');
     assert.equal(memberNameOf('members/a/b'), null);
   });
