@@ -2,7 +2,7 @@
 DEMO_DIR ?= /tmp/governor-demo
 NODES ?= 3
 
-.PHONY: all deps build test test-unit test-integration demo demo-down clean
+.PHONY: all deps build test test-unit test-integration demo demo-down clean binary test-binary
 
 all: build
 
@@ -30,6 +30,17 @@ demo: build
 
 demo-down:
 	node dist/src/cli/governor.js demo down --dir $(DEMO_DIR)
+
+# dist/governor: one executable with governor and governorctl (symlink or copy it as governorctl), needing no
+# Node.js or node_modules where it runs (Node single executable application; see scripts/build-binary.mjs).
+binary: deps
+	node scripts/build-binary.mjs
+
+# Runs dist/governor itself (version, help, governorctl symlink, start time, size, wal-push/wal-fetch with every
+# codec, a 3-node demo cluster). The test is transpiled on its own, so it runs whatever the tree's type-check says.
+test-binary: binary
+	npx esbuild test/binary/binary.test.ts --platform=node --format=esm --target=node20 --log-level=warning --outfile=dist/test/binary/binary.test.js
+	node --test --test-reporter=spec --test-timeout=300000 dist/test/binary/binary.test.js
 
 clean:
 	rm -rf dist

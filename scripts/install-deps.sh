@@ -8,13 +8,15 @@ need=()
 command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
 command -v etcdctl >/dev/null 2>&1 || need+=(etcd-client)
 command -v haproxy >/dev/null 2>&1 || need+=(haproxy)
+command -v lz4 >/dev/null 2>&1 || need+=(lz4)
+command -v zstd >/dev/null 2>&1 || need+=(zstd)
 
 if [ "${#need[@]}" -gt 0 ] || [ "${FORCE_APT:-}" = 1 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   export DEBIAN_FRONTEND=noninteractive
   $sudo apt-get update
-  $sudo apt-get install -y postgresql-15 etcd-server etcd-client haproxy
+  $sudo apt-get install -y postgresql-15 etcd-server etcd-client haproxy lz4 zstd
 fi
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then

@@ -10,6 +10,11 @@ import { HaproxyManager } from '../haproxy/manager.js';
 import { routingViewFromCluster } from '../haproxy/view.js';
 import { createLogger } from '../log/logger.js';
 import { createPostgresController } from '../postgres/controller.js';
+import { archiveCommands } from '../postgres/render.js';
+import { restoreReplicaFromBackup } from '../archive/replica.js';
+import { BackupScheduler } from '../archive/schedule.js';
+import { WalUploaderProcess } from '../archive/wal-uploader-process.js';
+import path from 'node:path';
 import { monotonicMs } from '../util/time.js';
 
 export async function runDaemon(configFile: string | undefined): Promise<void> {
@@ -17,7 +22,12 @@ export async function runDaemon(configFile: string | undefined): Promise<void> {
   const logger = createLogger({ level: config.log.level, cluster: config.scope, member: config.name });
   process.title = `governor ${config.scope}/${config.name}`;
   const dcs = createEtcdDcs({ config, logger });
-  const pg = createPostgresController(config, logger.child('postgres'));
+  const configPath = configFile ? path.resolve(configFile) : null;
+  const archiving = config.archive?.enabled === true;
+  if (archiving && !configPath) throw new Error('archive.enabled needs the daemon started with -c CONFIG_FILE: archive_command runs governor wal-push with it');
+  const pg = createPostgresController(config, logger.child('postgres'), {
+    archiveCommands: archiving ? archiveCommands(governorCommand(), configPath!) : undefined,
+  });
   const fence = new WriteFence(governorCommand(), config.postgresql.data_dir, logger.child('fence'));
   fence.start();
   const haproxySettings = config.haproxy ?? defaultHaproxyConfig();
@@ -31,7 +41,20 @@ export async function runDaemon(configFile: string | undefined): Promise<void> {
     // Each read of the cluster (watch-driven) goes to HAProxy; the manager serializes applies and a
     // queued apply uses the newest view, so the HA loop never waits for a reload.
     onCluster: haproxy ? (cluster) => void haproxy.apply(routingViewFromCluster(cluster)).catch(() => undefined) : undefined,
+    restoreBackup: archiving ? (systemIdentifier) => restoreReplicaFromBackup(config, systemIdentifier, logger.child('archive')) : undefined,
   });
+  // Uploads WAL ahead of archive_command on whichever member has segments ready (the master, or a
+  // former master finishing its archive), so PostgreSQL never waits one upload per segment.
+  // A child process as PostgreSQL's OS user: compression never blocks this event loop (where the
+  // lease is renewed), and what it writes is owned like what wal-push writes.
+  const uploader = archiving
+    ? new WalUploaderProcess({ config, command: governorCommand(), configFile: configPath!, logger: logger.child('archive') })
+    : null;
+  await uploader?.start();
+  const scheduler = archiving
+    ? new BackupScheduler({ config, configFile: configPath, governorArgv: governorCommand(), logger: logger.child('backup'), isMaster: () => loop.isLeader() })
+    : null;
+  scheduler?.start();
   const api = createApiServer({
     config,
     dcs,
@@ -64,7 +87,9 @@ export async function runDaemon(configFile: string | undefined): Promise<void> {
     logger.info(`received ${signal}: stopping PostgreSQL and leaving the cluster`);
     api.close();
     api.closeAllConnections();
+    await scheduler?.stop();
     await loop.shutdown();
+    await uploader?.stop().catch((error: Error) => logger.error(`could not stop the WAL uploader: ${error.message}`));
     await haproxy?.stop().catch((error: Error) => logger.error(`could not stop HAProxy: ${error.message}`));
     process.exit(0);
   };

@@ -4,11 +4,10 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { GOVERNOR_VERSION } from '../ha/member.js';
 import { ruleNames } from '../ha/decide.js';
-import { runFence } from '../ha/fence.js';
-import { runDaemon } from './daemon.js';
-import { demoDown, demoStartNode, demoStatus, demoStopNode, demoUp } from './demo/demo.js';
 import { fail } from './errors.js';
 import { buildCtl } from './governorctl-commands.js';
+import { registerWalCommands } from './commands/wal.js';
+import { registerBackupCommands } from './commands/backup.js';
 
 function integer(name: string) {
   return (value: string) => {
@@ -24,6 +23,9 @@ export function buildGovernor(): Command {
     .version(GOVERNOR_VERSION, '-V, --version')
     .option('-c, --config <file>', 'configuration file (YAML); environment variables override it', process.env.GOVERNOR_CONFIG)
     .action(async (options: { config?: string }) => {
+      // Heavy modules (etcd3/gRPC, pg, the AWS SDK) load only for the command that needs them, so
+      // wal-push and wal-fetch, which PostgreSQL runs once per segment, start fast.
+      const { runDaemon } = await import('./daemon.js');
       await runDaemon(options.config ?? '/etc/governor/governor.yml');
     });
 
@@ -38,7 +40,7 @@ export function buildGovernor(): Command {
     .command('fence', { hidden: true })
     .description('internal: the write fence the daemon starts beside itself')
     .requiredOption('--data-dir <dir>')
-    .action((options: { dataDir: string }) => runFence(options.dataDir));
+    .action(async (options: { dataDir: string }) => (await import('../ha/fence.js')).runFence(options.dataDir));
 
   const demo = program.command('demo').description('a local cluster on 127.0.0.1 for trying governor out');
   demo
@@ -48,8 +50,12 @@ export function buildGovernor(): Command {
     .option('--nodes <n>', 'number of members', integer('--nodes'), 3)
     .option('--port-base <port>', 'first port of a consecutive range (default: free ports)', integer('--port-base'))
     .option('--timeout <seconds>', 'how long to wait for the cluster', integer('--timeout'), 120)
-    .action(async (options: { dir: string; nodes: number; portBase?: number; timeout: number }) => {
-      const manifest = await demoUp({ dir: options.dir, nodes: options.nodes, portBase: options.portBase, timeoutMs: options.timeout * 1000 });
+    .option('--archive <url>', 'WAL archive and backups: s3://bucket/prefix (AWS_* variables for endpoint, region, credentials) or file:///path (default DIR/archive)')
+    .action(async (options: { dir: string; nodes: number; portBase?: number; timeout: number; archive?: string }) => {
+      if (options.archive !== undefined && !/^(s3:\/\/[^/]+|file:\/\/\/)/.test(options.archive)) {
+        throw new InvalidArgumentError(`--archive: expected s3://bucket/prefix or file:///path, got ${JSON.stringify(options.archive)}`);
+      }
+      const manifest = await (await import('./demo/demo.js')).demoUp({ dir: options.dir, nodes: options.nodes, portBase: options.portBase, timeoutMs: options.timeout * 1000, archive: options.archive });
       console.log(JSON.stringify(manifest));
     });
   demo
@@ -57,29 +63,31 @@ export function buildGovernor(): Command {
     .description("stop one member's governor (SIGTERM; it stops its PostgreSQL), keeping its data")
     .requiredOption('--dir <dir>')
     .argument('<name>')
-    .action(async (name: string, options: { dir: string }) => demoStopNode(options.dir, name));
+    .action(async (name: string, options: { dir: string }) => (await import('./demo/demo.js')).demoStopNode(options.dir, name));
   demo
     .command('start-node')
     .description("start one member's governor again")
     .requiredOption('--dir <dir>')
     .argument('<name>')
     .action(async (name: string, options: { dir: string }) => {
-      console.log(JSON.stringify(await demoStartNode(options.dir, name)));
+      console.log(JSON.stringify(await (await import('./demo/demo.js')).demoStartNode(options.dir, name)));
     });
   demo
     .command('status')
     .requiredOption('--dir <dir>')
     .action(async (options: { dir: string }) => {
-      console.log(JSON.stringify(await demoStatus(options.dir), null, 2));
+      console.log(JSON.stringify(await (await import('./demo/demo.js')).demoStatus(options.dir), null, 2));
     });
   demo
     .command('down')
     .description('stop everything the demo started, by PID')
     .requiredOption('--dir <dir>')
     .action(async (options: { dir: string }) => {
-      for (const line of await demoDown(options.dir)) console.log(`stopped ${line}`);
+      for (const line of await (await import('./demo/demo.js')).demoDown(options.dir)) console.log(`stopped ${line}`);
     });
 
+  registerWalCommands(program);
+  registerBackupCommands(program);
   program.addCommand(buildCtl('ctl'));
   return program;
 }

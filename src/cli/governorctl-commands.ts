@@ -5,7 +5,6 @@ import { Command, Option } from 'commander';
 import { stringify } from 'yaml';
 import { loadConfig } from '../config/load.js';
 import type { GovernorConfig } from '../config/types.js';
-import { createEtcdDcs } from '../dcs/etcd.js';
 import type { ClusterView, Member } from '../dcs/types.js';
 import { createLogger } from '../log/logger.js';
 import { formatTable, historyRows, listRows } from './ctl-format.js';
@@ -20,6 +19,8 @@ function load(command: Command): GovernorConfig {
 }
 
 async function readCluster(config: GovernorConfig): Promise<ClusterView> {
+  // Loaded here, not at the top: etcd3 and gRPC are most of governor's start-up time.
+  const { createEtcdDcs } = await import('../dcs/etcd.js');
   const dcs = createEtcdDcs({ config, logger: createLogger({ level: 'error' }) });
   try {
     return await dcs.readCluster();

@@ -1,7 +1,8 @@
 // Default values for every optional setting. Chosen for fast failover; see validate.ts for the
 // timing rule they satisfy (ttl >= loop_wait + 2 * retry_timeout: 5 >= 1 + 2 * 2).
 
-import type { DynamicConfig, HaproxyConfig } from './types.js';
+import path from 'node:path';
+import type { ArchiveConfig, DynamicConfig, HaproxyConfig } from './types.js';
 
 function deepFreeze<T>(value: T): T {
   if (value && typeof value === 'object') {
@@ -79,4 +80,43 @@ export const DEFAULT_HAPROXY: Readonly<HaproxyConfig> = deepFreeze({
 /** A fresh, mutable copy of DEFAULT_HAPROXY. */
 export function defaultHaproxyConfig(): HaproxyConfig {
   return { ...DEFAULT_HAPROXY };
+}
+
+/** The spool directory beside the data directory: outside it, so pg_basebackup and pg_rewind
+ *  never copy or rewrite governor's upload status and prefetched segments. */
+export function defaultSpoolDir(dataDir: string): string {
+  return path.posix.join(path.posix.dirname(dataDir), 'archive-spool');
+}
+
+/** WAL archiving and backups (off by default). lz4 because it compresses a 16 MiB WAL segment
+ *  faster than the network sends it; prefetch and upload concurrency as WAL-G's defaults. */
+export const DEFAULT_ARCHIVE: Readonly<ArchiveConfig> = deepFreeze({
+  enabled: false,
+  storage: '',
+  compression: 'lz4' as const,
+  s3: {
+    region: null,
+    endpoint: null,
+    force_path_style: false,
+    sse: 'none' as const,
+    sse_kms_key_id: null,
+    access_key_id: null,
+    secret_access_key: null,
+  },
+  upload_concurrency: 4,
+  prefetch: 4,
+  backup_schedule: null,
+  backup_num_to_retain: 5,
+  spool_dir: defaultSpoolDir(DEFAULT_POSTGRESQL.data_dir),
+  create_replica_methods: ['basebackup' as const],
+});
+
+/** A fresh, mutable copy of DEFAULT_ARCHIVE; the spool directory follows `dataDir`. */
+export function defaultArchiveConfig(dataDir: string = DEFAULT_POSTGRESQL.data_dir): ArchiveConfig {
+  return {
+    ...DEFAULT_ARCHIVE,
+    s3: { ...DEFAULT_ARCHIVE.s3 },
+    spool_dir: defaultSpoolDir(dataDir),
+    create_replica_methods: [...DEFAULT_ARCHIVE.create_replica_methods],
+  };
 }

@@ -50,6 +50,28 @@
 // | GOVERNOR_HAPROXY_CHECK_INTERVAL_MS        | haproxy.check_interval_ms                   | integer ms >= 100          |
 // | GOVERNOR_HAPROXY_STATS_LISTEN             | haproxy.stats_listen                        | host:port                  |
 // | GOVERNOR_HAPROXY_MAXCONN                  | haproxy.maxconn                             | integer >= 1               |
+// | GOVERNOR_ARCHIVE_ENABLED                  | archive.enabled                             | true / false / 1 / 0       |
+// | GOVERNOR_ARCHIVE_STORAGE, WALG_S3_PREFIX, | archive.storage                             | s3://bucket[/prefix] or    |
+// |   WAL_S3_PREFIX                           |                                             |   file:///absolute/path    |
+// | WALG_FILE_PREFIX                          | archive.storage (as file://<path>)          | absolute path              |
+// | WAL_S3_BUCKET                             | archive.storage (as s3://<bucket>/<scope>)  | bucket name                |
+// | GOVERNOR_ARCHIVE_COMPRESSION,             | archive.compression                         | lz4 / zstd / brotli / gzip |
+// |   WALG_COMPRESSION_METHOD                 |                                             |   / none                   |
+// | AWS_REGION                                | archive.s3.region                           | region name                |
+// | AWS_ENDPOINT                              | archive.s3.endpoint                         | http(s):// URL             |
+// | AWS_S3_FORCE_PATH_STYLE                   | archive.s3.force_path_style                 | true / false / 1 / 0       |
+// | WALG_S3_SSE                               | archive.s3.sse                              | none / AES256 / aws:kms    |
+// | WALG_S3_SSE_KMS_ID                        | archive.s3.sse_kms_key_id                   | KMS key id or ARN          |
+// | BACKUP_SCHEDULE                           | archive.backup_schedule                     | cron, 5 fields, UTC        |
+// | BACKUP_NUM_TO_RETAIN                      | archive.backup_num_to_retain                | integer >= 1               |
+// | WALG_UPLOAD_CONCURRENCY                   | archive.upload_concurrency                  | integer >= 1               |
+// | WALG_DOWNLOAD_CONCURRENCY                 | archive.prefetch                            | integer >= 0               |
+// | GOVERNOR_ARCHIVE_SPOOL_DIR                | archive.spool_dir                           | absolute path              |
+//
+// A storage set from the environment also sets archive.enabled to true, unless
+// GOVERNOR_ARCHIVE_ENABLED is set. The storage rows are tried top to bottom: the first variable set
+// wins. AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY are deliberately not mapped: the AWS SDK's
+// default credential chain reads them (and profiles, and the EC2 instance role) by itself.
 //
 // Note: PGDATA is set by some PostgreSQL images; when it is set it overrides postgresql.data_dir
 // from the file (GOVERNOR_POSTGRESQL_DATA_DIR overrides both).
@@ -63,6 +85,21 @@ export interface EnvOverride {
   vars: readonly string[];
   /** 'list': comma-separated into an array; 'item': a single element of an array field. */
   kind: EnvKind;
+  /** Turns the variable's text into the field's value, given the tree overlaid so far
+   *  (WAL_S3_BUCKET=b becomes s3://b/<scope>). */
+  value?: (raw: string, tree: Record<string, unknown>) => unknown;
+}
+
+/** WALG_FILE_PREFIX is a path; a relative one is passed on as is, so validation names it. */
+function fileStorageUrl(raw: string): string {
+  const trimmed = raw.trim();
+  return trimmed.startsWith('/') ? `file://${trimmed}` : trimmed;
+}
+
+/** Spilo's WAL_S3_BUCKET is a bare bucket; the cluster's scope keeps clusters sharing it apart. */
+function bucketStorageUrl(raw: string, tree: Record<string, unknown>): string {
+  const scope = typeof tree.scope === 'string' ? tree.scope.trim() : '';
+  return `s3://${raw.trim()}${scope ? `/${scope}` : ''}`;
 }
 
 export const ENV_OVERRIDES: readonly EnvOverride[] = [
@@ -113,6 +150,21 @@ export const ENV_OVERRIDES: readonly EnvOverride[] = [
   { path: 'haproxy.check_interval_ms', vars: ['GOVERNOR_HAPROXY_CHECK_INTERVAL_MS'], kind: 'number' },
   { path: 'haproxy.stats_listen', vars: ['GOVERNOR_HAPROXY_STATS_LISTEN'], kind: 'string' },
   { path: 'haproxy.maxconn', vars: ['GOVERNOR_HAPROXY_MAXCONN'], kind: 'number' },
+  { path: 'archive.enabled', vars: ['GOVERNOR_ARCHIVE_ENABLED'], kind: 'boolean' },
+  { path: 'archive.storage', vars: ['GOVERNOR_ARCHIVE_STORAGE', 'WALG_S3_PREFIX', 'WAL_S3_PREFIX'], kind: 'string' },
+  { path: 'archive.storage', vars: ['WALG_FILE_PREFIX'], kind: 'string', value: fileStorageUrl },
+  { path: 'archive.storage', vars: ['WAL_S3_BUCKET'], kind: 'string', value: bucketStorageUrl },
+  { path: 'archive.compression', vars: ['GOVERNOR_ARCHIVE_COMPRESSION', 'WALG_COMPRESSION_METHOD'], kind: 'string' },
+  { path: 'archive.s3.region', vars: ['AWS_REGION'], kind: 'string' },
+  { path: 'archive.s3.endpoint', vars: ['AWS_ENDPOINT'], kind: 'string' },
+  { path: 'archive.s3.force_path_style', vars: ['AWS_S3_FORCE_PATH_STYLE'], kind: 'boolean' },
+  { path: 'archive.s3.sse', vars: ['WALG_S3_SSE'], kind: 'string' },
+  { path: 'archive.s3.sse_kms_key_id', vars: ['WALG_S3_SSE_KMS_ID'], kind: 'string' },
+  { path: 'archive.backup_schedule', vars: ['BACKUP_SCHEDULE'], kind: 'string' },
+  { path: 'archive.backup_num_to_retain', vars: ['BACKUP_NUM_TO_RETAIN'], kind: 'number' },
+  { path: 'archive.upload_concurrency', vars: ['WALG_UPLOAD_CONCURRENCY'], kind: 'number' },
+  { path: 'archive.prefetch', vars: ['WALG_DOWNLOAD_CONCURRENCY'], kind: 'number' },
+  { path: 'archive.spool_dir', vars: ['GOVERNOR_ARCHIVE_SPOOL_DIR'], kind: 'string' },
 ];
 
 /** Prefix of the per-parameter variables: GOVERNOR_POSTGRESQL_PARAMETERS_SHARED_BUFFERS=1GB. */
@@ -163,8 +215,15 @@ export function applyEnv(
     } else if (override.kind === 'item') {
       value = [raw.trim()];
     }
+    if (override.value) value = override.value(raw, tree);
     if (setIn(tree, override.path.split('.'), value)) origins.set(override.path, name);
     done.add(override.path);
+  }
+
+  // An operator who names a bucket in the environment means "archive there".
+  const storageVar = origins.get('archive.storage');
+  if (storageVar !== undefined && !origins.has('archive.enabled') && setIn(tree, ['archive', 'enabled'], true)) {
+    origins.set('archive.enabled', storageVar);
   }
 
   const parameterVars = Object.keys(env)
@@ -180,4 +239,18 @@ export function applyEnv(
       origins.set(`postgresql.parameters.${parameter}`, name);
     }
   }
+}
+
+/** The variables of `env` that shape the configuration (every override above) plus the AWS SDK's
+ *  own (AWS_*): what a child that loads the same config file must see to get the same result.
+ *  PostgreSQL gets these so archive_command and restore_command (governor wal-push/wal-fetch)
+ *  read the configuration the daemon runs with. */
+export function configEnvironment(env: NodeJS.ProcessEnv): Record<string, string> {
+  const names = new Set(ENV_OVERRIDES.flatMap((o) => o.vars));
+  const picked: Record<string, string> = {};
+  for (const [name, value] of Object.entries(env)) {
+    if (value === undefined) continue;
+    if (names.has(name) || name.startsWith(ENV_PARAMETER_PREFIX) || name.startsWith('AWS_') || name === 'GOVERNOR_CONFIG') picked[name] = value;
+  }
+  return picked;
 }

@@ -16,7 +16,7 @@ import { Checker, checkDynamic, checkGovernor, isMapping, type ConfigSource, typ
 import type { DynamicConfig, GovernorConfig } from './types.js';
 
 export { ConfigError } from './errors.js';
-export { DEFAULT_DYNAMIC_CONFIG, DEFAULT_HAPROXY, defaultHaproxyConfig } from './defaults.js';
+export { DEFAULT_ARCHIVE, DEFAULT_DYNAMIC_CONFIG, DEFAULT_HAPROXY, defaultArchiveConfig, defaultHaproxyConfig } from './defaults.js';
 export { ENV_OVERRIDES, ENV_PARAMETER_PREFIX } from './env.js';
 export type { ConfigSource } from './validate.js';
 
@@ -124,6 +124,7 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
     config.restapi.authentication?.password,
     config.postgresql.authentication.superuser.password,
     config.postgresql.authentication.replication.password,
+    config.archive?.s3.secret_access_key,
   ]) {
     registerSecret(secret);
   }
@@ -143,6 +144,8 @@ export function validateDynamicConfig(value: unknown, field = 'config'): Dynamic
 }
 
 const MASK = '******';
+/** Fields whose values are secrets: every password, and the S3 secret access key. */
+const SECRET_KEY_RE = /(^|_)password$|^secret_access_key$/i;
 
 function mask(value: unknown, key: string | null): unknown {
   if (Array.isArray(value)) return value.map((v) => mask(v, null));
@@ -151,11 +154,12 @@ function mask(value: unknown, key: string | null): unknown {
     for (const [k, v] of Object.entries(value)) out[k] = mask(v, k);
     return out;
   }
-  if (key !== null && /(^|_)password$/i.test(key) && value !== null && value !== undefined) return MASK;
+  if (key !== null && SECRET_KEY_RE.test(key) && value !== null && value !== undefined) return MASK;
   return value;
 }
 
-/** Deep copy of the configuration with every password replaced by "******" (nulls stay null). */
+/** Deep copy of the configuration with every password and secret key replaced by "******"
+ *  (nulls stay null). */
 export function maskSecrets(config: GovernorConfig): unknown {
   return mask(config, null);
 }

@@ -4,6 +4,7 @@
 
 import path from 'node:path';
 import { parseHostPort } from '../util/ports.js';
+import { checkArchive } from './archive.js';
 import { checkHaproxy } from './haproxy.js';
 import {
   DEFAULT_DYNAMIC_CONFIG,
@@ -660,7 +661,7 @@ function checkMemberName(ch: Checker, value: unknown, hostname: string): string 
   return ch.string('name', value, { check: checkName('member name') });
 }
 
-export const TOP_LEVEL_FIELDS = ['scope', 'namespace', 'name', 'etcd', 'restapi', 'postgresql', 'bootstrap', 'tags', 'log', 'haproxy'] as const;
+export const TOP_LEVEL_FIELDS = ['scope', 'namespace', 'name', 'etcd', 'restapi', 'postgresql', 'bootstrap', 'tags', 'log', 'haproxy', 'archive'] as const;
 
 /** Check a whole (alias-normalized, env-overlaid) tree. Errors are left in `ch.errors`. */
 export function checkGovernor(ch: Checker, tree: unknown, hostname: string): GovernorConfig {
@@ -680,5 +681,6 @@ export function checkGovernor(ch: Checker, tree: unknown, hostname: string): Gov
   const log = ch.mapping('log', root.log, ['level']);
   const level = ch.choice('log.level', log.level, ['debug', 'info', 'warn', 'error'] as const, DEFAULT_LOG_LEVEL);
   const haproxy = checkHaproxy(ch, root.haproxy);
-  return { scope, namespace, name, etcd, restapi, postgresql, bootstrap: { dcs }, tags, log: { level }, haproxy };
+  const archive = checkArchive(ch, root.archive, postgresql.data_dir);
+  return { scope, namespace, name, etcd, restapi, postgresql, bootstrap: { dcs }, tags, log: { level }, haproxy, archive };
 }

@@ -34,10 +34,15 @@ export interface ExecutorContext {
   setPrimary: (primary: boolean) => void;
   /** Publish this member's state at once (other members wait on it). */
   touchMember: (stateOverride?: string) => Promise<void>;
+  /** Unpack the newest base backup of this cluster into the empty data directory; the backup's
+   *  name, or null when there is none. Absent when archiving is off. */
+  restoreBackup?: (systemIdentifier: string | null) => Promise<string | null>;
 }
 
 export class ActionExecutor {
   private lastPublishedOptime: number | null = null;
+  /** The data came from a base backup: replay archived WAL until this process ends or re-clones. */
+  private restoredFromBackup = false;
 
   constructor(private readonly ctx: ExecutorContext) {}
 
@@ -70,6 +75,7 @@ export class ActionExecutor {
       clusterParameters: dynamic.postgresql.parameters,
     };
     if (leader) role.primary = { ...memberPostgresAddress(leader), applicationName: this.ctx.config.name };
+    if (this.restoredFromBackup) role.restoreFromArchive = true;
     return role;
   }
 
@@ -240,17 +246,40 @@ export class ActionExecutor {
 
   private async cloneFrom(source: Member): Promise<boolean> {
     const { pg, memory } = this.ctx;
-    try {
-      await pg.basebackup(memberPostgresAddress(source));
-    } catch (error) {
-      await pg.removeDataDir().catch(() => undefined);
-      throw error;
-    }
+    await this.createReplicaData(source);
     await pg.writeConfig(this.replicaRole(source));
     memory.followTarget = source.name;
     memory.cleanHandoffTo = null;
     await pg.start(START_TIMEOUT_MS);
     return true;
+  }
+
+  /** Fill the empty data directory by the configured methods in order: the newest base backup in
+   *  storage (then archived WAL, then streaming), or pg_basebackup from the master. */
+  private async createReplicaData(source: Member): Promise<void> {
+    const { pg, config, logger } = this.ctx;
+    const methods = config.archive?.enabled ? config.archive.create_replica_methods : ['basebackup' as const];
+    let lastError: unknown = null;
+    for (const method of methods) {
+      try {
+        if (method === 'basebackup') {
+          await pg.basebackup(memberPostgresAddress(source));
+          this.restoredFromBackup = false;
+          return;
+        }
+        const restored = await this.ctx.restoreBackup?.(this.ctx.current().cluster?.initialize ?? null);
+        if (restored) {
+          this.restoredFromBackup = true;
+          return;
+        }
+        logger.info('no base backup of this cluster in storage; trying the next replica creation method');
+      } catch (error) {
+        lastError = error;
+        logger.warn(`replica creation by ${method} failed: ${(error as Error).message}`);
+        await pg.removeDataDir().catch(() => undefined);
+      }
+    }
+    throw lastError instanceof Error ? lastError : new Error(`no replica creation method succeeded (${methods.join(', ')})`);
   }
 
   private async promote(): Promise<boolean> {

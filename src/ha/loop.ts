@@ -32,6 +32,8 @@ export interface HaStatus {
 export interface HaLoopHooks {
   /** Called with every cluster view read from etcd (not when etcd is unreachable); must not block. */
   onCluster?: (cluster: ClusterView) => void;
+  /** Replica creation from a base backup (see ExecutorContext.restoreBackup). */
+  restoreBackup?: (systemIdentifier: string | null) => Promise<string | null>;
 }
 
 export class HaLoop {
@@ -95,6 +97,7 @@ export class HaLoop {
         if (!primary && this.status.pg) this.status.pg = { ...this.status.pg, running: false, accepting: false };
       },
       touchMember: (state) => this.touchMember(state),
+      restoreBackup: hooks.restoreBackup,
     });
   }
 

@@ -10,7 +10,8 @@ import { parseControlData } from './controldata.js';
 import { describeFailure, type PgUser, resolvePgUser, runPgBinary, spawnPostmaster, type RunOptions, type RunResult } from './exec.js';
 import { assertTraversable, emptyDir, ensureDir, isPostgresProcess, ownDir, readPostmasterPid, tailFile, touchOwned, writeFileAtomic } from './files.js';
 import {
-  autoConfParameters, buildConninfo, buildParameters, EMPTY_AUTO_CONF, parseListen, renderPgHba, renderPgpass, renderPostgresqlConf,
+  type ArchiveCommands, autoConfParameters, buildConninfo, buildParameters, EMPTY_AUTO_CONF, parseListen, renderPgHba, renderPgpass,
+  renderPostgresqlConf,
 } from './render.js';
 import { ensureReplicationRole, SLOT_NAME_RE, syncPhysicalSlots } from './admin.js';
 import { mapStatusRow, offlineStatus, SessionClient, STATUS_SQL, type StatusRow } from './status.js';
@@ -35,7 +36,12 @@ async function exists(p: string): Promise<boolean> {
   return fs.access(p).then(() => true, () => false);
 }
 
-export function createPostgresController(config: GovernorConfig, logger: Logger): PostgresController {
+export interface PostgresControllerOptions {
+  /** archive_command/restore_command (render.ts archiveCommands()); required when config.archive.enabled. */
+  archiveCommands?: ArchiveCommands;
+}
+
+export function createPostgresController(config: GovernorConfig, logger: Logger, options: PostgresControllerOptions = {}): PostgresController {
   const pgc = config.postgresql;
   const { superuser, replication } = pgc.authentication;
   registerSecret(superuser.password);
@@ -189,7 +195,10 @@ export function createPostgresController(config: GovernorConfig, logger: Logger)
       if ((await dataDirState()) !== 'initialized') throw new Error(`writeConfig: ${dataDir} holds no PostgreSQL cluster`);
       if (role.slotName && !SLOT_NAME_RE.test(role.slotName)) throw new Error(`invalid slot name ${JSON.stringify(role.slotName)}`);
       const who = await owner();
-      const { params, ignored } = buildParameters(pgc, role, passFile);
+      if (config.archive?.enabled && !options.archiveCommands) {
+        throw new Error('writeConfig: archive.enabled is set, but the PostgreSQL controller was created without archiveCommands');
+      }
+      const { params, ignored } = buildParameters(pgc, role, passFile, config.archive?.enabled ? options.archiveCommands : null);
       if (ignored.length > 0) logger.warn('ignoring parameters governor sets itself', { parameters: ignored });
       await writePassFile();
       await writeFileAtomic(inData('postgresql.conf'), renderPostgresqlConf(params), who);

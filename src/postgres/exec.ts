@@ -1,6 +1,7 @@
 // Running PostgreSQL binaries as the PostgreSQL OS user (PostgreSQL refuses to run as root).
 import { execFile, spawn } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
+import { configEnvironment } from '../config/env.js';
 import os from 'node:os';
 import path from 'node:path';
 import { redact } from '../log/logger.js';
@@ -139,7 +140,9 @@ export async function spawnPostmaster(binDir: string, dataDir: string, logFile: 
     const child = spawn(file, ['-D', dataDir], {
       uid: user.uid,
       gid: user.gid,
-      env: pgEnvironment(user),
+      // archive_command/restore_command run governor with this environment: it must load the
+      // same effective configuration (environment overrides, AWS credentials) as the daemon.
+      env: pgEnvironment(user, configEnvironment(process.env)),
       cwd: '/',
       detached: true,
       stdio: ['ignore', log.fd, log.fd],

@@ -106,14 +106,47 @@ export function primaryConninfo(config: PostgresqlConfig, role: StartRole, passf
   ]);
 }
 
+/** One word for /bin/sh inside archive_command/restore_command: single-quoted (a ' becomes '\''), and every %
+ *  doubled, because PostgreSQL expands %p, %f and %% in those commands before the shell sees them. */
+export function shellQuote(word: string): string {
+  if (/[\n\r\0]/.test(word)) throw new Error(`cannot put ${JSON.stringify(word)} in a shell command: newline or NUL`);
+  return `'${word.replace(/'/g, `'\\''`).replace(/%/g, '%%')}'`;
+}
+
+/** The shell commands PostgreSQL runs to archive and restore WAL. */
+export interface ArchiveCommands {
+  /** archive_command: `<governor> wal-push -c <config> "%p"` */
+  push: string;
+  /** restore_command: `<governor> wal-fetch -c <config> "%f" "%p"` */
+  fetch: string;
+}
+
+/** archive_command and restore_command from governor's own argv prefix (governorCommand()) and the absolute
+ *  path of its config file. No credentials here: wal-push/wal-fetch read them from the config file or the AWS chain. */
+export function archiveCommands(governor: string[], configFile: string): ArchiveCommands {
+  if (governor.length === 0) throw new Error('archiveCommands: empty governor command');
+  if (!configFile.startsWith('/')) throw new Error(`archiveCommands: config file path must be absolute (PostgreSQL runs the command in its data directory), got ${JSON.stringify(configFile)}`);
+  const governorWords = governor.map(shellQuote).join(' ');
+  const config = shellQuote(configFile);
+  return {
+    push: `${governorWords} wal-push -c ${config} "%p"`,
+    fetch: `${governorWords} wal-fetch -c ${config} "%f" "%p"`,
+  };
+}
+
+/** Parameters governor sets itself while archiving is enabled; user values for them are ignored. */
+export const ARCHIVE_PARAMETERS = new Set(['archive_mode', 'archive_command', 'archive_library', 'restore_command']);
+export const DEFAULT_ARCHIVE_TIMEOUT = '60s';
+
 export interface BuiltParameters {
   params: Map<string, ParamValue>;
   /** Names of protected parameters found in cluster or local parameters (and ignored). */
   ignored: string[];
 }
 
-/** Defaults, then the cluster-wide parameters, then the local ones, then governor's own (protected) settings. */
-export function buildParameters(config: PostgresqlConfig, role: StartRole, passfile: string): BuiltParameters {
+/** Defaults, then the cluster-wide parameters, then the local ones, then governor's own (protected) settings.
+ *  With `archive` (archiving enabled), WAL goes through governor wal-push, and replicas restore with wal-fetch. */
+export function buildParameters(config: PostgresqlConfig, role: StartRole, passfile: string, archive?: ArchiveCommands | null): BuiltParameters {
   const { hosts, port } = parseListen(config.listen);
   const params = new Map<string, ParamValue>();
   const ignored: string[] = [];
@@ -123,9 +156,16 @@ export function buildParameters(config: PostgresqlConfig, role: StartRole, passf
   for (const [k, v] of defaultParameters()) params.set(k, v);
   for (const source of [role.clusterParameters ?? {}, config.parameters ?? {}]) {
     for (const [k, v] of Object.entries(source)) {
-      if (PROTECTED_PARAMETERS.has(k.toLowerCase())) ignored.push(k);
+      if (PROTECTED_PARAMETERS.has(k.toLowerCase()) || (archive && ARCHIVE_PARAMETERS.has(k.toLowerCase()))) ignored.push(k);
       else params.set(k.toLowerCase(), v);
     }
+  }
+  if (archive) {
+    // archive_mode on for every role: it needs a restart to change, and a promoted replica archives at once.
+    params.set('archive_mode', true);
+    params.set('archive_command', archive.push);
+    if (!params.has('archive_timeout')) params.set('archive_timeout', DEFAULT_ARCHIVE_TIMEOUT);
+    if (role.role === 'replica' && role.restoreFromArchive) params.set('restore_command', archive.fetch);
   }
   // A replica without a primary (no leader yet) replays what it has and waits, read-only.
   if (role.role === 'replica' && role.primary) {
@@ -151,6 +191,8 @@ export function renderPgHba(config: PostgresqlConfig): string {
     '# Managed by governor: rewritten on every start; add lines with postgresql.pg_hba in governor.yml.',
     ...(config.pg_hba ?? []),
     `local all ${su} scram-sha-256`,
+    // backup-push runs pg_basebackup through the local socket as the superuser.
+    `local replication ${su} scram-sha-256`,
     'local all all scram-sha-256',
     'host all all 127.0.0.1/32 scram-sha-256',
     'host all all ::1/128 scram-sha-256',

@@ -67,6 +67,10 @@ export interface StartRole {
   slotName?: string | null;
   /** Extra parameters from the DCS dynamic config; local config parameters win over these. */
   clusterParameters?: Record<string, string | number | boolean>;
+  /** Replica only, with archiving on: set restore_command so archived WAL is replayed (a replica
+   *  restored from a base backup). Streaming replicas go without: PostgreSQL asks restore_command
+   *  first for every segment and timeline history file, which would slow restarts and promotion. */
+  restoreFromArchive?: boolean;
 }
 
 export interface PostgresController {

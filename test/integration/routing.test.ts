@@ -50,9 +50,12 @@ describe('HAProxy routing on every node (3 members, real HAProxy, PostgreSQL, et
     const leader = await cluster.waitHealthy();
     await cluster.query(leader, 'CREATE TABLE routed (id serial PRIMARY KEY, via text)');
     await everyRwPortReaches(leader);
+    // Replicas enter the routing on the loop's next tick after their member key says streaming.
     for (const node of cluster.manifest.nodes) {
-      const rows = await queryVia(node.name, 'ro', 'SELECT pg_is_in_recovery() AS ro');
-      assert.equal(rows[0]!.ro, true, `${node.name}'s ro port reaches a replica`);
+      await cluster.waitFor(`${node.name}'s ro port to reach a replica`, async () => {
+        const rows = await queryVia(node.name, 'ro', 'SELECT pg_is_in_recovery() AS ro');
+        return rows[0]!.ro === true;
+      }, 10_000);
     }
   });
 

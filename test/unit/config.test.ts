@@ -9,6 +9,7 @@ import {
   ConfigError,
   DEFAULT_DYNAMIC_CONFIG,
   DEFAULT_HAPROXY,
+  defaultArchiveConfig,
   defaultHaproxyConfig,
   loadConfig,
   maskSecrets,
@@ -126,6 +127,7 @@ describe('loadConfig: defaults', () => {
         stats_listen: null,
         maxconn: 1000,
       },
+      archive: defaultArchiveConfig('/var/lib/postgresql/15/governor'),
     });
     assert.equal(sources['haproxy.rw_port'], 'default');
     assert.equal(sources['scope'], 'file');

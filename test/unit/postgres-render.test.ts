@@ -214,6 +214,7 @@ describe('pg_hba.conf', () => {
     assert.deepEqual(lines, [
       'hostssl all all 10.0.0.0/8 scram-sha-256',
       'local all postgres scram-sha-256',
+      'local replication postgres scram-sha-256',
       'local all all scram-sha-256',
       'host all all 127.0.0.1/32 scram-sha-256',
       'host all all ::1/128 scram-sha-256',

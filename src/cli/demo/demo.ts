@@ -19,6 +19,8 @@ export interface DemoUpOptions {
   nodes: number;
   portBase?: number;
   timeoutMs?: number;
+  /** Where WAL and base backups go: `s3://bucket/prefix` or `file:///path`; default DIR/archive. */
+  archive?: string;
 }
 
 const SCOPE = 'demo';
@@ -101,6 +103,14 @@ function nodeConfig(manifest: DemoManifest, node: DemoNode, replicationPassword:
       master_socket: path.join(nodeDir, 'haproxy-master.sock'),
       pid_file: haproxyPidFile(node),
     },
+    // WAL archiving and backups; S3 settings (endpoint, region, path style, credentials) come from
+    // the usual AWS_* environment variables the members inherit.
+    archive: {
+      enabled: true,
+      storage: manifest.archive.storage,
+      spool_dir: path.join(nodeDir, 'archive-spool'),
+      create_replica_methods: ['backup', 'basebackup'],
+    },
   });
 }
 
@@ -168,16 +178,23 @@ export async function demoUp(options: DemoUpOptions): Promise<DemoManifest> {
   const [clientPort, peerPort] = ports as [number, number];
   const etcd = await startEtcdProcess({ dataDir: path.join(dir, 'etcd'), clientPort, peerPort, logFile: path.join(dir, 'etcd.log'), detached: true });
 
+  const replicationPassword = secret();
+  const pgUser = await resolvePgUser(null);
   const manifest: DemoManifest = {
     scope: SCOPE,
     ttl: TTL,
     etcd: { endpoints: [etcd.endpoint], pid: etcd.pid, data_dir: path.join(dir, 'etcd') },
     postgres: { user: 'postgres', password: secret(), dbname: 'postgres' },
     api: { username: 'admin', password: secret() },
+    archive: { storage: options.archive ?? `file://${path.join(dir, 'archive')}` },
     nodes: [],
   };
-  const replicationPassword = secret();
-  const pgUser = await resolvePgUser(null);
+  if (!options.archive) {
+    // wal-push runs as PostgreSQL's OS user (archive_command), so that user owns the local archive.
+    const archiveDir = path.join(dir, 'archive');
+    mkdirSync(archiveDir, { recursive: true, mode: 0o700 });
+    if (pgUser.uid !== undefined) chownSync(archiveDir, pgUser.uid, pgUser.gid!);
+  }
   for (let i = 0; i < count; i++) {
     const name = `node${i + 1}`;
     const nodeDir = path.join(dir, name);
@@ -200,6 +217,8 @@ export async function demoUp(options: DemoUpOptions): Promise<DemoManifest> {
       haproxy_pid: null,
     };
     writeFileSync(node.config_file, nodeConfig(manifest, node, replicationPassword), { mode: 0o600 });
+    // wal-push and wal-fetch run as PostgreSQL's OS user and read this file.
+    if (pgUser.uid !== undefined) chownSync(node.config_file, pgUser.uid, pgUser.gid!);
     manifest.nodes.push(node);
   }
   for (const node of manifest.nodes) node.governor_pid = spawnGovernor(node);

@@ -25,6 +25,8 @@ export interface DemoManifest {
   etcd: { endpoints: string[]; pid: number; data_dir: string };
   postgres: { user: string; password: string; dbname: string };
   api: { username: string; password: string };
+  /** Storage URL of WAL archive and base backups. */
+  archive: { storage: string };
   nodes: DemoNode[];
 }
 
