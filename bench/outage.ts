@@ -1,6 +1,6 @@
 // Write outage of a 3-member demo cluster: a client tries an INSERT on every member every 20 ms,
 // and the outage is the longest interval in which no member acknowledged one.
-//   node dist/bench/outage.js [--runs N] [--scenarios switchover,node-kill,postmaster-kill] [--via direct,haproxy]
+//   node dist/bench/outage.js [--runs N] [--scenarios switchover,node-kill,postmaster-kill] [--via direct,haproxy] [--archive on|off]
 // --via haproxy writes through every member's HAProxy write port (5000 in production) instead of
 // to each PostgreSQL directly; both are measured, in alternation, when both are named.
 // Prints the settings and a table of measured milliseconds. Not a test: nothing is asserted.
@@ -21,6 +21,8 @@ const scenarios = argument('scenarios', 'switchover,node-kill,postmaster-kill').
 type Via = 'direct' | 'haproxy';
 const vias = argument('via', 'direct').split(',') as Via[];
 for (const via of vias) if (via !== 'direct' && via !== 'haproxy') throw new Error(`--via: unknown value ${JSON.stringify(via)} (direct or haproxy)`);
+const archive = argument('archive', 'on');
+if (archive !== 'on' && archive !== 'off') throw new Error(`--archive: expected on or off, got ${JSON.stringify(archive)}`);
 const INTERVAL_MS = 20;
 
 async function inject(cluster: TestCluster, scenario: Scenario, leader: string): Promise<void> {
@@ -75,11 +77,11 @@ function summary(values: number[]): string {
 }
 
 async function main(): Promise<void> {
-  const cluster = await TestCluster.start(3);
+  const cluster = await TestCluster.start(3, archive === 'off' ? ['--no-archive'] : []);
   try {
     const leader = await cluster.waitHealthy();
     await OutageWriter.prepare({ name: leader, config: cluster.connectionConfig(cluster.node(leader)) });
-    console.log(`settings: 3 members on 127.0.0.1, ttl ${cluster.manifest.ttl} s, loop_wait 1 s, retry_timeout 2 s, client INSERT through every member (${vias.join(' and ')}) every ${INTERVAL_MS} ms, ${runs} runs each`);
+    console.log(`settings: 3 members on 127.0.0.1, ttl ${cluster.manifest.ttl} s, loop_wait 1 s, retry_timeout 2 s, client INSERT through every member (${vias.join(' and ')}) every ${INTERVAL_MS} ms, WAL archiving ${archive} (demo: local directory, lz4), ${runs} runs each`);
     console.log('scenario                   min  median    max   (write outage, ms; all runs)');
     for (const scenario of scenarios) {
       const values = new Map<Via, number[]>(vias.map((v) => [v, []]));

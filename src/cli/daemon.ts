@@ -26,7 +26,9 @@ export async function runDaemon(configFile: string | undefined): Promise<void> {
   const archiving = config.archive?.enabled === true;
   if (archiving && !configPath) throw new Error('archive.enabled needs the daemon started with -c CONFIG_FILE: archive_command runs governor wal-push with it');
   const pg = createPostgresController(config, logger.child('postgres'), {
-    archiveCommands: archiving ? archiveCommands(governorCommand(), configPath!) : undefined,
+    archiveCommands: archiving
+      ? archiveCommands(governorCommand(), configPath!, { spoolDir: config.archive!.spool_dir, storage: config.archive!.storage })
+      : undefined,
   });
   const fence = new WriteFence(governorCommand(), config.postgresql.data_dir, logger.child('fence'));
   fence.start();

@@ -51,8 +51,9 @@ export function buildGovernor(): Command {
     .option('--port-base <port>', 'first port of a consecutive range (default: free ports)', integer('--port-base'))
     .option('--timeout <seconds>', 'how long to wait for the cluster', integer('--timeout'), 120)
     .option('--archive <url>', 'WAL archive and backups: s3://bucket/prefix (AWS_* variables for endpoint, region, credentials) or file:///path (default DIR/archive)')
-    .action(async (options: { dir: string; nodes: number; portBase?: number; timeout: number; archive?: string }) => {
-      if (options.archive !== undefined && !/^(s3:\/\/[^/]+|file:\/\/\/)/.test(options.archive)) {
+    .option('--no-archive', 'run without WAL archiving')
+    .action(async (options: { dir: string; nodes: number; portBase?: number; timeout: number; archive?: string | false }) => {
+      if (typeof options.archive === 'string' && !/^(s3:\/\/[^/]+|file:\/\/\/)/.test(options.archive)) {
         throw new InvalidArgumentError(`--archive: expected s3://bucket/prefix or file:///path, got ${JSON.stringify(options.archive)}`);
       }
       const manifest = await (await import('./demo/demo.js')).demoUp({ dir: options.dir, nodes: options.nodes, portBase: options.portBase, timeoutMs: options.timeout * 1000, archive: options.archive });

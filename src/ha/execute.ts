@@ -1,6 +1,8 @@
 // Performs the actions decide() returns. Each returns true to let the next action of the same
 // decision run, false to stop the chain (for example: the leader race was lost, so never promote).
 
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
 import type { GovernorConfig, DynamicConfig } from '../config/types.js';
 import type { ClusterView, Dcs, Member } from '../dcs/types.js';
 import type { Logger } from '../log/logger.js';
@@ -19,6 +21,8 @@ const PROMOTE_TIMEOUT_MS = 30_000;
 const HANDOVER_CONFIRM_MS = 10_000;
 /** Consecutive failed starts as a replica of a running master before the data is re-cloned. */
 const MAX_REPLICA_START_FAILURES = 3;
+/** How long a switchover lets the archiver catch up before it stops the master. */
+const ARCHIVE_IDLE_WAIT_MS = 10_000;
 
 export interface ExecutorContext {
   config: GovernorConfig;
@@ -329,8 +333,26 @@ export class ActionExecutor {
   }
 
   /** Planned handover: stop cleanly, make sure the candidate has every byte, then free the key. */
+  /** Wait (at most maxMs) until pg_wal/archive_status holds no `.ready` file. */
+  private async waitForArchiveIdle(maxMs: number): Promise<void> {
+    const statusDir = path.join(this.ctx.config.postgresql.data_dir, 'pg_wal', 'archive_status');
+    const deadline = monotonicMs() + maxMs;
+    for (;;) {
+      const ready = (await fs.readdir(statusDir).catch(() => [] as string[])).filter((f) => f.endsWith('.ready'));
+      if (ready.length === 0) return;
+      if (monotonicMs() > deadline) {
+        this.ctx.logger.warn('switchover: WAL is still waiting to be archived; the shutdown will archive it', { ready: ready.length });
+        return;
+      }
+      await sleep(50);
+    }
+  }
+
   private async switchover(candidate: Member): Promise<boolean> {
     const { pg, dcs, memory, logger } = this.ctx;
+    // PostgreSQL's shutdown waits for its archiver to archive every finished segment: let those
+    // be stored while writes are still served, so the stop (part of the write outage) does not.
+    if (this.ctx.config.archive?.enabled) await this.waitForArchiveIdle(ARCHIVE_IDLE_WAIT_MS);
     // Flush dirty buffers while still serving writes, so the shutdown checkpoint (part of the
     // write outage) has almost nothing left to do.
     await pg.checkpoint().catch((error) => logger.warn(`checkpoint before switchover failed: ${(error as Error).message}`));

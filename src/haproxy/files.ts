@@ -5,6 +5,7 @@
 import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { fsyncDirectory } from '../util/fsync.js';
 
 /** HAProxy refused a rendered configuration; the previous file and process are untouched. */
 export class HaproxyConfigInvalid extends Error {
@@ -44,15 +45,6 @@ export function haproxyAlerts(output: string): string {
   return (alerts.length > 0 ? alerts.join('; ') : output).slice(0, 2000);
 }
 
-async function fsyncDir(dir: string): Promise<void> {
-  const handle = await fs.open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
 async function writeTemp(file: string, text: string): Promise<string> {
   const dir = path.dirname(file);
   const temp = path.join(dir, `.${path.basename(file)}.governor-${process.pid}-${++counter}.tmp`);
@@ -78,7 +70,7 @@ export async function writeValidatedConfig(bin: string, file: string, text: stri
       throw new HaproxyConfigInvalid(file, rejected, haproxyAlerts(output.split(temp).join(rejected)));
     }
     await fs.rename(temp, file);
-    await fsyncDir(path.dirname(file));
+    await fsyncDirectory(path.dirname(file));
   } finally {
     await fs.rm(temp, { force: true });
   }
@@ -89,7 +81,7 @@ export async function writeConfig(file: string, text: string): Promise<void> {
   const temp = await writeTemp(file, text);
   try {
     await fs.rename(temp, file);
-    await fsyncDir(path.dirname(file));
+    await fsyncDirectory(path.dirname(file));
   } finally {
     await fs.rm(temp, { force: true });
   }

@@ -177,6 +177,14 @@ export class HaproxyManager {
       }
     }
 
+    // While the leader key is free there is nobody to route writes to: cutting the former leader
+    // (its server is in maintenance in every worker now) is all that is urgent. The rewrite and the
+    // reload (hundreds of ms) wait for the next leader, so that apply is not queued behind this one.
+    if (!view.leader && !managedDown && cut.length > 0) {
+      this.log.info('leader key is free: reload deferred until there is a leader', { ms: monotonicMs() - t0, ...fields });
+      return;
+    }
+
     // 2. Write and validate.
     const t1 = monotonicMs();
     const previous = this.fileText ?? (await readIfExists(this.settings.config_file));

@@ -121,17 +121,37 @@ export interface ArchiveCommands {
   fetch: string;
 }
 
+/** Where the WAL uploader leaves its "already stored" markers (src/archive/wal-spool.ts): the spool
+ *  directory and the storage description written into each marker. */
+export interface UploadMarkers {
+  spoolDir: string;
+  storage: string;
+}
+
 /** archive_command and restore_command from governor's own argv prefix (governorCommand()) and the absolute
- *  path of its config file. No credentials here: wal-push/wal-fetch read them from the config file or the AWS chain. */
-export function archiveCommands(governor: string[], configFile: string): ArchiveCommands {
+ *  path of its config file. No credentials here: wal-push/wal-fetch read them from the config file or the AWS chain.
+ *  With `markers`, archive_command first checks in the shell whether the uploader already stored this exact
+ *  segment (its marker holds the segment's SHA-256 and the storage): PostgreSQL's archiver, which also runs
+ *  at every shutdown before a switchover can hand over, then pays a sha256sum (~50 ms) per segment
+ *  instead of starting governor (~300 ms). Anything else goes to wal-push, which verifies for itself. */
+export function archiveCommands(governor: string[], configFile: string, markers?: UploadMarkers): ArchiveCommands {
   if (governor.length === 0) throw new Error('archiveCommands: empty governor command');
   if (!configFile.startsWith('/')) throw new Error(`archiveCommands: config file path must be absolute (PostgreSQL runs the command in its data directory), got ${JSON.stringify(configFile)}`);
   const governorWords = governor.map(shellQuote).join(' ');
   const config = shellQuote(configFile);
-  return {
-    push: `${governorWords} wal-push -c ${config} "%p"`,
-    fetch: `${governorWords} wal-fetch -c ${config} "%f" "%p"`,
-  };
+  const push = `${governorWords} wal-push -c ${config} "%p"`;
+  const fetch = `${governorWords} wal-fetch -c ${config} "%f" "%p"`;
+  if (!markers) return { push, fetch };
+  const spool = shellQuote(markers.spoolDir.replace(/\/+$/, '') + '/');
+  // A segment PostgreSQL has just finished (the one a shutdown switches out, say) is usually being
+  // uploaded right now: wait 200 ms for the uploader to claim it, then as long as its claim lasts
+  // (at most 5 s), rather than start governor to wait for the same thing.
+  const stored =
+    `m=${spool}"%f".done; c=${spool}"%f".claim; i=0; ` +
+    `while [ ! -f "$m" ] && [ $i -lt 250 ]; do if [ $i -ge 10 ] && [ ! -f "$c" ]; then break; fi; sleep 0.02; i=$((i+1)); done; ` +
+    `[ -f "$m" ] && [ "$(head -c 64 "$m")" = "$(sha256sum < "%p" | cut -c1-64)" ]` +
+    ` && [ "$(sed -n 2p "$m")" = ${shellQuote(markers.storage)} ] && exit 0`;
+  return { push: `${stored}; exec ${push}`, fetch };
 }
 
 /** Parameters governor sets itself while archiving is enabled; user values for them are ignored. */

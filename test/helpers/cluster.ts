@@ -41,10 +41,11 @@ export class TestCluster {
     public manifest: DemoManifest,
   ) {}
 
-  static async start(nodes = 3): Promise<TestCluster> {
+  /** `demo up` with `nodes` members; `extraArgs` go to demo up (e.g. ['--no-archive']). */
+  static async start(nodes = 3, extraArgs: string[] = []): Promise<TestCluster> {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'governor-test-'));
     chmodSync(dir, 0o755);
-    const result = await runGovernor(['demo', 'up', '--dir', dir, '--nodes', String(nodes), '--timeout', '120']);
+    const result = await runGovernor(['demo', 'up', '--dir', dir, '--nodes', String(nodes), '--timeout', '120', ...extraArgs]);
     if (result.code !== 0) {
       await runGovernor(['demo', 'down', '--dir', dir]);
       throw new Error(`demo up failed (${result.code}):\n${result.stderr}\n${result.stdout}`);

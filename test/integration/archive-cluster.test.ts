@@ -36,7 +36,7 @@ describe('archive in a 3-member cluster (file storage, real PostgreSQL and etcd)
     await cluster.query(leader, "INSERT INTO archived SELECT g, 'after backup' FROM generate_series(1001, 2000) g");
     await cluster.query(leader, 'SELECT pg_switch_wal()');
 
-    const storage = cluster.manifest.archive.storage;
+    const storage = cluster.manifest.archive.storage ?? '';
     assert.match(storage, /^file:\/\//);
     const walDir = path.join(new URL(storage).pathname, 'wal');
     await cluster.waitFor('archived WAL segments', async () => readdirSync(walDir).filter((f) => /^[0-9A-F]{24}/.test(f)).length >= 2, 30_000);

@@ -135,3 +135,46 @@ describe('archive parameters', () => {
     assert.deepEqual(ignored.sort(), ['ARCHIVE_COMMAND', 'archive_command', 'archive_library', 'archive_mode', 'restore_command']);
   });
 });
+
+describe('archive_command fast path: the uploader marker', () => {
+  const dir = path.join(root, "fast path's dir");
+  const spool = path.join(dir, 'spool 100%');
+  const storage = "s3://bucket/it's";
+  const segment = '000000010000000000000007';
+  const governor = fakeGovernor(path.join(dir, 'bin'), 'governor');
+  const commands = archiveCommands([governor], '/etc/governor.yml', { spoolDir: spool, storage });
+
+  function runPush(): { code: number; stdout: string } {
+    const shell = expandPercent(parseConfString(quoteConfString(commands.push)), { p: `pg_wal/${segment}`, f: segment });
+    try {
+      return { code: 0, stdout: execFileSync('/bin/sh', ['-c', shell], { cwd: dir, encoding: 'utf8' }) };
+    } catch (error) {
+      const e = error as { status: number; stdout: string };
+      return { code: e.status, stdout: e.stdout };
+    }
+  }
+
+  mkdirSync(path.join(dir, 'pg_wal'), { recursive: true });
+  mkdirSync(spool, { recursive: true });
+  const content = Buffer.alloc(1024 * 1024, 7);
+  writeFileSync(path.join(dir, 'pg_wal', segment), content);
+  const sha = execFileSync('sha256sum', [path.join(dir, 'pg_wal', segment)], { encoding: 'utf8' }).slice(0, 64);
+
+  const table: Array<{ name: string; marker: string | null; skipsGovernor: boolean }> = [
+    { name: 'matching marker: exit 0 without governor', marker: `${sha}\n${storage}\n`, skipsGovernor: true },
+    { name: 'no marker: governor wal-push runs', marker: null, skipsGovernor: false },
+    { name: 'other content: governor wal-push runs', marker: `${'0'.repeat(64)}\n${storage}\n`, skipsGovernor: false },
+    { name: 'other storage: governor wal-push runs', marker: `${sha}\ns3://elsewhere\n`, skipsGovernor: false },
+  ];
+  for (const row of table) {
+    test(row.name, () => {
+      const file = path.join(spool, `${segment}.done`);
+      rmSync(file, { force: true });
+      if (row.marker !== null) writeFileSync(file, row.marker);
+      const { code, stdout } = runPush();
+      assert.equal(code, 0);
+      if (row.skipsGovernor) assert.equal(stdout, '');
+      else assert.deepEqual(stdout.trimEnd().split('\n'), ['wal-push', '-c', '/etc/governor.yml', `pg_wal/${segment}`]);
+    });
+  }
+});

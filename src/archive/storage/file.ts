@@ -15,6 +15,7 @@ import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { Logger } from '../../log/logger.js';
 import type { ObjectInfo, Storage, StoredObject } from '../types.js';
+import { fsyncDirectory } from '../../util/fsync.js';
 
 const SIDECAR = '.meta.json';
 const TEMP = '.tmp-';
@@ -27,15 +28,6 @@ interface Sidecar {
 function isMissing(error: unknown): boolean {
   const code = (error as NodeJS.ErrnoException).code;
   return code === 'ENOENT' || code === 'ENOTDIR';
-}
-
-async function fsyncDirectory(dir: string): Promise<void> {
-  const handle = await fs.open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }
 
 /** UTF-8 byte order, the order S3 lists keys in. */

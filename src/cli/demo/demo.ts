@@ -19,8 +19,9 @@ export interface DemoUpOptions {
   nodes: number;
   portBase?: number;
   timeoutMs?: number;
-  /** Where WAL and base backups go: `s3://bucket/prefix` or `file:///path`; default DIR/archive. */
-  archive?: string;
+  /** Where WAL and base backups go: `s3://bucket/prefix` or `file:///path`; default DIR/archive;
+   *  false: no archiving. */
+  archive?: string | false;
 }
 
 const SCOPE = 'demo';
@@ -106,8 +107,8 @@ function nodeConfig(manifest: DemoManifest, node: DemoNode, replicationPassword:
     // WAL archiving and backups; S3 settings (endpoint, region, path style, credentials) come from
     // the usual AWS_* environment variables the members inherit.
     archive: {
-      enabled: true,
-      storage: manifest.archive.storage,
+      enabled: manifest.archive.storage !== null,
+      storage: manifest.archive.storage ?? '',
       spool_dir: path.join(nodeDir, 'archive-spool'),
       create_replica_methods: ['backup', 'basebackup'],
     },
@@ -186,10 +187,10 @@ export async function demoUp(options: DemoUpOptions): Promise<DemoManifest> {
     etcd: { endpoints: [etcd.endpoint], pid: etcd.pid, data_dir: path.join(dir, 'etcd') },
     postgres: { user: 'postgres', password: secret(), dbname: 'postgres' },
     api: { username: 'admin', password: secret() },
-    archive: { storage: options.archive ?? `file://${path.join(dir, 'archive')}` },
+    archive: { storage: options.archive === false ? null : options.archive ?? `file://${path.join(dir, 'archive')}` },
     nodes: [],
   };
-  if (!options.archive) {
+  if (options.archive === undefined) {
     // wal-push runs as PostgreSQL's OS user (archive_command), so that user owns the local archive.
     const archiveDir = path.join(dir, 'archive');
     mkdirSync(archiveDir, { recursive: true, mode: 0o700 });

@@ -25,8 +25,8 @@ export interface DemoManifest {
   etcd: { endpoints: string[]; pid: number; data_dir: string };
   postgres: { user: string; password: string; dbname: string };
   api: { username: string; password: string };
-  /** Storage URL of WAL archive and base backups. */
-  archive: { storage: string };
+  /** Storage URL of WAL archive and base backups (null: archiving off). */
+  archive: { storage: string | null };
   nodes: DemoNode[];
 }
 
