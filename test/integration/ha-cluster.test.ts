@@ -139,7 +139,11 @@ describe('governor HA cluster (3 members, real PostgreSQL and etcd)', () => {
       return current && current !== leader ? current : null;
     }, 30_000);
     assert.ok(survivors.includes(newLeader));
-    await cluster.query(newLeader, 'INSERT INTO items VALUES ($1)', ['after-node-loss']);
+    // The key is taken before PostgreSQL is promoted (safety rule): writes succeed a moment later.
+    await cluster.waitFor(`${newLeader} to accept writes`, async () => {
+      await cluster.query(newLeader, 'INSERT INTO items VALUES ($1)', ['after-node-loss']);
+      return true;
+    }, 10_000);
 
     const started = await cluster.demo(['start-node', leader]);
     assert.equal(started.code, 0, started.stderr);
@@ -169,7 +173,11 @@ describe('governor HA cluster (3 members, real PostgreSQL and etcd)', () => {
       const current = await cluster.leader();
       return current && current !== leader ? current : null;
     }, 30_000);
-    const history = JSON.parse((await cluster.ctl(['history', '--format', 'json'])).stdout) as Array<{ Timestamp: string; 'New Leader': string }>;
+    // The history entry is written right after the promotion, a moment after the key is taken.
+    const history = await cluster.waitFor(`the history entry of ${newLeader}`, async () => {
+      const entries = JSON.parse((await cluster.ctl(['history', '--format', 'json'])).stdout) as Array<{ Timestamp: string; 'New Leader': string }>;
+      return entries.at(-1)?.['New Leader'] === newLeader ? entries : null;
+    }, 15_000);
     const promotedAt = Date.parse(history.at(-1)!.Timestamp);
     assert.equal(history.at(-1)!['New Leader'], newLeader);
     assert.ok(fencedAt < promotedAt, `fenced ${fencedAt - killedAt} ms after the kill, new master recorded ${promotedAt - killedAt} ms after`);
