@@ -22,7 +22,9 @@ export class OutageWriter {
   readonly acks: Ack[] = [];
   private running = false;
   private loops: Promise<void>[] = [];
-  private nextId = 1;
+  /** Unique across writers on the same table (each benchmark run starts a new writer): a restart
+   *  from 1 would collide with the rows of earlier runs and read as an outage. */
+  private nextId = Date.now() * 1000;
 
   constructor(
     private readonly targets: WriterTarget[],
@@ -65,7 +67,9 @@ export class OutageWriter {
         const code = (error as { code?: string }).code ?? '';
         const sessionUsable = /^[0-9A-Z]{5}$/.test(code) && !/^(08|57)/.test(code);
         if (!sessionUsable) {
-          await client?.end().catch(() => undefined);
+          // Not awaited: end() on a connection the server (or HAProxy) already cut can wait a
+          // long time, and this loop must go on trying as a client's pool would.
+          void client?.end().catch(() => undefined);
           client = null;
         }
       }
