@@ -2,13 +2,23 @@
 
 import { readFileSync } from 'node:fs';
 
-/** kill(pid, 0): the process exists (a zombie counts; EPERM means it exists but is not ours). */
+/** The process exists and has not exited: kill(pid, 0) succeeds (EPERM: exists, not ours) and it is
+ *  not a zombie waiting to be reaped (a slow init, as in some containers, leaves those for seconds). */
 export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
+    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  return !isZombie(pid);
+}
+
+function isZombie(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z';
+  } catch {
+    return false;
   }
 }
 
