@@ -47,6 +47,9 @@ describe('archive in a 3-member cluster (file storage, real PostgreSQL and etcd)
     rmSync(replica.data_dir, { recursive: true, force: true });
     const started = await cluster.demo(['start-node', replica.name]);
     assert.equal(started.code, 0, started.stderr);
+    // Members' cached views may still show the stopped replica streaming for a loop_wait: wait for
+    // the restarted daemon to say where its data came from before waiting for a healthy cluster.
+    await cluster.waitFor('the rebuilt replica to restore from the backup', async () => /base backup restored/.test(cluster.logOf(replica.name)), 60_000);
     await cluster.waitHealthy(120_000);
 
     const log = cluster.logOf(replica.name);
