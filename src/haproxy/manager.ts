@@ -17,7 +17,8 @@ import type { HaproxyConfig } from '../config/types.js';
 import type { Logger } from '../log/logger.js';
 import { monotonicMs } from '../util/time.js';
 import { HaproxyConfigInvalid, readIfExists, writeConfig, writeValidatedConfig } from './files.js';
-import { isRunning, spawnHaproxy, staleMaster, stopHaproxy, waitReady } from './process.js';
+import { spawnHaproxy, staleMaster, stopHaproxy, waitReady } from './process.js';
+import { isAlive } from '../util/process.js';
 import { cutFormerLeaders, HaproxyNotRunning, reloadHaproxy } from './reload.js';
 import { EMPTY_VIEW, renderHaproxyConfig, serverNames, type RoutingView } from './render.js';
 import { HaproxySocketError, showProc, type ProcInfo } from './runtime.js';
@@ -103,8 +104,7 @@ export class HaproxyManager {
         await this.spawn();
       } catch (error) {
         // Keep trying with backoff (a port still held by a dying process, say).
-        this.scheduleRestart(this.nextDelay);
-        this.nextDelay = Math.min(this.nextDelay * 2, this.backoff.max);
+        this.scheduleRestart(this.takeDelay());
         throw error;
       }
       this.appliedText = text;
@@ -231,7 +231,7 @@ export class HaproxyManager {
       this.startedAt = monotonicMs();
       this.log.info('haproxy started', { pid: child.pid, worker, config_file: this.settings.config_file });
     } catch (error) {
-      if (child.pid !== undefined && isRunning(child.pid)) await stopHaproxy(child.pid, []);
+      if (child.pid !== undefined && isAlive(child.pid)) await stopHaproxy(child.pid, []);
       throw error;
     }
   }
@@ -240,10 +240,16 @@ export class HaproxyManager {
     if (child !== this.child || this.stopping) return;
     this.child = null;
     if (monotonicMs() - this.startedAt > 30_000) this.nextDelay = this.backoff.initial;
-    const delay = this.nextDelay;
-    this.nextDelay = Math.min(this.nextDelay * 2, this.backoff.max);
+    const delay = this.takeDelay();
     this.log.error('haproxy exited unexpectedly; restarting', { pid: child.pid, code, signal, restart_in_ms: delay });
     this.scheduleRestart(delay);
+  }
+
+  /** The current restart delay; the next one doubles, up to the maximum. */
+  private takeDelay(): number {
+    const delay = this.nextDelay;
+    this.nextDelay = Math.min(this.nextDelay * 2, this.backoff.max);
+    return delay;
   }
 
   private scheduleRestart(delay: number): void {
@@ -256,8 +262,7 @@ export class HaproxyManager {
           await this.spawn();
           this.appliedText = this.fileText;
         } catch (error) {
-          const next = this.nextDelay;
-          this.nextDelay = Math.min(this.nextDelay * 2, this.backoff.max);
+          const next = this.takeDelay();
           this.log.error('haproxy restart failed', { error, restart_in_ms: next });
           if (!this.stopping) this.scheduleRestart(next);
         }

@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { HaproxyConfig } from '../config/types.js';
+import { isAlive, logTail, readPidFile } from '../util/process.js';
 import { sleep } from '../util/time.js';
 import { showProc, workerPid } from './runtime.js';
 
@@ -13,34 +14,11 @@ export function logFileFor(settings: HaproxyConfig): string {
   return path.join(path.dirname(settings.config_file), 'haproxy.log');
 }
 
-/** Alive and not a zombie (an orphan nobody reaps still answers kill(pid, 0)). */
-export function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return false;
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return true; // no /proc: trust kill(0)
-  }
-}
-
 function signal(pid: number, sig: NodeJS.Signals): void {
   try {
     process.kill(pid, sig);
   } catch {
     /* already gone */
-  }
-}
-
-export function logTail(file: string, lines = 20): string {
-  try {
-    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
-  } catch {
-    return '(no log)';
   }
 }
 
@@ -92,7 +70,7 @@ export async function waitReady(settings: HaproxyConfig, child: ChildProcess, ti
  *  after timeoutMs; resolves once none of them runs. */
 export async function stopHaproxy(masterPid: number, workerPids: number[], timeoutMs = 5000): Promise<void> {
   const all = [masterPid, ...workerPids];
-  const anyRunning = () => all.some(isRunning);
+  const anyRunning = () => all.some(isAlive);
   signal(masterPid, 'SIGTERM');
   const deadline = Date.now() + timeoutMs;
   while (anyRunning() && Date.now() < deadline) await sleep(20);
@@ -105,13 +83,8 @@ export async function stopHaproxy(masterPid: number, workerPids: number[], timeo
 
 /** A HAProxy master left running by an earlier governor with the same pid file and config file. */
 export function staleMaster(settings: HaproxyConfig): number | null {
-  let pid: number;
-  try {
-    pid = Number(readFileSync(settings.pid_file, 'utf8').trim().split(/\s+/)[0]);
-  } catch {
-    return null;
-  }
-  if (!Number.isInteger(pid) || pid <= 1 || pid === process.pid || !isRunning(pid)) return null;
+  const pid = readPidFile(settings.pid_file);
+  if (pid === null || pid <= 1 || pid === process.pid || !isAlive(pid)) return null;
   try {
     const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
     const f = argv.indexOf('-f');

@@ -1,4 +1,4 @@
-// Small process and file helpers shared by the demo, the write fence and the tests.
+// Small process and file helpers shared by the demo, the write fence, the HAProxy supervisor and the tests.
 
 import { readFileSync } from 'node:fs';
 

@@ -12,7 +12,7 @@ import { defaultHaproxyConfig } from '../../src/config/defaults.js';
 import type { HaproxyConfig } from '../../src/config/types.js';
 import { createLogger, type Logger } from '../../src/log/logger.js';
 import type { RoutingMember } from '../../src/haproxy/render.js';
-import { isRunning } from '../../src/haproxy/process.js';
+import { isAlive } from '../../src/util/process.js';
 import { HaproxyManager, type HaproxyManagerOptions } from '../../src/haproxy/manager.js';
 import { freePort } from '../../src/util/ports.js';
 import { sleep } from '../../src/util/time.js';
@@ -76,9 +76,9 @@ export async function cleanupTestHaproxy(t: TestHaproxy): Promise<void> {
   await t.track().catch(() => undefined);
   await t.manager.stop().catch(() => undefined);
   const pids = [...t.pids];
-  for (const pid of pids) if (isRunning(pid)) process.kill(pid, 'SIGKILL');
+  for (const pid of pids) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
   const deadline = Date.now() + 3000;
-  while (pids.some(isRunning) && Date.now() < deadline) await sleep(20);
+  while (pids.some(isAlive) && Date.now() < deadline) await sleep(20);
   fs.rmSync(t.dir, { recursive: true, force: true });
 }
 

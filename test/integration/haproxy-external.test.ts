@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { writeValidatedConfig } from '../../src/haproxy/files.js';
-import { isRunning } from '../../src/haproxy/process.js';
+import { isAlive } from '../../src/util/process.js';
 import { renderHaproxyConfig, type RoutingView } from '../../src/haproxy/render.js';
 import { workerPid } from '../../src/haproxy/runtime.js';
 import {
@@ -66,7 +66,7 @@ describe('haproxy: HAProxy started by someone else', { timeout: 120_000 }, () =>
         const applied = hx.lines.filter((l) => l.msg === 'haproxy routing applied').at(-1);
         assert.equal(applied?.reload, masterSocket ? 'master-socket' : 'sigusr2');
         await hx.manager.stop();
-        assert.ok(isRunning(pid), 'manage: false must leave HAProxy running');
+        assert.ok(isAlive(pid), 'manage: false must leave HAProxy running');
         await hx.track();
       } finally {
         b.health.primary = 503;
@@ -92,7 +92,7 @@ describe('haproxy: HAProxy started by someone else', { timeout: 120_000 }, () =>
     try {
       const leftover = await external(hx, true);
       await hx.manager.start();
-      assert.ok(!isRunning(leftover), 'the leftover HAProxy still runs');
+      assert.ok(!isAlive(leftover), 'the leftover HAProxy still runs');
       assert.ok(hx.lines.some((l) => l.msg === 'stopping a HAProxy left running by an earlier governor' && l.pid === leftover));
       await hx.track();
       await hx.manager.apply(view(a, [b]));

@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { HaproxyConfigInvalid } from '../../src/haproxy/manager.js';
-import { isRunning } from '../../src/haproxy/process.js';
+import { isAlive } from '../../src/util/process.js';
 import { renderHaproxyConfig, type RoutingView } from '../../src/haproxy/render.js';
 import { checkConfig } from '../../src/haproxy/files.js';
 import {
@@ -248,7 +248,7 @@ describe('haproxy: failures', { timeout: 120_000 }, () => {
       assert.ok(second.length >= 2);
       await hx.manager.stop();
       await sleep(50);
-      for (const pid of [...first, ...second]) assert.ok(!isRunning(pid), `haproxy process ${pid} still runs`);
+      for (const pid of [...first, ...second]) assert.ok(!isAlive(pid), `haproxy process ${pid} still runs`);
       assert.equal(hx.manager.pid, null);
     } finally {
       await cleanupTestHaproxy(hx);
