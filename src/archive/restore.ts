@@ -245,8 +245,6 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
   const started = Date.now();
   logger.info('starting PostgreSQL on the restored copy to replay archived WAL', { dir, port, log: logFile });
   const postmaster = await spawnPostmaster(binDir, dir, logFile, user);
-  let exit: { code: number | null; signal: NodeJS.Signals | null } | null = null;
-  void postmaster.exited.then((e) => { exit = e; });
   const { superuser } = config.postgresql.authentication;
   const query = async <R extends pg.QueryResultRow>(sql: string): Promise<R> => {
     const client = new pg.Client({
@@ -266,8 +264,8 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
   try {
     let lastLog = Date.now();
     for (;;) {
-      if (exit !== null) {
-        const e = exit as { code: number | null; signal: NodeJS.Signals | null };
+      if (postmaster.exit !== null) {
+        const e = postmaster.exit;
         if (target.action === 'shutdown' && e.code === 0 && (target.time !== undefined || target.lsn !== undefined)) {
           const landed = await controlDataLanding(binDir, dir, user);
           Object.assign(result, { outcome: 'shut down', ...landed, recoveryMs: Date.now() - started });
@@ -319,10 +317,10 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
       await sleep(200);
     }
   } catch (err) {
-    await stopPostmaster(postmaster.pid, () => exit !== null, 'SIGQUIT', 30_000).catch(() => undefined);
+    await stopPostmaster(postmaster.pid, () => postmaster.exit !== null, 'SIGQUIT', 30_000).catch(() => undefined);
     throw err;
   }
-  await stopPostmaster(postmaster.pid, () => exit !== null, 'SIGINT', 120_000);
+  await stopPostmaster(postmaster.pid, () => postmaster.exit !== null, 'SIGINT', 120_000);
   logger.info('restored copy stopped cleanly', { outcome: result.outcome, timeline: result.timeline, replay_lsn: result.replayLsn });
   return result;
 }

@@ -1,5 +1,6 @@
 // `governor -c FILE`: the daemon. Wires config, DCS, PostgreSQL, the HA loop and the REST API.
 
+import path from 'node:path';
 import { createApiServer, listen } from '../api/server.js';
 import { defaultHaproxyConfig, loadConfig } from '../config/load.js';
 import { createEtcdDcs } from '../dcs/etcd.js';
@@ -14,7 +15,6 @@ import { archiveCommands } from '../postgres/render.js';
 import { restoreReplicaFromBackup } from '../archive/replica.js';
 import { BackupScheduler } from '../archive/schedule.js';
 import { WalUploaderProcess } from '../archive/wal-uploader-process.js';
-import path from 'node:path';
 import { monotonicMs } from '../util/time.js';
 
 export async function runDaemon(configFile: string | undefined): Promise<void> {
@@ -22,15 +22,16 @@ export async function runDaemon(configFile: string | undefined): Promise<void> {
   const logger = createLogger({ level: config.log.level, cluster: config.scope, member: config.name });
   process.title = `governor ${config.scope}/${config.name}`;
   const dcs = createEtcdDcs({ config, logger });
+  const self = governorCommand();
   const configPath = configFile ? path.resolve(configFile) : null;
   const archiving = config.archive?.enabled === true;
   if (archiving && !configPath) throw new Error('archive.enabled needs the daemon started with -c CONFIG_FILE: archive_command runs governor wal-push with it');
   const pg = createPostgresController(config, logger.child('postgres'), {
     archiveCommands: archiving
-      ? archiveCommands(governorCommand(), configPath!, { spoolDir: config.archive!.spool_dir, storage: config.archive!.storage })
+      ? archiveCommands(self, configPath!, { spoolDir: config.archive!.spool_dir, storage: config.archive!.storage })
       : undefined,
   });
-  const fence = new WriteFence(governorCommand(), config.postgresql.data_dir, logger.child('fence'));
+  const fence = new WriteFence(self, config.postgresql.data_dir, logger.child('fence'));
   fence.start();
   const haproxySettings = config.haproxy ?? defaultHaproxyConfig();
   const haproxy = haproxySettings.enabled ? new HaproxyManager(haproxySettings, config.scope, logger) : null;
@@ -50,11 +51,11 @@ export async function runDaemon(configFile: string | undefined): Promise<void> {
   // A child process as PostgreSQL's OS user: compression never blocks this event loop (where the
   // lease is renewed), and what it writes is owned like what wal-push writes.
   const uploader = archiving
-    ? new WalUploaderProcess({ config, command: governorCommand(), configFile: configPath!, logger: logger.child('archive') })
+    ? new WalUploaderProcess({ config, command: self, configFile: configPath!, logger: logger.child('archive') })
     : null;
   await uploader?.start();
   const scheduler = archiving
-    ? new BackupScheduler({ config, configFile: configPath, governorArgv: governorCommand(), logger: logger.child('backup'), isMaster: () => loop.isLeader() })
+    ? new BackupScheduler({ config, configFile: configPath, governorArgv: self, logger: logger.child('backup'), isMaster: () => loop.isLeader() })
     : null;
   scheduler?.start();
   const api = createApiServer({

@@ -9,6 +9,9 @@ import { buildCtl } from './governorctl-commands.js';
 import { registerWalCommands } from './commands/wal.js';
 import { registerBackupCommands } from './commands/backup.js';
 
+/** The demo's module, loaded only by the demo commands (see the daemon action). */
+const demoModule = () => import('./demo/demo.js');
+
 function integer(name: string) {
   return (value: string) => {
     const n = Number(value);
@@ -56,7 +59,7 @@ export function buildGovernor(): Command {
       if (typeof options.archive === 'string' && !/^(s3:\/\/[^/]+|file:\/\/\/)/.test(options.archive)) {
         throw new InvalidArgumentError(`--archive: expected s3://bucket/prefix or file:///path, got ${JSON.stringify(options.archive)}`);
       }
-      const manifest = await (await import('./demo/demo.js')).demoUp({ dir: options.dir, nodes: options.nodes, portBase: options.portBase, timeoutMs: options.timeout * 1000, archive: options.archive });
+      const manifest = await (await demoModule()).demoUp({ dir: options.dir, nodes: options.nodes, portBase: options.portBase, timeoutMs: options.timeout * 1000, archive: options.archive });
       console.log(JSON.stringify(manifest));
     });
   demo
@@ -64,27 +67,27 @@ export function buildGovernor(): Command {
     .description("stop one member's governor (SIGTERM; it stops its PostgreSQL), keeping its data")
     .requiredOption('--dir <dir>')
     .argument('<name>')
-    .action(async (name: string, options: { dir: string }) => (await import('./demo/demo.js')).demoStopNode(options.dir, name));
+    .action(async (name: string, options: { dir: string }) => (await demoModule()).demoStopNode(options.dir, name));
   demo
     .command('start-node')
     .description("start one member's governor again")
     .requiredOption('--dir <dir>')
     .argument('<name>')
     .action(async (name: string, options: { dir: string }) => {
-      console.log(JSON.stringify(await (await import('./demo/demo.js')).demoStartNode(options.dir, name)));
+      console.log(JSON.stringify(await (await demoModule()).demoStartNode(options.dir, name)));
     });
   demo
     .command('status')
     .requiredOption('--dir <dir>')
     .action(async (options: { dir: string }) => {
-      console.log(JSON.stringify(await (await import('./demo/demo.js')).demoStatus(options.dir), null, 2));
+      console.log(JSON.stringify(await (await demoModule()).demoStatus(options.dir), null, 2));
     });
   demo
     .command('down')
     .description('stop everything the demo started, by PID')
     .requiredOption('--dir <dir>')
     .action(async (options: { dir: string }) => {
-      for (const line of await (await import('./demo/demo.js')).demoDown(options.dir)) console.log(`stopped ${line}`);
+      for (const line of await (await demoModule()).demoDown(options.dir)) console.log(`stopped ${line}`);
     });
 
   registerWalCommands(program);

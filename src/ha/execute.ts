@@ -1,8 +1,8 @@
 // Performs the actions decide() returns. Each returns true to let the next action of the same
 // decision run, false to stop the chain (for example: the leader race was lost, so never promote).
 
-import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { readyWalFiles } from '../archive/wal-spool.js';
 import type { GovernorConfig, DynamicConfig } from '../config/types.js';
 import type { ClusterView, Dcs, Member } from '../dcs/types.js';
 import type { Logger } from '../log/logger.js';
@@ -332,13 +332,12 @@ export class ActionExecutor {
     return true;
   }
 
-  /** Planned handover: stop cleanly, make sure the candidate has every byte, then free the key. */
-  /** Wait (at most maxMs) until pg_wal/archive_status holds no `.ready` file. */
+  /** Wait (at most maxMs) until PostgreSQL has no WAL file waiting to be archived. */
   private async waitForArchiveIdle(maxMs: number): Promise<void> {
     const statusDir = path.join(this.ctx.config.postgresql.data_dir, 'pg_wal', 'archive_status');
     const deadline = monotonicMs() + maxMs;
     for (;;) {
-      const ready = (await fs.readdir(statusDir).catch(() => [] as string[])).filter((f) => f.endsWith('.ready'));
+      const ready = await readyWalFiles(statusDir).catch(() => [] as string[]);
       if (ready.length === 0) return;
       if (monotonicMs() > deadline) {
         this.ctx.logger.warn('switchover: WAL is still waiting to be archived; the shutdown will archive it', { ready: ready.length });
@@ -348,6 +347,7 @@ export class ActionExecutor {
     }
   }
 
+  /** Planned handover: stop cleanly, make sure the candidate has every byte, then free the key. */
   private async switchover(candidate: Member): Promise<boolean> {
     const { pg, dcs, memory, logger } = this.ctx;
     // PostgreSQL's shutdown waits for its archiver to archive every finished segment: let those

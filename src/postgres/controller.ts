@@ -232,13 +232,11 @@ export function createPostgresController(config: GovernorConfig, logger: Logger,
       for (;;) {
         await removeStalePidFile();
         const postmaster = await spawnPostmaster(binDir, dataDir, logFile, await pgUser());
-        const seen: { exit: { code: number | null; signal: NodeJS.Signals | null } | null } = { exit: null };
-        void postmaster.exited.then((e) => { seen.exit = e; });
         let failure: RunResult | null = null;
         // A 20 ms poll: pg_ctl -w would only look every 100 ms.
         while (!failure) {
           if ((await controller.status()).accepting) break;
-          if (seen.exit) failure = { ...seen.exit, stdout: '', stderr: '', timedOut: false };
+          if (postmaster.exit) failure = { ...postmaster.exit, stdout: '', stderr: '', timedOut: false };
           else if (Date.now() > deadline) throw new Error(`PostgreSQL did not accept connections within ${timeoutMs} ms; last lines of ${logFile}:\n${await tailFile(logFile, 20)}`);
           else await sleep(20);
         }

@@ -126,8 +126,8 @@ export function runPgBinary(binDir: string, name: string, args: string[], user: 
 
 export interface Postmaster {
   pid: number;
-  /** Settles when the postmaster exits (while this process is its parent). */
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** How the postmaster exited, once it has (seen while this process is its parent); else null. */
+  exit: { code: number | null; signal: NodeJS.Signals | null } | null;
 }
 
 /** Start `postgres -D dataDir` as the PostgreSQL user, in its own session, output appended to logFile.
@@ -147,15 +147,16 @@ export async function spawnPostmaster(binDir: string, dataDir: string, logFile: 
       detached: true,
       stdio: ['ignore', log.fd, log.fd],
     });
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-      child.once('exit', (code, signal) => resolve({ code, signal }));
-    });
     const pid = await new Promise<number>((resolve, reject) => {
       child.once('spawn', () => resolve(child.pid!));
       child.once('error', (err) => reject(new Error(`cannot run ${file}: ${err.message}`)));
     });
+    const postmaster: Postmaster = { pid, exit: null };
+    child.once('exit', (code, signal) => {
+      postmaster.exit = { code, signal };
+    });
     child.unref(); // the postmaster outlives governor by design (the write fence guards it then)
-    return { pid, exited };
+    return postmaster;
   } finally {
     await log.close();
   }

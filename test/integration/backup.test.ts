@@ -108,11 +108,9 @@ async function startCopy(dir: string, config: GovernorConfig): Promise<{ port: n
   const socketDir = /^unix_socket_directories = '([^']+)'$/m.exec(conf)![1]!;
   const user = await resolvePgUser(null);
   const postmaster = await spawnPostmaster(PG_BIN_DIR, dir, `${dir}.copy.log`, user);
-  let gone = false;
-  void postmaster.exited.then(() => (gone = true));
   const { superuser } = config.postgresql.authentication;
   await waitFor(`restored copy in ${dir} to accept connections`, async () => {
-    if (gone) throw new Error(`postgres exited: ${await readFile(`${dir}.copy.log`, 'utf8').catch(() => '')}`);
+    if (postmaster.exit !== null) throw new Error(`postgres exited: ${await readFile(`${dir}.copy.log`, 'utf8').catch(() => '')}`);
     const { default: pg } = await import('pg');
     const c = new pg.Client({ host: socketDir, port, user: superuser.username, password: superuser.password, database: 'postgres' });
     c.on('error', () => undefined);
@@ -123,9 +121,9 @@ async function startCopy(dir: string, config: GovernorConfig): Promise<{ port: n
   return {
     port, socketDir,
     stop: async () => {
-      if (gone) return;
+      if (postmaster.exit !== null) return;
       process.kill(postmaster.pid, 'SIGINT');
-      await waitFor('restored copy to stop', async () => gone, 30_000, 50);
+      await waitFor('restored copy to stop', async () => postmaster.exit !== null, 30_000, 50);
     },
   };
 }
