@@ -1,10 +1,16 @@
 // HaproxyManager: keeps HAProxy's routing equal to the cluster view. The caller invokes apply() on
 // every etcd watch event; an unchanged view costs one render and a string comparison.
 //
-// A change is applied in this order:
-//   1. sessions to any `listen master` server other than the new leader are cut over the runtime
-//      API, in every worker (also when the later steps fail: no client keeps writing to a member
-//      that lost the leader key);
+// A change that keeps the file's shape (a new leader, the leader key freed, replicas in or out of
+// rotation: render.ts) is applied over the runtime API in one batch of commands to the current
+// worker (runtime-plan.ts), sessions to the former leader are cut in old workers too, and then the
+// file is rewritten to match, so a restarted HAProxy comes back with the same routing. That takes
+// about a millisecond.
+//
+// Any other change (a member joined) is a reload, in this order:
+//   1. sessions to any `listen master` server not pointing at the new leader are cut over the
+//      runtime API, in every worker (also when the later steps fail: no client keeps writing to a
+//      member that lost the leader key);
 //   2. the new file is written next to config_file, checked with `haproxy -c`, renamed over it
 //      (an invalid file is logged with HAProxy's message and kept as <config_file>.rejected);
 //   3. HAProxy reloads (master CLI `reload`, or SIGUSR2) and we wait until the new worker serves.
@@ -20,16 +26,22 @@ import { HaproxyConfigInvalid, readIfExists, writeConfig, writeValidatedConfig }
 import { spawnHaproxy, staleMaster, stopHaproxy, waitReady } from './process.js';
 import { isAlive } from '../util/process.js';
 import { cutFormerLeaders, HaproxyNotRunning, reloadHaproxy } from './reload.js';
-import { EMPTY_VIEW, renderHaproxyConfig, serverNames, type RoutingView } from './render.js';
-import { HaproxySocketError, showProc, type ProcInfo } from './runtime.js';
+import { EMPTY_VIEW, layoutMembers, sameAddresses, layoutShape, renderHaproxyConfig, routingLayout, type RoutingLayout, type RoutingView } from './render.js';
+import { runtimeCommands, runtimeErrors } from './runtime-plan.js';
+import { cliCommand, HaproxySocketError, showProc, type ProcInfo } from './runtime.js';
 
 export { HaproxyConfigInvalid } from './files.js';
 export { HaproxyNotRunning, HaproxyReloadFailed } from './reload.js';
-export type { RoutingMember, RoutingView } from './render.js';
+export type { RoutingLayout, RoutingMember, RoutingView } from './render.js';
+
+/** A runtime command batch the current worker refused; the manager falls back to a reload. */
+export class HaproxyRuntimeRefused extends Error {
+  override name = 'HaproxyRuntimeRefused';
+}
 
 export interface HaproxyManagerOptions {
   /** Replaces renderHaproxyConfig (tests use it to produce a configuration HAProxy rejects). */
-  render?: (view: RoutingView, settings: HaproxyConfig, scope: string) => string;
+  render?: (layout: RoutingLayout, settings: HaproxyConfig, scope: string) => string;
   /** How long a reload or a start may take, ms. Default 10000. */
   timeoutMs?: number;
   /** Restart delay after an unexpected exit: first and largest, ms. Default 200 and 10000. */
@@ -45,8 +57,11 @@ export class HaproxyManager {
   private wanted: RoutingView | null = null;
   /** Text HAProxy runs with; null when unknown or when sessions were cut since (so re-apply). */
   private appliedText: string | null = null;
-  /** Text of config_file as we last wrote it (restored when a reload fails). */
+  /** The layout the current worker runs (file plus runtime commands), when known. */
+  private running: RoutingLayout | null = null;
+  /** Text of config_file as we last wrote it (restored when a reload fails), and its layout. */
   private fileText: string | null = null;
+  private fileLayout: RoutingLayout | null = null;
   private child: ChildProcess | null = null;
   private startedAt = 0;
   private nextDelay: number;
@@ -98,8 +113,9 @@ export class HaproxyManager {
       for (const file of [this.settings.stats_socket, this.settings.master_socket, this.settings.pid_file]) {
         await fs.mkdir(path.dirname(file), { recursive: true });
       }
-      const text = this.render(this.wanted ?? EMPTY_VIEW, this.settings, this.scope);
-      await this.writeChecked(text);
+      const layout = routingLayout(this.wanted ?? EMPTY_VIEW);
+      const text = this.render(layout, this.settings, this.scope);
+      await this.writeChecked(text, layout);
       try {
         await this.spawn();
       } catch (error) {
@@ -108,6 +124,7 @@ export class HaproxyManager {
         throw error;
       }
       this.appliedText = text;
+      this.running = layout;
     });
   }
 
@@ -135,10 +152,11 @@ export class HaproxyManager {
     return run;
   }
 
-  private async writeChecked(text: string): Promise<void> {
+  private async writeChecked(text: string, layout: RoutingLayout): Promise<void> {
     try {
       await writeValidatedConfig(this.settings.bin, this.settings.config_file, text);
       this.fileText = text;
+      this.fileLayout = layout;
     } catch (error) {
       if (error instanceof HaproxyConfigInvalid) {
         this.log.error('HAProxy rejected the rendered configuration; keeping the previous file and process', {
@@ -153,18 +171,77 @@ export class HaproxyManager {
 
   private async applyWanted(): Promise<void> {
     const view = this.wanted ?? EMPTY_VIEW;
-    const text = this.render(view, this.settings, this.scope);
-    if (text === this.appliedText) return;
     const t0 = monotonicMs();
-    const names = serverNames(view);
-    const fields = { leader: view.leader?.name ?? null, replicas: names.replicas.map((r) => r.member.name) };
     const managedDown = this.settings.manage && this.child === null;
+    const running = managedDown ? null : this.running;
+    if (running !== null) {
+      // Members that left keep their (disabled) servers, so a dead node's expiring key does not
+      // turn a failover into a reload.
+      const layout = routingLayout(view, layoutMembers(running));
+      if (layoutShape(layout) === layoutShape(running)) {
+        const text = this.render(layout, this.settings, this.scope);
+        if (text === this.appliedText) return;
+        try {
+          await this.applyAtRuntime(running, layout, text, t0);
+          return;
+        } catch (error) {
+          this.log.warn('could not apply the routing change over the runtime API; reloading instead', { error });
+          this.running = null;
+          this.appliedText = null;
+        }
+      }
+    }
+    await this.applyWithReload(routingLayout(view), t0, managedDown);
+  }
+
+  /** Same shape: runtime commands to the current worker, old workers' sessions cut, file rewritten. */
+  private async applyAtRuntime(running: RoutingLayout, layout: RoutingLayout, text: string, t0: number): Promise<void> {
+    const fields = this.fields(layout);
+    const commands = runtimeCommands(running, layout, this.settings.replicas_fallback_to_master);
+    if (commands.length > 0) {
+      const answer = await cliCommand(this.settings.stats_socket, commands.join('; '), 1000);
+      this.running = layout; // whatever failed below, the commands before it took effect: re-apply in full
+      const errors = runtimeErrors(answer);
+      if (errors !== '') throw new HaproxyRuntimeRefused(`HAProxy refused runtime commands: ${errors}`);
+    }
+    this.running = layout;
+    const t1 = monotonicMs();
+    let oldCut: string[] = [];
+    if (!sameAddresses(running.leader, layout.leader)) {
+      oldCut = await cutFormerLeaders(this.settings, layout.leader, true).catch((error: unknown) => {
+        this.log.error('could not cut sessions to the former leader in old HAProxy workers', { error });
+        return [];
+      });
+    }
+    // Same shape as a file that passed `haproxy -c`; only addresses (IP literals) and `disabled`
+    // differ, so the check (tens to hundreds of ms) is not repeated here.
+    await writeConfig(this.settings.config_file, text);
+    this.fileText = text;
+    this.fileLayout = layout;
+    this.appliedText = text;
+    this.log.info('haproxy routing applied over the runtime API', {
+      ...fields,
+      ms: monotonicMs() - t0,
+      runtime_ms: t1 - t0,
+      commands: commands.length,
+      ...(oldCut.length > 0 ? { old_worker_cuts: oldCut } : {}),
+    });
+  }
+
+  private fields(layout: RoutingLayout): Record<string, unknown> {
+    return { leader: layout.leader?.name ?? null, replicas: layout.replicas.filter((r) => r.enabled).map((r) => r.member.name) };
+  }
+
+  private async applyWithReload(layout: RoutingLayout, t0: number, managedDown: boolean): Promise<void> {
+    const text = this.render(layout, this.settings, this.scope);
+    if (text === this.appliedText) return;
+    const fields = this.fields(layout);
 
     // 1. Cut sessions to former leaders first, whatever happens next.
     let cut: string[] = [];
     if (!managedDown) {
       try {
-        cut = await cutFormerLeaders(this.settings, names.leader);
+        cut = await cutFormerLeaders(this.settings, layout.leader);
       } catch (error) {
         const code = error instanceof HaproxySocketError ? error.code : undefined;
         const down = code === 'ENOENT' || code === 'ECONNREFUSED';
@@ -173,22 +250,16 @@ export class HaproxyManager {
       }
       if (cut.length > 0) {
         this.appliedText = null; // servers are in maintenance now: the running state is no longer `appliedText`
+        this.running = null;
         this.log.warn('cut sessions to members that lost the leader key', { servers: cut, ms: monotonicMs() - t0, ...fields });
       }
-    }
-
-    // While the leader key is free there is nobody to route writes to: cutting the former leader
-    // (its server is in maintenance in every worker now) is all that is urgent. The rewrite and the
-    // reload (hundreds of ms) wait for the next leader, so that apply is not queued behind this one.
-    if (!view.leader && !managedDown && cut.length > 0) {
-      this.log.info('leader key is free: reload deferred until there is a leader', { ms: monotonicMs() - t0, ...fields });
-      return;
     }
 
     // 2. Write and validate.
     const t1 = monotonicMs();
     const previous = this.fileText ?? (await readIfExists(this.settings.config_file));
-    await this.writeChecked(text);
+    const previousLayout = this.fileLayout;
+    await this.writeChecked(text, layout);
     const t2 = monotonicMs();
 
     // 3. Reload (a managed HAProxy that is down reads the new file when it is restarted).
@@ -203,14 +274,17 @@ export class HaproxyManager {
         } else {
           if (previous !== null) await writeConfig(this.settings.config_file, previous).catch(() => undefined);
           this.fileText = previous;
+          this.fileLayout = previousLayout;
           this.log.error('HAProxy reload failed; previous configuration restored', { file: this.settings.config_file, error });
           throw error;
         }
       }
     }
     this.appliedText = text;
+    // An unmanaged HAProxy that is not running starts from the file: its state is then unknown.
+    this.running = reload.worker !== 0 || (this.settings.manage && !managedDown) ? layout : null;
     const t3 = monotonicMs();
-    this.log.info('haproxy routing applied', {
+    this.log.info('haproxy routing applied with a reload', {
       ...fields,
       ms: t3 - t0,
       cut_ms: t1 - t0,
@@ -261,6 +335,7 @@ export class HaproxyManager {
         try {
           await this.spawn();
           this.appliedText = this.fileText;
+          this.running = this.fileLayout;
         } catch (error) {
           const next = this.takeDelay();
           this.log.error('haproxy restart failed', { error, restart_in_ms: next });

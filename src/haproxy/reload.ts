@@ -1,9 +1,10 @@
-// The two runtime operations a routing change needs:
+// The two runtime operations a reload needs:
 //
-// cutFormerLeaders: before anything else, put every server of `listen master` that is not the new
-//   leader into maintenance and shut its sessions down (and those of its backup twin in
-//   `listen replicas`), in the current worker AND in old workers still serving sessions from
-//   earlier configurations, so no client keeps writing to a member that lost the leader key.
+// cutFormerLeaders: before anything else, put every server of `listen master` that does not point
+//   at the new leader into maintenance and shut its sessions down (and those of the backup server
+//   in `listen replicas` that tracks it), in the current worker AND in old workers still serving
+//   sessions from earlier configurations, so no client keeps writing to a member that lost the
+//   leader key. Servers are told apart by address, so a file of any earlier layout is handled.
 //
 // reloadHaproxy: `reload` on the master CLI (or SIGUSR2 to the master), then wait until a new
 //   worker answers on the stats socket. Old workers keep their established sessions.
@@ -11,7 +12,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import type { HaproxyConfig } from '../config/types.js';
 import { sleep } from '../util/time.js';
-import { cliCommand, forWorker, HaproxySocketError, parseServerNames, showProc, workerPid, type ProcInfo } from './runtime.js';
+import { FALLBACK_SERVER, type RoutingMember } from './render.js';
+import { cliCommand, forWorker, HaproxySocketError, showProc, workerPid, type ProcInfo } from './runtime.js';
 
 /** HAProxy did not take the new configuration; the previous worker keeps serving. */
 export class HaproxyReloadFailed extends Error {
@@ -31,39 +33,78 @@ function absent(error: unknown): boolean {
 
 type Send = (commands: string[]) => Promise<string>;
 
-/** Session IDs in `show sess` output going to one of `servers` through master or replicas. */
+export interface StateLine {
+  backend: string;
+  server: string;
+  host: string;
+  port: number;
+  /** Administratively in maintenance (forced, inherited or by resolution). */
+  maint: boolean;
+}
+
+/** `show servers state [backend]` (HAProxy 2.6, format version 1). */
+export function parseServersState(text: string): StateLine[] {
+  const lines: StateLine[] = [];
+  for (const line of text.split('\n')) {
+    const f = line.trim().split(/\s+/);
+    if (f.length < 19 || !/^\d+$/.test(f[0]!)) continue;
+    // SRV_ADMF_FMAINT | SRV_ADMF_IMAINT | SRV_ADMF_RMAINT; 0x04 only records `disabled` in the file.
+    const admin = Number(f[6]);
+    lines.push({ backend: f[1]!, server: f[3]!, host: f[4]!, port: Number(f[18]), maint: (admin & 0x23) !== 0 });
+  }
+  return lines;
+}
+
+/** Session IDs in `show sess` output going to one of `servers` ("backend/server"). */
 export function sessionsTo(showSess: string, servers: string[]): string[] {
   const ids: string[] = [];
   for (const line of showSess.split('\n')) {
-    const m = /^(0x[0-9a-f]+): .* be=(master|replicas) srv=(\S+)/.exec(line);
-    if (m && servers.includes(m[3]!)) ids.push(m[1]!);
+    const m = /^(0x[0-9a-f]+): .* be=(\S+) srv=(\S+)/.exec(line);
+    if (m && servers.includes(`${m[2]}/${m[3]}`)) ids.push(m[1]!);
   }
   return ids;
 }
 
-/**
- * The current worker: maintenance (no new connections) and `shutdown sessions server`. An old
- * worker refuses those ("Proxy is disabled"), so its sessions are shut down one by one.
- * Returns the servers that were cut (current worker) or had sessions cut (old worker).
- */
-async function cutInWorker(send: Send, current: boolean, keep: string | null): Promise<string[]> {
-  const servers = parseServerNames(await send(['show servers state master']), 'master').filter((s) => s !== keep);
-  if (servers.length === 0) return [];
-  if (current) {
-    await send(servers.flatMap((s) => [`set server master/${s} state maint`, `shutdown sessions server master/${s}`, `shutdown sessions server replicas/${s}`]));
-    return servers;
-  }
-  const ids = sessionsTo(await send(['show sess']), servers);
-  if (ids.length > 0) await send(ids.map((id) => `shutdown session ${id}`));
-  return ids.length > 0 ? servers : [];
+function pointsAt(line: StateLine, keep: RoutingMember | null): boolean {
+  return keep !== null && line.host === keep.host && line.port === keep.port;
 }
 
 /**
- * Cut every `listen master` server other than `keep` in every worker (old workers still serving
- * sessions of earlier configurations included). Returns "pid:server" for each cut (pid 0 when
- * only the stats socket could be reached). Throws when the current worker cannot be reached.
+ * One worker. The current one: maintenance (no new connections) and `shutdown sessions server`
+ * for `listen master` servers not pointing at `keep` and not in maintenance yet, and their
+ * tracking servers in `listen replicas`. An old worker refuses those ("Proxy is disabled"), so
+ * its sessions to such servers are shut down one by one. Returns the servers cut.
  */
-export async function cutFormerLeaders(settings: HaproxyConfig, keep: string | null): Promise<string[]> {
+async function cutInWorker(send: Send, current: boolean, keep: RoutingMember | null): Promise<string[]> {
+  const state = parseServersState(await send(['show servers state']));
+  const cutLines = state.filter((l) => l.backend === 'master' && !pointsAt(l, keep) && (!current || !l.maint));
+  if (cutLines.length === 0) return [];
+  const cut = cutLines.map((l) => l.server);
+  // The backup server of `listen replicas` that tracks a cut one (named leader:fallback, or after
+  // the master server in files of earlier versions).
+  const cutAt = new Set(cutLines.map((l) => `${l.host}:${l.port}`));
+  const twins = state
+    .filter((l) => l.backend === 'replicas' && cutAt.has(`${l.host}:${l.port}`) && (l.server === FALLBACK_SERVER || cut.includes(l.server)))
+    .map((l) => l.server);
+  if (current) {
+    await send([
+      ...cut.flatMap((s) => [`set server master/${s} state maint`, `shutdown sessions server master/${s}`]),
+      ...twins.map((s) => `shutdown sessions server replicas/${s}`),
+    ]);
+    return cut;
+  }
+  const ids = sessionsTo(await send(['show sess']), [...cut.map((s) => `master/${s}`), ...twins.map((s) => `replicas/${s}`)]);
+  if (ids.length > 0) await send(ids.map((id) => `shutdown session ${id}`));
+  return ids.length > 0 ? cut : [];
+}
+
+/**
+ * Cut every `listen master` server not pointing at `keep` in every worker (old workers still
+ * serving sessions of earlier configurations included; only those when `oldOnly`). Returns
+ * "pid:server" for each cut (pid 0 when only the stats socket could be reached). Throws when the
+ * current worker cannot be reached.
+ */
+export async function cutFormerLeaders(settings: HaproxyConfig, keep: RoutingMember | null, oldOnly = false): Promise<string[]> {
   let info: ProcInfo | null = null;
   try {
     info = await showProc(settings.master_socket, 1000);
@@ -71,12 +112,13 @@ export async function cutFormerLeaders(settings: HaproxyConfig, keep: string | n
     if (!absent(error)) throw error;
   }
   if (!info) {
+    if (oldOnly) return [];
     // No master CLI: the current worker through the stats socket (old workers are out of reach).
     const send: Send = (commands) => cliCommand(settings.stats_socket, commands.join('; '), 1000);
     return (await cutInWorker(send, true, keep)).map((s) => `0:${s}`);
   }
   const current = new Set(info.workers);
-  const pids = [...info.workers, ...info.oldWorkers];
+  const pids = oldOnly ? info.oldWorkers : [...info.workers, ...info.oldWorkers];
   // In parallel, one connection per step: clients may be writing to the former leader right now.
   const results = await Promise.allSettled(
     pids.map(async (pid) => {

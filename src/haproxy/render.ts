@@ -1,17 +1,24 @@
 // Rendering haproxy.cfg from the cluster view (pure). Deterministic: the same view and settings
-// always give byte-identical text, so the manager can skip a reload when nothing changed.
+// always give byte-identical text, so the manager can skip work when nothing changed.
 //
-// Port rw_port has exactly one server, the member named in the leader key, or none at all: with
-// no server HAProxy closes the connection, it never routes writes to a member without the key.
-// Port ro_port has the streaming replicas, and optionally the leader as a backup server that
-// tracks master/<leader> (so its health is the /primary check, not /replica).
+// The file is laid out so that a leader change needs no reload, only runtime API commands
+// (runtime-plan.ts), which take effect in under a millisecond where a reload takes hundreds:
+// - `listen master` (rw_port) has exactly one server, `leader`, whose address is the member named in
+//   the leader key. While nobody holds the key it is in maintenance (`disabled`) with a placeholder
+//   address: HAProxy closes the connection, it never routes writes to a member without the key.
+// - `listen replicas` (ro_port) has one server per member, enabled for streaming replicas and in
+//   maintenance for the others (the leader among them, so that when it rejoins as a replica it is
+//   enabled at runtime too), plus optionally `leader:fallback`, a backup server that tracks
+//   master/leader (so its health is the /primary check, not /replica).
+// Only a member joining (or a leader at a host name, which the runtime API cannot set) changes the
+// file's shape and needs a reload.
 
 import net from 'node:net';
 import type { HaproxyConfig } from '../config/types.js';
 import { HAPROXY_TEMPLATE } from './template.js';
 
 export interface RoutingMember {
-  /** Member name (the server name in haproxy.cfg, sanitized). */
+  /** Member name (the server name in `listen replicas`, sanitized). */
   name: string;
   /** PostgreSQL address clients are sent to. */
   host: string;
@@ -23,11 +30,23 @@ export interface RoutingMember {
 
 export interface RoutingView {
   leader: RoutingMember | null;
+  /** Members that should get read traffic (streaming replicas). */
   replicas: RoutingMember[];
+  /** Every member HAProxy should have a server for (replicas that are not streaming yet too), so
+   *  that their becoming a replica needs no reload. Defaults to the leader and the replicas. */
+  members?: RoutingMember[];
 }
 
 /** The cluster view with no leader and no replicas (what HAProxy starts with). */
 export const EMPTY_VIEW: RoutingView = Object.freeze({ leader: null, replicas: Object.freeze([]) as unknown as RoutingMember[] });
+
+/** The one server of `listen master`, and the backup server of `listen replicas` that tracks it.
+ *  A ':' never appears in a sanitized member name, so the latter cannot clash with a member. */
+export const LEADER_SERVER = 'leader';
+export const FALLBACK_SERVER = 'leader:fallback';
+
+/** Where the leader server points while nobody holds the key (it is in maintenance then). */
+const PLACEHOLDER = { host: '127.0.0.1', port: 1 };
 
 const HOSTNAME_RE = /^(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)*\.?$/;
 
@@ -57,6 +76,16 @@ export function memberProblem(m: RoutingMember): string | null {
   return null;
 }
 
+/** Both addresses are IP literals, which the runtime API can set (`set server ... addr`). */
+export function settableAtRuntime(m: RoutingMember): boolean {
+  return net.isIP(m.host) !== 0 && net.isIP(m.apiHost) !== 0;
+}
+
+export function sameAddresses(a: RoutingMember | null, b: RoutingMember | null): boolean {
+  if (a === null || b === null) return a === b;
+  return a.host === b.host && a.port === b.port && a.apiHost === b.apiHost && a.apiPort === b.apiPort;
+}
+
 function compareMembers(a: RoutingMember, b: RoutingMember): number {
   const key = (m: RoutingMember) => [m.name, m.host, String(m.port).padStart(5, '0'), m.apiHost, String(m.apiPort).padStart(5, '0')];
   const ka = key(a);
@@ -68,39 +97,72 @@ function compareMembers(a: RoutingMember, b: RoutingMember): number {
   return 0;
 }
 
-function serverLine(server: string, m: RoutingMember): string {
-  return `    server ${server} ${formatAddress(m.host, m.port)} check port ${m.apiPort} addr ${m.apiHost}`;
+export interface ReplicaServer {
+  server: string;
+  member: RoutingMember;
+  /** Streaming replica: in rotation. Otherwise in maintenance. */
+  enabled: boolean;
 }
 
-/** The server name each member gets: sanitized, unique, the leader first. Exposed for tests and
- *  for the manager, which needs the leader's server name to cut its sessions. */
-export function serverNames(view: RoutingView): {
-  leader: string | null;
-  replicas: Array<{ member: RoutingMember; server: string }>;
+/** What HAProxy should run: the file is rendered from it, runtime commands move between two. */
+export interface RoutingLayout {
+  /** The member named in the leader key, when its addresses are valid. */
+  leader: RoutingMember | null;
+  /** One server per member in `listen replicas`, sorted by member. */
+  replicas: ReplicaServer[];
   /** Members left out because an address is invalid (it would end up in the file verbatim). */
   skipped: RoutingMember[];
-} {
-  const used = new Set<string>();
-  const unique = (name: string) => {
-    const base = sanitizeServerName(name);
-    let candidate = base;
-    for (let i = 2; used.has(candidate); i++) candidate = `${base}-${i}`;
-    used.add(candidate);
-    return candidate;
-  };
+}
+
+/**
+ * The layout for a view. `keep`: members HAProxy already has servers for; they stay (in
+ * maintenance) even when they left the view, so that a member whose key expired (a dead node)
+ * does not change the file's shape in the middle of a failover. The next reload drops them.
+ */
+export function routingLayout(view: RoutingView, keep: readonly RoutingMember[] = []): RoutingLayout {
   const skipped: RoutingMember[] = [];
-  const leader = view.leader && memberProblem(view.leader) === null ? unique(view.leader.name) : null;
+  const leader = view.leader && memberProblem(view.leader) === null ? view.leader : null;
   if (view.leader && leader === null) skipped.push(view.leader);
-  const replicas: Array<{ member: RoutingMember; server: string }> = [];
-  const seen = new Set<string>();
-  for (const member of [...view.replicas].sort(compareMembers)) {
-    if (view.leader && member.name === view.leader.name) continue; // the leader is never a replica
-    if (seen.has(member.name)) continue; // one server per member
-    seen.add(member.name);
-    if (memberProblem(member) !== null) skipped.push(member);
-    else replicas.push({ member, server: unique(member.name) });
+  const streaming = new Set(view.replicas.filter((r) => r.name !== view.leader?.name).map((r) => r.name));
+
+  const byName = new Map<string, RoutingMember>();
+  const candidates = [...(view.members ?? []), ...(view.leader ? [view.leader] : []), ...view.replicas];
+  for (const member of [...candidates].sort(compareMembers)) {
+    if (byName.has(member.name)) continue; // one server per member
+    if (memberProblem(member) !== null) {
+      if (member !== view.leader) skipped.push(member);
+      continue;
+    }
+    byName.set(member.name, member);
+  }
+  for (const member of keep) if (!byName.has(member.name) && memberProblem(member) === null) byName.set(member.name, member);
+
+  const used = new Set<string>();
+  const replicas: ReplicaServer[] = [];
+  for (const member of [...byName.values()].sort(compareMembers)) {
+    const base = sanitizeServerName(member.name);
+    let server = base;
+    for (let i = 2; used.has(server); i++) server = `${base}-${i}`;
+    used.add(server);
+    replicas.push({ server, member, enabled: streaming.has(member.name) });
   }
   return { leader, replicas, skipped };
+}
+
+/**
+ * What only a reload can change: the servers of `listen replicas` and their addresses, and the
+ * leader's address when the runtime API cannot set it (a host name). Two layouts with the same
+ * shape differ only in what runtime commands set.
+ */
+export function layoutShape(layout: RoutingLayout): string {
+  const servers = layout.replicas.map((r) => [r.server, r.member.host, r.member.port, r.member.apiHost, r.member.apiPort]);
+  const leader = layout.leader && !settableAtRuntime(layout.leader) ? layout.leader : null;
+  return JSON.stringify({ servers, leader });
+}
+
+/** The members a layout has servers for (what HAProxy keeps until the next reload). */
+export function layoutMembers(layout: RoutingLayout): RoutingMember[] {
+  return layout.replicas.map((r) => r.member);
 }
 
 function fill(template: string, values: Record<string, string>): string {
@@ -119,24 +181,27 @@ function fill(template: string, values: Record<string, string>): string {
   return lines.join('\n').replace(/\n+$/, '') + '\n';
 }
 
-/** haproxy.cfg for this view. `scope` only appears in a comment. */
-export function renderHaproxyConfig(view: RoutingView, settings: HaproxyConfig, scope: string): string {
-  const names = serverNames(view);
-  const skipped = (m: RoutingMember) => `    # ${sanitizeServerName(m.name)} left out: ${memberProblem(m)}`;
+/** haproxy.cfg for this layout. `scope` only appears in a comment. */
+export function renderHaproxyConfig(layout: RoutingLayout, settings: HaproxyConfig, scope: string): string {
+  const leader = layout.leader;
+  const target = leader ?? { ...PLACEHOLDER, apiHost: PLACEHOLDER.host, apiPort: PLACEHOLDER.port };
+  const master = [
+    leader ? `    # the leader key names ${sanitizeServerName(leader.name)}` : '    # no leader: in maintenance, connections are closed, never sent to a non-leader',
+    `    server ${LEADER_SERVER} ${formatAddress(target.host, target.port)}${leader ? '' : ' disabled'} check port ${target.apiPort} addr ${target.apiHost}`,
+  ];
+  const skippedLine = (m: RoutingMember) => `    # ${sanitizeServerName(m.name)} left out: ${memberProblem(m)}`;
 
-  const master: string[] = [];
-  if (view.leader && names.leader) master.push(serverLine(names.leader, view.leader));
-  else if (view.leader) master.push(skipped(view.leader), '    # no server: connections are closed, never sent to a non-leader');
-  else master.push('    # no leader: no server, connections are closed, never sent to a non-leader');
-
-  const replicas = names.replicas.map(({ member, server }) => serverLine(server, member));
-  for (const m of names.skipped) if (m !== view.leader) replicas.push(skipped(m));
+  const replicas = layout.replicas.map(
+    ({ server, member, enabled }) =>
+      `    server ${server} ${formatAddress(member.host, member.port)}${enabled ? '' : ' disabled'} check port ${member.apiPort} addr ${member.apiHost}`,
+  );
+  for (const m of layout.skipped) replicas.push(skippedLine(m));
   const fallback = settings.replicas_fallback_to_master;
-  if (fallback && view.leader && names.leader) {
-    // Health from the leader's /primary check in `listen master` (a backup cannot have its own URI).
-    replicas.push(`    server ${names.leader} ${formatAddress(view.leader.host, view.leader.port)} backup track master/${names.leader}`);
+  if (fallback) {
+    // Health and maintenance from master/leader (a backup server cannot have its own check URI).
+    replicas.push(`    server ${FALLBACK_SERVER} ${formatAddress(target.host, target.port)} backup track master/${LEADER_SERVER}`);
   }
-  if (replicas.length === 0) replicas.push('    # no streaming replica and no leader to fall back to: connections are closed');
+  if (replicas.length === 0) replicas.push('    # no members yet: connections are closed');
 
   const stats = settings.stats_listen
     ? ['', 'listen stats', '    mode http', `    bind ${settings.stats_listen}`, '    stats enable', '    stats uri /', '    stats refresh 5s'].join('\n')

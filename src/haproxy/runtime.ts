@@ -87,16 +87,6 @@ export async function workerPid(statsSocket: string, timeoutMs = 2000): Promise<
   return Number(match[1]);
 }
 
-/** Server names of one backend, from `show servers state <backend>` (empty if it has none). */
-export function parseServerNames(text: string, backend: string): string[] {
-  const names: string[] = [];
-  for (const line of text.split('\n')) {
-    const fields = line.trim().split(/\s+/);
-    if (fields.length > 4 && /^\d+$/.test(fields[0]!) && fields[1] === backend) names.push(fields[3]!);
-  }
-  return names;
-}
-
 /** Prefix every command for worker `pid` when going through the master CLI. */
 export function forWorker(pid: number, commands: string[]): string {
   return commands.map((c) => `@!${pid} ${c}`).join('; ');

@@ -4,8 +4,8 @@
 // nothing removes the line.
 
 export const HAPROXY_TEMPLATE = `# haproxy.cfg for governor cluster "{{scope}}". Rendered by governor from the cluster view in etcd:
-# do not edit, governor rewrites this file and reloads HAProxy whenever the leader or the set of
-# streaming replicas changes.
+# do not edit. When the leader or the streaming replicas change, governor changes the running HAProxy
+# over its runtime API (no reload) and rewrites this file to match; a member joining reloads it.
 #   port {{rw_port}}: read-write, the member holding the leader key (nobody while there is none)
 #   port {{ro_port}}: read-only, the streaming replicas in round robin{{fallback_note}}
 # Template: haproxy/haproxy.cfg.template in the governor repository.
@@ -34,9 +34,10 @@ listen master
     option httpchk
     http-check send meth GET uri /primary
     http-check expect status 200
-    # A server whose /primary check fails twice is marked down and its sessions are cut; a server
-    # that is down is checked every {{down_interval_ms}} ms, so a leader that is still promoting
-    # when this file is applied is routed to as soon as it answers.
+    # One server, pointed at the leader-key holder over the runtime API the moment the key changes
+    # (and marked up then: its /primary check is the second guard). A server whose /primary check
+    # fails twice is marked down and its sessions are cut; a server that is down is checked every
+    # {{down_interval_ms}} ms.
     default-server inter {{check_interval_ms}} downinter {{down_interval_ms}} fall 2 rise 1 on-marked-down shutdown-sessions init-addr libc,none
 {{master_servers}}
 

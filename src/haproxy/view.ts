@@ -2,7 +2,8 @@
 // the member named in the leader key (none if the key is free or its member key is missing);
 // replicas are the other members with role "replica" and state "streaming" or "running" (a replica
 // replaying archived WAL) that are not tagged
-// noloadbalance. HAProxy's own /replica check still decides whether a replica streams.
+// noloadbalance. HAProxy's own /replica check still decides whether a replica streams. Every member
+// with valid addresses is listed in `members`, so HAProxy has a server for it before it streams.
 
 import type { ClusterView, Member } from '../dcs/types.js';
 import type { RoutingMember, RoutingView } from './render.js';
@@ -30,10 +31,12 @@ export function routingViewFromCluster(cluster: Pick<ClusterView, 'leader' | 'me
   const leaderName = cluster.leader?.name ?? null;
   const leaderMember = cluster.members.find((m) => m.name === leaderName);
   const replicas: RoutingMember[] = [];
+  const members: RoutingMember[] = [];
   for (const m of cluster.members) {
-    if (m.name === leaderName || m.role !== 'replica' || (m.state !== 'streaming' && m.state !== 'running') || m.tags?.noloadbalance === true) continue;
     const r = routingMember(m);
+    if (r) members.push(r);
+    if (m.name === leaderName || m.role !== 'replica' || (m.state !== 'streaming' && m.state !== 'running') || m.tags?.noloadbalance === true) continue;
     if (r) replicas.push(r);
   }
-  return { leader: leaderMember ? routingMember(leaderMember) : null, replicas };
+  return { leader: leaderMember ? routingMember(leaderMember) : null, replicas, members };
 }

@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { writeValidatedConfig } from '../../src/haproxy/files.js';
 import { isAlive } from '../../src/util/process.js';
-import { renderHaproxyConfig, type RoutingView } from '../../src/haproxy/render.js';
+import { renderHaproxyConfig, routingLayout, type RoutingView } from '../../src/haproxy/render.js';
 import { workerPid } from '../../src/haproxy/runtime.js';
 import {
   cleanupTestHaproxy,
@@ -37,7 +37,7 @@ describe('haproxy: HAProxy started by someone else', { timeout: 120_000 }, () =>
   /** HAProxy as systemd (or a crashed governor) would leave it, with or without a master socket. */
   async function external(hx: TestHaproxy, masterSocket: boolean): Promise<number> {
     const s = hx.settings;
-    await writeValidatedConfig(s.bin, s.config_file, renderHaproxyConfig(view(null, []), s, 'test'));
+    await writeValidatedConfig(s.bin, s.config_file, renderHaproxyConfig(routingLayout(view(null, [])), s, 'test'));
     const args = ['-W', '-f', s.config_file, ...(masterSocket ? ['-S', `${s.master_socket},mode,600`] : [])];
     const child = spawn(s.bin, args, { stdio: 'ignore', detached: true });
     child.unref();
@@ -57,14 +57,18 @@ describe('haproxy: HAProxy started by someone else', { timeout: 120_000 }, () =>
         assert.equal(warned, !masterSocket);
         await hx.manager.apply(view(a, [b]));
         assert.equal(await whoAnswers(hx.settings.rw_port), 'node-a');
+        // The first view after start is a new shape (HAProxy's file had no members): a reload.
+        const reloaded = hx.lines.filter((l) => l.msg === 'haproxy routing applied with a reload').at(-1);
+        assert.equal(reloaded?.reload, masterSocket ? 'master-socket' : 'sigusr2');
         const writer = await openSession(hx.settings.rw_port);
         b.health.primary = 200;
         await hx.manager.apply(view(b, [a]));
         assert.equal(await whoAnswers(hx.settings.rw_port), 'node-b');
         await Promise.race([writer.closed, sleep(1000)]);
         assert.ok(writer.isClosed(), 'the session to the former leader was not cut');
-        const applied = hx.lines.filter((l) => l.msg === 'haproxy routing applied').at(-1);
-        assert.equal(applied?.reload, masterSocket ? 'master-socket' : 'sigusr2');
+        // The leader change: over the runtime API (stats socket), with or without a master socket.
+        const applied = hx.lines.filter((l) => l.msg === 'haproxy routing applied over the runtime API').at(-1);
+        assert.equal(applied?.leader, 'node-b');
         await hx.manager.stop();
         assert.ok(isAlive(pid), 'manage: false must leave HAProxy running');
         await hx.track();

@@ -1,8 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { haproxyAlerts } from '../../src/haproxy/files.js';
-import { sessionsTo } from '../../src/haproxy/reload.js';
-import { forWorker, parseServerNames, parseShowProc } from '../../src/haproxy/runtime.js';
+import { parseServersState, sessionsTo } from '../../src/haproxy/reload.js';
+import { forWorker, parseShowProc } from '../../src/haproxy/runtime.js';
 import { routingViewFromCluster } from '../../src/haproxy/view.js';
 import type { Member } from '../../src/dcs/types.js';
 
@@ -42,16 +42,25 @@ describe('haproxy runtime answers', () => {
     assert.deepEqual(parseShowProc(''), { master: null, workers: [], oldWorkers: [] });
   });
 
-  it('parseServerNames: one backend', () => {
-    assert.deepEqual(parseServerNames(SERVERS_STATE, 'master'), ['node-a']);
-    assert.deepEqual(parseServerNames(SERVERS_STATE, 'replicas'), ['node-b', 'node-a']);
-    assert.deepEqual(parseServerNames('1\n# be_id ...\n\n', 'master'), []);
-    assert.deepEqual(parseServerNames('Proxy is disabled.\n', 'master'), []);
+  it('parseServersState: backend, server, address and maintenance', () => {
+    assert.deepEqual(parseServersState(SERVERS_STATE), [
+      { backend: 'master', server: 'node-a', host: '127.0.0.1', port: 33869, maint: false },
+      { backend: 'replicas', server: 'node-b', host: '127.0.0.1', port: 32813, maint: false },
+      { backend: 'replicas', server: 'node-a', host: '127.0.0.1', port: 33869, maint: false },
+    ]);
+    // admin state 5 = forced maintenance (1) + disabled in the file (4); 4 alone: enabled since.
+    const line = (admin: number) => `2 master 1 leader 127.0.0.1 0 ${admin} 1 1 4 1 0 0 14 0 0 0 - 1 - 0 1 127.0.0.1 127.0.0.1 1`;
+    assert.equal(parseServersState(line(5))[0]!.maint, true);
+    assert.equal(parseServersState(line(4))[0]!.maint, false);
+    assert.equal(parseServersState(line(0x20))[0]!.maint, true);
+    assert.deepEqual(parseServersState('1\n# be_id ...\n\n'), []);
+    assert.deepEqual(parseServersState('Proxy is disabled.\n'), []);
   });
 
-  it('sessionsTo: sessions of the given servers through master and replicas', () => {
-    assert.deepEqual(sessionsTo(SHOW_SESS, ['node-a']), ['0x562d4ae39910', '0x562d4ae39a20']);
-    assert.deepEqual(sessionsTo(SHOW_SESS, ['node-c']), []);
+  it('sessionsTo: sessions of the given backend/server pairs', () => {
+    assert.deepEqual(sessionsTo(SHOW_SESS, ['master/node-a', 'replicas/node-a']), ['0x562d4ae39910', '0x562d4ae39a20']);
+    assert.deepEqual(sessionsTo(SHOW_SESS, ['master/node-a']), ['0x562d4ae39910']);
+    assert.deepEqual(sessionsTo(SHOW_SESS, ['master/node-c']), []);
   });
 
   it('forWorker prefixes every command', () => {
@@ -93,6 +102,8 @@ describe('routingViewFromCluster', () => {
       { name: 'n2', host: '10.0.0.2', port: 5432, apiHost: '10.0.0.2', apiPort: 8008 },
       { name: 'n5', host: 'fd00::5', port: 6432, apiHost: 'fd00::5', apiPort: 9008 },
     ]);
+    // Every member with valid addresses gets a server (so it needs no reload once it streams).
+    assert.deepEqual(view.members?.map((m) => m.name), ['n1', 'n2', 'n3', 'n4', 'n5']);
   });
 
   it('no leader key, or a leader without a member key: no leader', () => {
