@@ -23,6 +23,8 @@ export interface ApiBackend {
   paused(): boolean;
   /** The HA loop iterated recently. */
   alive(): boolean;
+  /** POST /failsafe: confirm `leader` as master while etcd does not answer it (HaLoop.confirmFailsafe). */
+  confirmFailsafe(leader: string): { ok: true } | { ok: false; reason: string };
   requestRestart(): void;
   requestReinitialize(): void;
   wake(): void;
@@ -143,6 +145,13 @@ export function createApiServer(backend: ApiBackend): http.Server {
       'POST /switchover': () => handleSwitchover(control),
       'DELETE /switchover': () => handleCancelSwitchover(control),
       'POST /failover': () => handleFailover(control),
+      // Patroni's failsafe endpoint: the master asks while etcd does not confirm its renewals.
+      'POST /failsafe': async () => {
+        const name = control.body.name;
+        if (typeof name !== 'string' || name === '') throw new HttpError(400, 'name: expected the name of the member asking to be confirmed as master');
+        const answer = backend.confirmFailsafe(name);
+        return answer.ok ? [200, 'confirmed'] : [409, answer.reason];
+      },
       'POST /restart': async () => {
         backend.requestRestart();
         backend.wake();

@@ -65,6 +65,7 @@ export async function runDaemon(configFile: string | undefined): Promise<void> {
     cluster: () => loop.status.lastCluster,
     pg: () => pg.status(),
     isLeader: () => loop.isLeader(),
+    confirmFailsafe: (leader) => loop.confirmFailsafe(leader),
     paused: () => loop.status.dynamic.pause === true,
     alive: () => {
       const last = loop.status.lastIterationAt;

@@ -1,5 +1,6 @@
 // governorctl's commands: read the cluster from etcd, act through the members' REST APIs.
 
+import { basicAuthHeaders } from '../util/basic-auth.js';
 import { createInterface } from 'node:readline/promises';
 import { Command, Option } from 'commander';
 import { stringify } from 'yaml';
@@ -35,9 +36,7 @@ function apiBase(member: Member): string {
 }
 
 async function callApi(config: GovernorConfig, member: Member, method: string, path: string, body?: unknown): Promise<string> {
-  const headers: Record<string, string> = { 'Content-Type': 'application/json' };
-  const auth = config.restapi.authentication;
-  if (auth) headers.Authorization = `Basic ${Buffer.from(`${auth.username}:${auth.password}`).toString('base64')}`;
+  const headers: Record<string, string> = { 'Content-Type': 'application/json', ...basicAuthHeaders(config.restapi.authentication) };
   let response: Response;
   try {
     response = await fetch(`${apiBase(member)}${path}`, {

@@ -21,6 +21,7 @@ export const DEFAULT_DYNAMIC_CONFIG: DynamicConfig = deepFreeze({
   maximum_lag_on_failover: 1048576,
   postgresql: { parameters: {} },
   pause: false,
+  failsafe_mode: true,
 });
 
 /** Lower bounds checked by validation. */

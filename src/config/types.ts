@@ -20,6 +20,9 @@ export interface DynamicConfig {
   postgresql: { parameters: Record<string, string | number | boolean> };
   /** Maintenance mode: no automatic failover, PostgreSQL left alone. */
   pause?: boolean;
+  /** While etcd is unreachable the master keeps writing as long as every member of the last known
+   *  view confirms it over the REST API (POST /failsafe). Absent means on. */
+  failsafe_mode?: boolean;
 }
 
 export interface Tags {

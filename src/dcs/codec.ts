@@ -115,6 +115,7 @@ export function parseConfig(raw: string): Parsed<DynamicConfig> {
     return bad('maximum_lag_on_failover must be a non-negative number');
   }
   if (o.pause !== undefined && o.pause !== null && typeof o.pause !== 'boolean') return bad('pause must be a boolean');
+  if (o.failsafe_mode !== undefined && o.failsafe_mode !== null && typeof o.failsafe_mode !== 'boolean') return bad('failsafe_mode must be a boolean');
   const parameters: Record<string, string | number | boolean> = {};
   if (o.postgresql !== undefined && o.postgresql !== null) {
     if (!isObj(o.postgresql)) return bad('postgresql must be an object');
@@ -134,6 +135,7 @@ export function parseConfig(raw: string): Parsed<DynamicConfig> {
     postgresql: { ...(isObj(o.postgresql) ? o.postgresql : {}), parameters },
   } as unknown as DynamicConfig;
   if (o.pause === null) delete config.pause;
+  if (o.failsafe_mode === null) delete config.failsafe_mode;
   return ok(config);
 }
 

@@ -1,22 +1,25 @@
 // Lease renewal and the lease guard: the two timers behind safety rule 1 ("one writer").
 // They run beside the HA loop, so a long action (a base backup, a slow start) never delays a renewal,
-// and a master whose renewals stop being confirmed demotes itself before etcd can expire its key.
+// and a master whose renewals stop being confirmed demotes itself before etcd can expire its key,
+// or at once when its peers do not confirm it either (failsafe.ts decides; this class does the I/O).
 
 import type { Dcs } from '../dcs/types.js';
 import type { Logger } from '../log/logger.js';
 import { monotonicMs } from '../util/time.js';
-import { LEASE_SAFETY_MARGIN_MS } from './types.js';
+import { allConfirmed, FAILSAFE_PROBE_INTERVAL_MS, writeWindow, type FailsafeProbe, type WriteWindow } from './failsafe.js';
 
 export interface LeaseKeeperOptions {
   dcs: Dcs;
   logger: Logger;
-  /** Current ttl and loop_wait in seconds (they can change with the dynamic config). */
-  timing: () => { ttl: number; loopWait: number };
+  /** Current ttl and loop_wait in seconds and failsafe_mode (they can change with the dynamic config). */
+  timing: () => { ttl: number; loopWait: number; failsafeMode: boolean };
+  /** Ask every other member of the last known view to confirm this master (POST /failsafe). */
+  probePeers: () => Promise<Omit<FailsafeProbe, 'sentAt'>>;
   /** Called when the lease guard fires; must stop PostgreSQL from accepting writes at once. */
   demote: (reason: string) => Promise<void>;
   /** Whether PostgreSQL runs read-write here right now. */
   isPrimary: () => boolean;
-  /** Called after every renewal etcd confirmed. */
+  /** Called after every renewal etcd confirmed, and every probe all peers confirmed. */
   onRenewed?: () => void;
 }
 
@@ -28,6 +31,9 @@ export class LeaseKeeper {
   private renewing = false;
   private demoting = false;
   private failingSince: number | null = null;
+  private probing = false;
+  private lastProbe: FailsafeProbe | null = null;
+  private lastConfirmedProbe: FailsafeProbe | null = null;
 
   constructor(private readonly options: LeaseKeeperOptions) {}
 
@@ -43,10 +49,29 @@ export class LeaseKeeper {
     this.guardTimer = null;
   }
 
-  /** Milliseconds until a master must have demoted, counted from the last confirmed renewal. */
+  window(now = monotonicMs()): WriteWindow {
+    const { ttl, loopWait, failsafeMode } = this.options.timing();
+    return writeWindow({
+      now,
+      ttlMs: ttl * 1000,
+      loopWaitMs: loopWait * 1000,
+      failsafeMode,
+      lastRenewal: this.lastRenewal,
+      lastProbe: this.lastProbe,
+      lastConfirmedProbe: this.lastConfirmedProbe,
+    });
+  }
+
+  /** Monotonic ms by which a master must have stopped accepting writes (null: never renewed). */
+  deadline(now = monotonicMs()): number | null {
+    const window = this.window(now);
+    return window.isolated ? now : window.deadline;
+  }
+
+  /** Milliseconds until a master must have demoted (negative: it must have already). */
   remainingMs(now = monotonicMs()): number {
-    if (this.lastRenewal === null) return -1;
-    return this.lastRenewal + this.options.timing().ttl * 1000 - LEASE_SAFETY_MARGIN_MS - now;
+    const deadline = this.deadline(now);
+    return deadline === null ? -1 : deadline - now;
   }
 
   private scheduleRenewal(delayMs: number): void {
@@ -80,16 +105,49 @@ export class LeaseKeeper {
 
   private async guard(): Promise<void> {
     if (this.demoting || !this.options.isPrimary()) return;
-    const remaining = this.remainingMs();
-    if (remaining > 0) return;
+    const now = monotonicMs();
+    const window = this.window(now);
+    if (window.etcdOverdue && !this.probing && this.lastRenewal !== null && (this.lastProbe === null || now - this.lastProbe.sentAt >= FAILSAFE_PROBE_INTERVAL_MS)) {
+      void this.probe();
+    }
+    let reason: string;
+    if (window.isolated) {
+      reason =
+        `etcd has not confirmed a renewal for ${((now - this.lastRenewal!) / 1000).toFixed(1)} s and no member confirmed this master ` +
+        `(${this.lastProbe!.refused.join('; ')}): demoting now, since writes acknowledged from here on could be lost at failover`;
+    } else if (window.deadline === null || window.deadline <= now) {
+      const since = this.lastRenewal === null ? 'never renewed' : `no confirmed renewal for ${((now - this.lastRenewal) / 1000).toFixed(1)} s`;
+      reason = `etcd lease ${since} (ttl ${this.options.timing().ttl} s): demoting before the leader key can expire, to protect against split brain`;
+    } else {
+      return;
+    }
     this.demoting = true;
-    const since = this.lastRenewal === null ? 'never renewed' : `no confirmed renewal for ${((monotonicMs() - this.lastRenewal) / 1000).toFixed(1)} s`;
-    const reason = `etcd lease ${since} (ttl ${this.options.timing().ttl} s): demoting before the leader key can expire, to protect against split brain`;
     this.options.logger.error(reason);
     try {
       await this.options.demote(reason);
     } finally {
       this.demoting = false;
+    }
+  }
+
+  private async probe(): Promise<void> {
+    this.probing = true;
+    const sentAt = monotonicMs();
+    try {
+      const result = await this.options.probePeers();
+      const probe = { sentAt, ...result };
+      if (sentAt < (this.lastRenewal ?? 0)) return; // etcd answered meanwhile: nothing to add
+      const first = this.lastProbe === null || this.lastProbe.sentAt <= (this.lastRenewal ?? 0);
+      this.lastProbe = probe;
+      if (allConfirmed(probe)) {
+        this.lastConfirmedProbe = probe;
+        if (first) this.options.logger.warn('etcd is not confirming lease renewals: every member confirmed this master over REST (failsafe)', { members: probe.asked });
+        this.options.onRenewed?.();
+      }
+    } catch (error) {
+      this.lastProbe = { sentAt, asked: 1, confirmed: 0, refused: [`probe failed: ${(error as Error).message}`] };
+    } finally {
+      this.probing = false;
     }
   }
 }

@@ -6,6 +6,7 @@ import type { DynamicConfig, GovernorConfig } from '../config/types.js';
 import type { ClusterView, Dcs, DcsEvent } from '../dcs/types.js';
 import type { Logger } from '../log/logger.js';
 import type { PostgresController, PostgresStatus } from '../postgres/types.js';
+import { basicAuthHeaders } from '../util/basic-auth.js';
 import { monotonicMs } from '../util/time.js';
 import { isPrimaryStatus, isReplicaStatus } from './candidate.js';
 import { decide } from './decide.js';
@@ -13,7 +14,8 @@ import { ActionExecutor } from './execute.js';
 import type { WriteFence } from './fence.js';
 import { LeaseKeeper } from './lease.js';
 import { memberData } from './member.js';
-import { fetchPeers } from './peers.js';
+import { failsafeAnswer, FAILSAFE_PROBE_TIMEOUT_MS } from './failsafe.js';
+import { fetchPeers, probeFailsafe } from './peers.js';
 import type { Decision, LoopMemory, Requests, Snapshot } from './types.js';
 
 const POSTMASTER_CHECK_MS = 100;
@@ -37,7 +39,7 @@ export interface HaLoopHooks {
 }
 
 export class HaLoop {
-  readonly memory: LoopMemory = { cleanHandoffTo: null, followTarget: null, notStreamingSince: null };
+  readonly memory: LoopMemory = { cleanHandoffTo: null, followTarget: null, notStreamingSince: null, failsafePromise: null };
   readonly requests: Requests = { restart: false, reinitialize: false };
   readonly status: HaStatus;
   readonly lease: LeaseKeeper;
@@ -75,7 +77,9 @@ export class HaLoop {
     this.lease = new LeaseKeeper({
       dcs,
       logger: logger.child('lease'),
-      timing: () => ({ ttl: this.status.dynamic.ttl, loopWait: this.status.dynamic.loop_wait }),
+      timing: () => ({ ttl: this.status.dynamic.ttl, loopWait: this.status.dynamic.loop_wait, failsafeMode: this.status.dynamic.failsafe_mode !== false }),
+      probePeers: () =>
+        probeFailsafe(this.status.lastCluster?.members ?? [], this.config.name, FAILSAFE_PROBE_TIMEOUT_MS, basicAuthHeaders(this.config.restapi.authentication)),
       isPrimary: () => this.primary,
       onRenewed: () => this.updateFence(),
       demote: async () => {
@@ -111,6 +115,26 @@ export class HaLoop {
     if (!this.fence) return;
     if (this.primary) this.fence.arm(Date.now() + this.lease.remainingMs());
     else this.fence.disarm();
+  }
+
+  /**
+   * POST /failsafe from `requester`: confirm it as the master while etcd does not answer it, and
+   * promise not to race for the leader key for ttl seconds.
+   */
+  confirmFailsafe(requester: string): { ok: true } | { ok: false; reason: string } {
+    const answer = failsafeAnswer({
+      self: this.config.name,
+      requester,
+      knownLeader: this.status.lastCluster?.leader?.name ?? null,
+      primary: this.primary,
+      failsafeMode: this.status.dynamic.failsafe_mode !== false,
+    });
+    if (answer.ok) {
+      const first = this.memory.failsafePromise?.leader !== requester || monotonicMs() >= this.memory.failsafePromise.until;
+      this.memory.failsafePromise = { leader: requester, until: monotonicMs() + this.status.dynamic.ttl * 1000 };
+      if (first) this.logger.warn(`confirmed ${requester} as master over REST (failsafe): not racing for the leader key for ${this.status.dynamic.ttl} s`);
+    }
+    return answer;
   }
 
   /** Whether this member holds the leader key (per the last view) and runs read-write. */
@@ -221,7 +245,7 @@ export class HaLoop {
       self: { name: this.config.name, tags: this.config.tags },
       dynamic: this.status.dynamic,
       cluster,
-      lastLeaseRenewal: this.lease.lastRenewal,
+      writeDeadline: this.lease.deadline(now),
       local: { dataDir, control, pg: pgStatus },
       peers: null,
       memory: this.memory,

@@ -1,4 +1,5 @@
-// Asks other members' REST APIs where their WAL is, for the leader race (safety rule 2).
+// Asks other members' REST APIs where their WAL is, for the leader race (safety rule 2), and
+// whether they still confirm this master while etcd does not answer (failsafe, safety rule 1).
 
 import type { Member } from '../dcs/types.js';
 import type { PeerStatus } from './types.js';
@@ -41,4 +42,33 @@ export async function fetchPeers(members: Member[], selfName: string, timeoutMs:
       }
     }),
   );
+}
+
+/** POST /failsafe to every other member at once; a member confirms with 200. */
+export async function probeFailsafe(
+  members: Member[],
+  selfName: string,
+  timeoutMs: number,
+  headers: Record<string, string>,
+): Promise<{ asked: number; confirmed: number; refused: string[] }> {
+  const others = members.filter((m) => m.name !== selfName);
+  const answers = await Promise.all(
+    others.map(async (m): Promise<string | null> => {
+      try {
+        const url = new URL('/failsafe', m.api_url);
+        const response = await fetch(url, {
+          method: 'POST',
+          signal: AbortSignal.timeout(timeoutMs),
+          headers: { ...headers, 'Content-Type': 'application/json' },
+          body: JSON.stringify({ name: selfName }),
+        });
+        const text = (await response.text()).slice(0, 200);
+        return response.status === 200 ? null : `${m.name}: ${response.status} ${text}`;
+      } catch (error) {
+        return `${m.name}: ${(error as Error).name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : (error as Error).message}`;
+      }
+    }),
+  );
+  const refused = answers.filter((a): a is string => a !== null);
+  return { asked: others.length, confirmed: others.length - refused.length, refused };
 }

@@ -5,7 +5,7 @@
 import type { FailoverRequest, LeaderKey, Member } from '../dcs/types.js';
 import { slotNameFor } from '../postgres/types.js';
 import { isRunningPrimary, isRunningReplica, memberCanFailover, whyNotCandidate } from './candidate.js';
-import { DIVERGED_AFTER_MS, LEASE_SAFETY_MARGIN_MS, type Action, type Decision, type Snapshot } from './types.js';
+import { DIVERGED_AFTER_MS, type Action, type Decision, type Snapshot } from './types.js';
 
 /** Facts derived once from the snapshot, shared by the rules. */
 export interface Facts {
@@ -51,8 +51,7 @@ export function deriveFacts(s: Snapshot, wallClock: Date = new Date()): Facts {
 }
 
 function leaseExpiring(s: Snapshot): boolean {
-  if (s.lastLeaseRenewal === null) return true;
-  return s.now - s.lastLeaseRenewal > s.dynamic.ttl * 1000 - LEASE_SAFETY_MARGIN_MS;
+  return s.writeDeadline === null || s.now >= s.writeDeadline;
 }
 
 function localSystemId(s: Snapshot): string | null {
@@ -112,7 +111,7 @@ export const rules: Rule[] = [
     when: (s, f) => s.cluster === null && f.primary && leaseExpiring(s),
     then: (s) =>
       say(
-        `etcd unreachable and the lease was not renewed for ${s.lastLeaseRenewal === null ? 'ever' : ((s.now - s.lastLeaseRenewal) / 1000).toFixed(1) + ' s'} (ttl ${s.dynamic.ttl} s): demoting to protect against split brain`,
+        `etcd unreachable and ${s.writeDeadline === null ? 'the lease was never renewed' : `the write deadline passed ${((s.now - s.writeDeadline) / 1000).toFixed(1)} s ago`} (ttl ${s.dynamic.ttl} s, members did not all confirm this master): demoting to protect against split brain`,
         [{ type: 'stop', mode: 'immediate' }],
         'error',
       ),
@@ -290,6 +289,16 @@ export const rules: Rule[] = [
     then: (s, f) => say(f.replica ? `replica of ${f.leader!.name}` : `waiting for PostgreSQL to accept connections (leader ${f.leader!.name})`),
   },
   // --- nobody holds the leader key.
+  {
+    name: 'failsafe-promised',
+    when: (s, f) => !f.primary && s.memory.failsafePromise !== null && s.now < s.memory.failsafePromise.until,
+    then: (s) =>
+      say(
+        `leader key is free, but this member confirmed ${s.memory.failsafePromise!.leader} as master over REST while etcd was unreachable for it (failsafe): not racing for ${((s.memory.failsafePromise!.until - s.now) / 1000).toFixed(1)} s more`,
+        [],
+        'warn',
+      ),
+  },
   {
     name: 'failover-to-me',
     when: (s, f) => f.failover?.member === s.self.name && !f.failoverScheduledLater,

@@ -31,6 +31,8 @@ export interface LoopMemory {
   followTarget: string | null;
   /** Since when (monotonic ms) this replica has not been streaming from its target. */
   notStreamingSince: number | null;
+  /** This member confirmed `leader` over POST /failsafe: it does not race for the key until `until`. */
+  failsafePromise: { leader: string; until: number } | null;
 }
 
 export interface Requests {
@@ -46,8 +48,9 @@ export interface Snapshot {
   dynamic: DynamicConfig;
   /** null when the DCS could not be read. */
   cluster: ClusterView | null;
-  /** Monotonic ms at which the last confirmed lease renewal was sent (null: never). */
-  lastLeaseRenewal: number | null;
+  /** Monotonic ms by which a master must have stopped accepting writes (lease.ts, failsafe.ts);
+   *  null when the lease was never renewed. */
+  writeDeadline: number | null;
   local: LocalState;
   /** Other members' answers, gathered only when the leader key is free. */
   peers: PeerStatus[] | null;

@@ -107,6 +107,7 @@ describe('loadConfig: defaults', () => {
           maximum_lag_on_failover: 1048576,
           postgresql: { parameters: {} },
           pause: false,
+          failsafe_mode: true,
         },
       },
       tags: { nofailover: false, noloadbalance: false, failover_priority: 1 },
@@ -154,6 +155,7 @@ describe('loadConfig: defaults', () => {
       maximum_lag_on_failover: 1048576,
       postgresql: { parameters: {} },
       pause: false,
+      failsafe_mode: true,
     });
     assert.ok(Object.isFrozen(DEFAULT_DYNAMIC_CONFIG));
     assert.ok(Object.isFrozen(DEFAULT_DYNAMIC_CONFIG.postgresql.parameters));
@@ -525,7 +527,7 @@ describe('loadConfig: environment overrides', () => {
     assert.deepEqual(config.postgresql.parameters, { shared_buffers: '1GB', work_mem: '4MB' });
     assert.deepEqual(
       { ...config.bootstrap.dcs },
-      { ttl: 10, loop_wait: 0.5, retry_timeout: 2.5, maximum_lag_on_failover: 0, postgresql: { parameters: {} }, pause: false },
+      { ttl: 10, loop_wait: 0.5, retry_timeout: 2.5, maximum_lag_on_failover: 0, postgresql: { parameters: {} }, pause: false, failsafe_mode: true },
     );
     assert.deepEqual(config.tags, { nofailover: true, noloadbalance: true, failover_priority: 7 });
     assert.equal(config.log.level, 'debug');
@@ -747,6 +749,7 @@ describe('validateDynamicConfig', () => {
       maximum_lag_on_failover: 0,
       postgresql: { parameters: { max_connections: 200, hot_standby: 'on', fsync: true } },
       pause: true,
+      failsafe_mode: false,
     };
     assert.deepEqual(validateDynamicConfig(value), value);
   });

@@ -142,7 +142,7 @@ describe('uploadWalFile', () => {
 describe('walPush', () => {
   test('uploads its file and up to upload_concurrency-1 further .ready files in parallel, leaving markers', async () => {
     const storage = new MemoryStorage();
-    storage.putDelayMs = 50;
+    storage.putDelayMs = 400; // long enough that the three uploads overlap even on a loaded machine
     for (const n of [0x10, 0x11, 0x12, 0x13]) await ready(n);
     const result = await walPush({ config, file: path.join(pgWal, SEG(0x10)), logger, storage });
     assert.deepEqual(result, { outcome: 'uploaded', ahead: 2 });

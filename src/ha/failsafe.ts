@@ -1,0 +1,98 @@
+// When must a master stop accepting writes? (pure; safety rule 1)
+//
+// - etcd confirms renewals: until the lease could expire, ttl - margin after the last confirmed
+//   renewal was sent.
+// - etcd stops answering (no confirmed renewal for loop_wait + ETCD_OVERDUE_GRACE_MS): the master
+//   asks every other member of the last known view over REST (POST /failsafe). A member that
+//   confirms it sees this master and no other also promises not to race for the key for ttl
+//   seconds. When they all confirm and failsafe_mode is on, writes may go on until ttl - margin
+//   after that probe was sent (the cluster survives an etcd outage with 0 s of write outage).
+// - A probe that no member confirms, while etcd is overdue, means this master is cut off from both:
+//   it stops at once. In asynchronous mode whatever it acknowledged from then on would be lost at
+//   failover, so waiting for the lease to run out would only grow that loss. (When some but not all
+//   confirm, the lease deadline stands: a member that did not confirm may take the key after it.)
+
+import { LEASE_SAFETY_MARGIN_MS } from './types.js';
+
+/** A renewal this late (beyond loop_wait) makes the master ask its peers. */
+export const ETCD_OVERDUE_GRACE_MS = 200;
+/** How long each member gets to answer a failsafe probe. */
+export const FAILSAFE_PROBE_TIMEOUT_MS = 500;
+/** Probes repeat this often while etcd is overdue. */
+export const FAILSAFE_PROBE_INTERVAL_MS = 300;
+
+export interface FailsafeProbe {
+  /** Monotonic ms the probe was sent. */
+  sentAt: number;
+  /** Other members of the last known view asked, and how many confirmed. */
+  asked: number;
+  confirmed: number;
+  /** Members that did not confirm, with why (for the log). */
+  refused: string[];
+}
+
+/** Vacuously true without other members. */
+export function allConfirmed(probe: FailsafeProbe): boolean {
+  return probe.confirmed === probe.asked;
+}
+
+export interface WriteWindowInput {
+  now: number;
+  ttlMs: number;
+  loopWaitMs: number;
+  failsafeMode: boolean;
+  /** Monotonic ms the last renewal etcd confirmed was sent (null: never). */
+  lastRenewal: number | null;
+  /** The newest probe all members confirmed (null: none). */
+  lastConfirmedProbe: FailsafeProbe | null;
+  /** The newest completed probe. */
+  lastProbe: FailsafeProbe | null;
+}
+
+export interface WriteWindow {
+  /** Monotonic ms by which PostgreSQL must no longer accept writes (null: never renewed). */
+  deadline: number | null;
+  /** etcd has not confirmed a renewal in time: probes are due. */
+  etcdOverdue: boolean;
+  /** Stop now: etcd is overdue and no member confirmed the newest probe since. */
+  isolated: boolean;
+}
+
+export function writeWindow(input: WriteWindowInput): WriteWindow {
+  const { now, ttlMs, lastRenewal } = input;
+  if (lastRenewal === null) return { deadline: null, etcdOverdue: true, isolated: false };
+  let deadline = lastRenewal + ttlMs - LEASE_SAFETY_MARGIN_MS;
+  const confirmed = input.lastConfirmedProbe;
+  if (input.failsafeMode && confirmed !== null && confirmed.sentAt > lastRenewal && allConfirmed(confirmed)) {
+    deadline = Math.max(deadline, confirmed.sentAt + ttlMs - LEASE_SAFETY_MARGIN_MS);
+  }
+  const etcdOverdue = now - lastRenewal > input.loopWaitMs + ETCD_OVERDUE_GRACE_MS;
+  const probe = input.lastProbe;
+  const isolated = etcdOverdue && probe !== null && probe.sentAt > lastRenewal && probe.asked > 0 && probe.confirmed === 0;
+  return { deadline, etcdOverdue, isolated };
+}
+
+export interface FailsafeRequest {
+  /** This member. */
+  self: string;
+  /** The member asking to be confirmed as master. */
+  requester: string;
+  /** The leader named in this member's last known cluster view (null: none or never read). */
+  knownLeader: string | null;
+  /** PostgreSQL runs read-write here. */
+  primary: boolean;
+  failsafeMode: boolean;
+}
+
+/**
+ * A member's answer to POST /failsafe: confirm only a master it still sees as the one leader, and
+ * never while it runs read-write itself. Confirming is a promise not to race for the leader key
+ * for ttl seconds (the caller records it).
+ */
+export function failsafeAnswer(r: FailsafeRequest): { ok: true } | { ok: false; reason: string } {
+  if (!r.failsafeMode) return { ok: false, reason: 'failsafe_mode is off in the dynamic configuration' };
+  if (r.requester === r.self) return { ok: false, reason: 'a member cannot confirm itself' };
+  if (r.primary) return { ok: false, reason: `${r.self} runs PostgreSQL read-write itself` };
+  if (r.knownLeader !== r.requester) return { ok: false, reason: `${r.self} sees ${r.knownLeader === null ? 'no leader' : `leader ${r.knownLeader}`}, not ${r.requester}` };
+  return { ok: true };
+}
