@@ -2,7 +2,7 @@
 DEMO_DIR ?= /tmp/governor-demo
 NODES ?= 3
 
-.PHONY: all deps build test test-unit test-integration demo demo-down clean binary test-binary
+.PHONY: all deps build test test-unit test-integration demo demo-down clean binary test-binary ami-validate test-packaging
 
 all: build
 
@@ -41,6 +41,19 @@ binary: deps
 test-binary: binary
 	npx esbuild test/binary/binary.test.ts --platform=node --format=esm --target=node20 --log-level=warning --outfile=dist/test/binary/binary.test.js
 	node --test --test-reporter=spec --test-timeout=300000 dist/test/binary/binary.test.js
+
+# dist/governor for the packaging targets: built when missing (CI builds it in test-binary first).
+dist/governor:
+	$(MAKE) binary
+
+# The AMI template (ami/governor.pkr.hcl), offline: needs packer (apt-get install -y packer), no AWS credentials.
+ami-validate: dist/governor
+	cd ami && CHECKPOINT_DISABLE=1 packer validate -var governor_binary=$(CURDIR)/dist/governor governor.pkr.hcl
+
+# systemd units (systemd-analyze verify, the HAProxy drop-in run for real), the etcd gRPC proxy with governor's
+# etcd client, the AMI provisioning scripts run into a scratch root, packer validate. Root, Debian 12.
+test-packaging: build dist/governor ami-validate
+	node --test --test-concurrency=1 --test-reporter=spec dist/test/packaging
 
 clean:
 	rm -rf dist

@@ -125,10 +125,10 @@ describe('renderHaproxyConfig', () => {
   }
 
   it('global, defaults and the health checks', () => {
-    const text = render({ leader: a, replicas: [b] }, { ...SETTINGS, maxconn: 321, check_interval_ms: 700 });
+    const text = renderHaproxyConfig(routingLayout({ leader: a, replicas: [b] }), { ...SETTINGS, maxconn: 321, check_interval_ms: 700 }, 'demo', 101);
     assert.deepEqual(section(text, 'global'), [
       'master-worker',
-      'stats socket /run/haproxy/admin.sock mode 600 level admin expose-fd listeners',
+      'stats socket /run/haproxy/admin.sock mode 600 uid 101 level admin expose-fd listeners',
       'pidfile /run/haproxy/haproxy.pid',
       'maxconn 321',
     ]);
