@@ -42,5 +42,11 @@ test-binary: binary
 	npx esbuild test/binary/binary.test.ts --platform=node --format=esm --target=node20 --log-level=warning --outfile=dist/test/binary/binary.test.js
 	node --test --test-reporter=spec --test-timeout=300000 dist/test/binary/binary.test.js
 
+# The AWS stack (cloud/, its own package): synthesizes the CloudFormation template offline and checks it with
+# aws-cdk-lib assertions; runs the instances' boot script against a local IMDSv2 stand-in. Needs no AWS account.
+.PHONY: test-cloud
+test-cloud:
+	cd cloud && npm ci --no-audit --no-fund && npm test
+
 clean:
-	rm -rf dist
+	rm -rf dist cloud/dist cloud/cdk.out
