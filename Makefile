@@ -55,5 +55,11 @@ ami-validate: dist/governor
 test-packaging: build dist/governor ami-validate
 	node --test --test-concurrency=1 --test-reporter=spec dist/test/packaging
 
+# The AWS stack (cloud/, its own package): synthesizes the CloudFormation template offline and checks it with
+# aws-cdk-lib assertions; runs the instances' boot script against a local IMDSv2 stand-in. Needs no AWS account.
+.PHONY: test-cloud
+test-cloud:
+	cd cloud && npm ci --no-audit --no-fund && npm test
+
 clean:
-	rm -rf dist
+	rm -rf dist cloud/dist cloud/cdk.out
