@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages a governor member needs: PostgreSQL 15 without Debian's default
-# cluster, etcd (its binary runs the local gRPC proxy; etcdctl for operators) and HAProxy.
+# cluster, etcd (its binary runs the local gRPC proxy; etcdctl for operators), HAProxy, and curl and
+# the AWS CLI for the instance's boot script (cloud/lib/boot-script.ts: IMDSv2, Secrets Manager).
 #
 # ROOT=/ (the default, the image build): installs for real.
 # ROOT=<dir> (tests): apt cannot install into an arbitrary directory, so the same package set is
@@ -34,7 +35,7 @@ pg_conftool "$conf" set create_main_cluster false
 grep -Eq '^create_main_cluster = (false|off)$' "$conf"
 
 apt_get install -y --no-install-recommends "${simulate[@]}" \
-  postgresql-15 postgresql-client-15 etcd-server etcd-client haproxy ca-certificates
+  postgresql-15 postgresql-client-15 etcd-server etcd-client haproxy ca-certificates curl awscli
 
 if [ -z "$ROOT" ] && [ -d /etc/postgresql/15/main ]; then
   # A base image that already had PostgreSQL 15: governor must be the only one using port 5432.

@@ -126,8 +126,9 @@ export function bootScript(inputs: BootScriptInputs): string[] {
     'chmod 0600 "$tmp"',
     'mv -f "$tmp" "$environment_file"',
     '',
-    'systemctl enable governor.service',
-    'systemctl restart governor.service',
+    '# The etcd proxy reads ETCD_HOSTS from the same file; governor talks to etcd through it.',
+    'systemctl enable etcd-proxy.service governor.service',
+    'systemctl restart etcd-proxy.service governor.service',
     '',
   ];
 }

@@ -189,7 +189,7 @@ describe('boot script', () => {
     for (const secret of SECRETS) {
       assert.ok(calls.includes(`aws secretsmanager get-secret-value --region eu-west-1 --secret-id ${secret.secretArn} --query SecretString --output text`), calls.join('\n'));
     }
-    assert.deepEqual(calls.filter((c) => c.startsWith('systemctl')), ['systemctl enable governor.service', 'systemctl restart governor.service']);
+    assert.deepEqual(calls.filter((c) => c.startsWith('systemctl')), ['systemctl enable etcd-proxy.service governor.service', 'systemctl restart etcd-proxy.service governor.service']);
     for (const password of Object.values(PASSWORDS)) {
       assert.ok(!result.stdout.includes(password) && !result.stderr.includes(password), 'a password reached the output');
     }

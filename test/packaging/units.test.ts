@@ -11,7 +11,7 @@ import path from 'node:path';
 import { defaultHaproxyConfig } from '../../src/config/defaults.js';
 import { loadConfig } from '../../src/config/load.js';
 import type { GovernorConfig } from '../../src/config/types.js';
-import { renderHaproxyConfig } from '../../src/haproxy/render.js';
+import { EMPTY_VIEW, renderHaproxyConfig, routingLayout } from '../../src/haproxy/render.js';
 import { cliCommand } from '../../src/haproxy/runtime.js';
 import { stopProcess } from '../../src/cli/demo/etcd-process.js';
 import { freePort } from '../../src/util/ports.js';
@@ -120,7 +120,7 @@ describe('haproxy-governor.conf: the drop-in\'s HAProxy command line, run for re
       pid_file: path.join(dir, 'haproxy.pid'),
       config_file: path.join(dir, 'haproxy.cfg'),
     };
-    fs.writeFileSync(settings.config_file, renderHaproxyConfig({ leader: null, replicas: [] }, settings, 'test', postgres.uid));
+    fs.writeFileSync(settings.config_file, renderHaproxyConfig(routingLayout(EMPTY_VIEW), settings, 'test', postgres.uid));
     const env = unitEnvironment(unit);
     assert.equal(env.CONFIG, '/etc/haproxy/haproxy.cfg');
     const [bin, ...args] = expandCommandLine(unitValues(unit, 'Service', 'ExecStart').at(-1)!, { ...env, CONFIG: settings.config_file })
