@@ -75,10 +75,14 @@ export async function handleSwitchover({ backend, body }: ControlContext): Promi
   if (!leader) throw new HttpError(412, 'the cluster has no leader: use failover with a candidate instead');
   if (requestedLeader && requestedLeader !== leader) throw new HttpError(412, `leader: ${requestedLeader} is not the current leader (${leader})`);
   if (cluster.failover) throw new HttpError(409, `a switchover or failover is already pending: ${JSON.stringify(cluster.failover)}`);
+  const syncStandby = cluster.config?.synchronous_mode === true ? (cluster.sync?.sync_standby ?? null) : undefined;
   if (candidate) checkCandidate(cluster, candidate, leader);
   else {
-    candidate = bestSwitchoverCandidate(cluster.members, leader)?.name;
+    candidate = syncStandby ?? bestSwitchoverCandidate(cluster.members, leader)?.name;
     if (!candidate) throw new HttpError(412, 'no streaming replica is eligible to take over');
+  }
+  if (syncStandby !== undefined && candidate !== syncStandby) {
+    throw new HttpError(412, `synchronous_mode: only the synchronous standby (${syncStandby ?? 'none confirmed yet'}) may take over, not ${candidate}`);
   }
   const request: FailoverRequest = { leader, member: candidate };
   if (scheduledAt) request.scheduled_at = scheduledAt;

@@ -22,6 +22,8 @@ export const DEFAULT_DYNAMIC_CONFIG: DynamicConfig = deepFreeze({
   postgresql: { parameters: {} },
   pause: false,
   failsafe_mode: true,
+  synchronous_mode: false,
+  synchronous_mode_strict: false,
 });
 
 /** Lower bounds checked by validation. */

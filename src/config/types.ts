@@ -23,6 +23,11 @@ export interface DynamicConfig {
   /** While etcd is unreachable the master keeps writing as long as every member of the last known
    *  view confirms it over the REST API (POST /failsafe). Absent means on. */
   failsafe_mode?: boolean;
+  /** The master keeps one synchronous standby, named in the DCS `sync` key; only it may take over
+   *  automatically, so no acknowledged commit is lost at failover. */
+  synchronous_mode?: boolean;
+  /** With synchronous_mode: commits wait when no standby can be synchronous (never unreplicated). */
+  synchronous_mode_strict?: boolean;
 }
 
 export interface Tags {

@@ -438,7 +438,7 @@ function parameters(ch: Checker, p: string, value: unknown): Record<string, Para
 
 /** Cluster-wide settings (bootstrap.dcs, or the DCS `config` key). */
 export function checkDynamic(ch: Checker, p: string, value: unknown): DynamicConfig {
-  const m = ch.mapping(p, value, ['ttl', 'loop_wait', 'retry_timeout', 'maximum_lag_on_failover', 'postgresql', 'pause', 'failsafe_mode']);
+  const m = ch.mapping(p, value, ['ttl', 'loop_wait', 'retry_timeout', 'maximum_lag_on_failover', 'postgresql', 'pause', 'failsafe_mode', 'synchronous_mode', 'synchronous_mode_strict']);
   const d = DEFAULT_DYNAMIC_CONFIG;
   const ttl = ch.number(`${p}.ttl`, m.ttl, { default: d.ttl, min: DYNAMIC_LIMITS.ttl, integer: true });
   const loop_wait = ch.number(`${p}.loop_wait`, m.loop_wait, { default: d.loop_wait, min: DYNAMIC_LIMITS.loop_wait });
@@ -455,6 +455,8 @@ export function checkDynamic(ch: Checker, p: string, value: unknown): DynamicCon
   const params = parameters(ch, `${p}.postgresql.parameters`, pg.parameters);
   const pause = ch.boolean(`${p}.pause`, m.pause, d.pause ?? false);
   const failsafe_mode = ch.boolean(`${p}.failsafe_mode`, m.failsafe_mode, d.failsafe_mode ?? true);
+  const synchronous_mode = ch.boolean(`${p}.synchronous_mode`, m.synchronous_mode, d.synchronous_mode ?? false);
+  const synchronous_mode_strict = ch.boolean(`${p}.synchronous_mode_strict`, m.synchronous_mode_strict, d.synchronous_mode_strict ?? false);
 
   if (![ttl, loop_wait, retry_timeout].some(Number.isNaN) && ttl < loop_wait + 2 * retry_timeout) {
     ch.fail(
@@ -464,7 +466,7 @@ export function checkDynamic(ch: Checker, p: string, value: unknown): DynamicCon
         'so a shorter ttl lets the key expire under a healthy master; raise ttl or lower loop_wait/retry_timeout',
     );
   }
-  return { ttl, loop_wait, retry_timeout, maximum_lag_on_failover, postgresql: { parameters: params }, pause, failsafe_mode };
+  return { ttl, loop_wait, retry_timeout, maximum_lag_on_failover, postgresql: { parameters: params }, pause, failsafe_mode, synchronous_mode, synchronous_mode_strict };
 }
 
 function checkEtcd(ch: Checker, value: unknown): EtcdConfig {

@@ -115,7 +115,9 @@ export function parseConfig(raw: string): Parsed<DynamicConfig> {
     return bad('maximum_lag_on_failover must be a non-negative number');
   }
   if (o.pause !== undefined && o.pause !== null && typeof o.pause !== 'boolean') return bad('pause must be a boolean');
-  if (o.failsafe_mode !== undefined && o.failsafe_mode !== null && typeof o.failsafe_mode !== 'boolean') return bad('failsafe_mode must be a boolean');
+  for (const flag of ['failsafe_mode', 'synchronous_mode', 'synchronous_mode_strict'] as const) {
+    if (o[flag] !== undefined && o[flag] !== null && typeof o[flag] !== 'boolean') return bad(`${flag} must be a boolean`);
+  }
   const parameters: Record<string, string | number | boolean> = {};
   if (o.postgresql !== undefined && o.postgresql !== null) {
     if (!isObj(o.postgresql)) return bad('postgresql must be an object');
@@ -136,6 +138,8 @@ export function parseConfig(raw: string): Parsed<DynamicConfig> {
   } as unknown as DynamicConfig;
   if (o.pause === null) delete config.pause;
   if (o.failsafe_mode === null) delete config.failsafe_mode;
+  if (o.synchronous_mode === null) delete config.synchronous_mode;
+  if (o.synchronous_mode_strict === null) delete config.synchronous_mode_strict;
   return ok(config);
 }
 

@@ -302,8 +302,12 @@ class EtcdDcsImpl implements EtcdDcs {
     await this.putKey('set leader optime', KEY.leaderOptime, codec.serializeOptime(walPosition));
   }
 
-  async setSync(state: SyncState): Promise<void> {
-    await this.putKey('set sync', KEY.sync, codec.serializeSync(state));
+  async setSync(state: SyncState): Promise<boolean> {
+    // Only the leader-key holder decides who may take over: a deposed master must not rewrite it.
+    return this.call('set sync', async (deadline) => {
+      const put: IRequestOp = { request_put: { key: this.key(KEY.sync), value: buf(codec.serializeSync(state)) } };
+      return (await this.txn([this.is(KEY.leader, this.memberName)], [put], [], deadline)).succeeded;
+    });
   }
 
   async watch(onChange: (event: DcsEvent) => void): Promise<() => Promise<void>> {

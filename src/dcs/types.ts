@@ -94,7 +94,8 @@ export interface Dcs {
   clearFailover(): Promise<void>;
   setHistory(history: HistoryEntry[]): Promise<void>;
   setLeaderOptime(walPosition: number): Promise<void>;
-  setSync(state: SyncState): Promise<void>;
+  /** Write the `sync` key iff this member holds the leader key; false otherwise. */
+  setSync(state: SyncState): Promise<boolean>;
   /** Call onChange whenever any key of the cluster changes; returns a function that stops it. */
   watch(onChange: (event: DcsEvent) => void): Promise<() => Promise<void>>;
 }

@@ -52,6 +52,12 @@ export function whyNotCandidate(s: Snapshot): string | null {
   if (tags.nofailover) return 'tagged nofailover';
   if (tags.failover_priority <= 0) return 'failover_priority is 0';
   if (!isRunningReplica(s)) return 'PostgreSQL is not running as a healthy replica';
+  if (s.dynamic.synchronous_mode === true) {
+    // Only the standby the sync key names flushed every commit the master acknowledged; it wins
+    // even over an asynchronous replica that received more (unacknowledged) WAL.
+    const standby = s.cluster?.sync?.sync_standby ?? null;
+    return standby === s.self.name ? null : `synchronous_mode: only the synchronous standby may take over (${standby ?? 'none confirmed'})`;
+  }
   const self = {
     timeline: s.local.pg.timeline,
     walPosition: s.local.pg.walPosition,

@@ -2,6 +2,7 @@
 // decision run, false to stop the chain (for example: the leader race was lost, so never promote).
 
 import path from 'node:path';
+import { planSync } from './sync.js';
 import { readyWalFiles } from '../archive/wal-spool.js';
 import type { GovernorConfig, DynamicConfig } from '../config/types.js';
 import type { ClusterView, Dcs, Member } from '../dcs/types.js';
@@ -60,7 +61,7 @@ export class ActionExecutor {
       const ok = await this.perform(action);
       this.consecutiveErrors = 0;
       const ms = monotonicMs() - started;
-      if (action.type !== 'confirmLeader' && action.type !== 'publishOptime' && action.type !== 'syncSlots') {
+      if (action.type !== 'confirmLeader' && action.type !== 'publishOptime' && action.type !== 'syncSlots' && action.type !== 'syncReplication') {
         logger.info(`action ${action.type} ${ok ? 'done' : 'did not succeed'}`, { action: action.type, ms });
       }
       return ok;
@@ -81,6 +82,37 @@ export class ActionExecutor {
     if (leader) role.primary = { ...memberPostgresAddress(leader), applicationName: this.ctx.config.name };
     if (this.restoredFromBackup) role.restoreFromArchive = true;
     return role;
+  }
+
+  /** One step of sync.ts's plan per call at most where order matters; the next iteration goes on. */
+  private async syncReplication(): Promise<boolean> {
+    const { dcs, pg, logger, config } = this.ctx;
+    const { dynamic, cluster } = this.ctx.current();
+    const steps = planSync({
+      self: config.name,
+      mode: dynamic.synchronous_mode === true,
+      strict: dynamic.synchronous_mode_strict === true,
+      key: cluster?.sync ?? null,
+      names: await pg.synchronousStandbyNames(),
+      replication: (await pg.status()).replication,
+      members: cluster?.members ?? [],
+    });
+    for (const step of steps) {
+      if (step.writeKey) {
+        if (!(await dcs.setSync(step.writeKey))) {
+          logger.warn('sync key not written: this member no longer holds the leader key');
+          return false;
+        }
+        logger.info(
+          step.writeKey.sync_standby === null
+            ? 'synchronous standby privilege revoked in the sync key (no automatic failover until one is confirmed)'
+            : `synchronous standby is ${step.writeKey.sync_standby}: only it may take over automatically`,
+          { sync_standby: step.writeKey.sync_standby },
+        );
+      }
+      if (step.setNames !== undefined) await pg.setSynchronousStandbyNames(step.setNames);
+    }
+    return true;
   }
 
   private primaryRole(): StartRole {
@@ -158,6 +190,8 @@ export class ActionExecutor {
       case 'clearFailover':
         await dcs.clearFailover();
         return true;
+      case 'syncReplication':
+        return this.syncReplication();
       case 'switchover':
         return this.switchover(action.candidate);
       case 'clearRequests':

@@ -188,6 +188,12 @@ export const rules: Rule[] = [
         return say(`switchover to ${candidate.name} impossible: it is tagged nofailover`, [{ type: 'clearFailover' }], 'warn');
       if (candidate.role !== 'replica' || candidate.state !== 'streaming')
         return say(`switchover to ${candidate.name} impossible: it is not a streaming replica (${candidate.state})`, [{ type: 'clearFailover' }], 'warn');
+      if (s.dynamic.synchronous_mode === true && s.cluster!.sync?.sync_standby !== candidate.name)
+        return say(
+          `switchover to ${candidate.name} impossible in synchronous_mode: the synchronous standby is ${s.cluster!.sync?.sync_standby ?? 'not confirmed yet'}`,
+          [{ type: 'clearFailover' }],
+          'warn',
+        );
       return say(`switchover to ${candidate.name} requested: stopping cleanly and handing over the leader key`, [
         { type: 'switchover', candidate },
       ]);
@@ -206,6 +212,8 @@ export const rules: Rule[] = [
         { type: 'confirmLeader' },
         { type: 'publishOptime' },
         { type: 'syncSlots', members: f.otherMembers.map((m) => slotNameFor(m.name)) },
+        // Also with synchronous_mode off: it clears what an earlier synchronous mode left.
+        { type: 'syncReplication' },
       ];
       if (failoverKeyIsStale(s, f)) actions.push({ type: 'clearFailover' });
       const note = f.failoverScheduledLater ? ` (switchover to ${f.failover?.member ?? 'a replica'} scheduled at ${f.failover?.scheduled_at})` : '';

@@ -74,6 +74,7 @@ export type Action =
   | { type: 'reinitialize'; source: Member }
   | { type: 'syncSlots'; members: string[] }
   | { type: 'publishOptime' }
+  | { type: 'syncReplication' }
   | { type: 'clearFailover' }
   | { type: 'switchover'; candidate: Member }
   | { type: 'clearRequests' };

@@ -10,8 +10,8 @@ import { parseControlData } from './controldata.js';
 import { describeFailure, type PgUser, resolvePgUser, runPgBinary, spawnPostmaster, type RunOptions, type RunResult } from './exec.js';
 import { assertTraversable, emptyDir, ensureDir, isPostgresProcess, ownDir, readPostmasterPid, tailFile, touchOwned, writeFileAtomic } from './files.js';
 import {
-  type ArchiveCommands, autoConfParameters, buildConninfo, buildParameters, EMPTY_AUTO_CONF, parseListen, renderPgHba, renderPgpass,
-  renderPostgresqlConf,
+  type ArchiveCommands, autoConfParameters, buildConninfo, buildParameters, EMPTY_AUTO_CONF, parseListen, parseSyncConf, renderPgHba, renderPgpass,
+  renderPostgresqlConf, renderSyncConf, SYNC_CONF,
 } from './render.js';
 import { ensureReplicationRole, SLOT_NAME_RE, syncPhysicalSlots } from './admin.js';
 import { mapStatusRow, offlineStatus, SessionClient, STATUS_SQL, type StatusRow } from './status.js';
@@ -201,11 +201,15 @@ export function createPostgresController(config: GovernorConfig, logger: Logger,
       const { params, ignored } = buildParameters(pgc, role, passFile, config.archive?.enabled ? options.archiveCommands : null);
       if (ignored.length > 0) logger.warn('ignoring parameters governor sets itself', { parameters: ignored });
       await writePassFile();
+      // Last, so that the synchronous standby governor picked overrides any configured value.
+      params.set('include_if_exists', SYNC_CONF);
       await writeFileAtomic(inData('postgresql.conf'), renderPostgresqlConf(params), who);
       await writeFileAtomic(inData('pg_hba.conf'), renderPgHba(pgc), who);
       await resetAutoConf();
       if (role.role === 'replica') {
         await writeFileAtomic(inData('standby.signal'), '', who);
+        // A replica has no synchronous standby; when promoted, the master's loop picks one.
+        await fs.rm(inData(SYNC_CONF), { force: true });
       } else {
         await fs.rm(inData('standby.signal'), { force: true });
         await fs.rm(inData('recovery.signal'), { force: true });
@@ -279,6 +283,17 @@ export function createPostgresController(config: GovernorConfig, logger: Logger,
     async reload(): Promise<void> {
       const result = await run('pg_ctl', ['reload', '-D', dataDir], { timeoutMs: 30_000 });
       if (result.code !== 0) throw await pgCtlFailure('PostgreSQL reload failed', result);
+    },
+
+    async synchronousStandbyNames(): Promise<string> {
+      const text = await fs.readFile(inData(SYNC_CONF), 'utf8').catch(() => '');
+      return parseSyncConf(text);
+    },
+
+    async setSynchronousStandbyNames(names: string): Promise<void> {
+      await writeFileAtomic(inData(SYNC_CONF), renderSyncConf(names), await owner());
+      await session.query('SELECT pg_reload_conf()');
+      logger.info('synchronous_standby_names set', { synchronous_standby_names: names });
     },
 
     async promote(timeoutMs: number): Promise<void> {

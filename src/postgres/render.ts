@@ -254,3 +254,17 @@ export function autoConfParameters(text: string): string[] {
     .filter((l) => l !== '' && !l.startsWith('#'))
     .map((l) => l.split(/[\s=]/)[0]!);
 }
+
+/** The file (in the data directory, included last by postgresql.conf) holding the synchronous
+ *  standby governor picked: changed at runtime with a reload, kept across restarts of a master. */
+export const SYNC_CONF = 'governor.sync.conf';
+
+export function renderSyncConf(names: string): string {
+  return `# Managed by governor (synchronous_mode): the synchronous standby named in the DCS sync key.\nsynchronous_standby_names = ${formatConfValue(names)}\n`;
+}
+
+/** The value renderSyncConf wrote ('' when the file is absent or holds none). */
+export function parseSyncConf(text: string): string {
+  const match = /^synchronous_standby_names = '((?:[^']|'')*)'$/m.exec(text);
+  return match ? match[1]!.replace(/''/g, "'").replace(/\\\\/g, '\\') : '';
+}

@@ -98,6 +98,10 @@ export interface PostgresController {
   rewind(source: HostPort): Promise<boolean>;
   removeDataDir(): Promise<void>;
   status(): Promise<PostgresStatus>;
+  /** synchronous_standby_names as governor set it ('' when it never did, or on a replica). */
+  synchronousStandbyNames(): Promise<string>;
+  /** Master only: set synchronous_standby_names (governor.sync.conf, included last) and reload. */
+  setSynchronousStandbyNames(names: string): Promise<void>;
   /** Master only: make exactly these governor-managed physical slots exist. */
   syncSlots(slotNames: string[]): Promise<void>;
   /** Last lines of the PostgreSQL log, for error messages. */

@@ -216,7 +216,9 @@ describe('etcd DCS against a real etcd', () => {
     await a.setFailover({ leader: 'a', member: 'b' });
     await a.setHistory([[1, 100, 'no recovery target specified', '2024-01-01T00:00:00Z', 'a']]);
     await a.setLeaderOptime(123456);
-    await a.setSync({ leader: 'a', sync_standby: 'b' });
+    assert.equal(await b.setSync({ leader: 'b', sync_standby: 'a' }), false, 'only the leader-key holder writes the sync key');
+    if ((await a.readCluster()).leader?.name !== 'a') assert.equal(await a.acquireLeader(), true);
+    assert.equal(await a.setSync({ leader: 'a', sync_standby: 'b' }), true);
     const view = await b.readCluster();
     assert.equal(view.config?.ttl, 20);
     assert.deepEqual(view.failover, { leader: 'a', member: 'b' });

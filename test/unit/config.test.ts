@@ -108,6 +108,8 @@ describe('loadConfig: defaults', () => {
           postgresql: { parameters: {} },
           pause: false,
           failsafe_mode: true,
+          synchronous_mode: false,
+          synchronous_mode_strict: false,
         },
       },
       tags: { nofailover: false, noloadbalance: false, failover_priority: 1 },
@@ -156,6 +158,8 @@ describe('loadConfig: defaults', () => {
       postgresql: { parameters: {} },
       pause: false,
       failsafe_mode: true,
+      synchronous_mode: false,
+      synchronous_mode_strict: false,
     });
     assert.ok(Object.isFrozen(DEFAULT_DYNAMIC_CONFIG));
     assert.ok(Object.isFrozen(DEFAULT_DYNAMIC_CONFIG.postgresql.parameters));
@@ -527,7 +531,7 @@ describe('loadConfig: environment overrides', () => {
     assert.deepEqual(config.postgresql.parameters, { shared_buffers: '1GB', work_mem: '4MB' });
     assert.deepEqual(
       { ...config.bootstrap.dcs },
-      { ttl: 10, loop_wait: 0.5, retry_timeout: 2.5, maximum_lag_on_failover: 0, postgresql: { parameters: {} }, pause: false, failsafe_mode: true },
+      { ttl: 10, loop_wait: 0.5, retry_timeout: 2.5, maximum_lag_on_failover: 0, postgresql: { parameters: {} }, pause: false, failsafe_mode: true, synchronous_mode: false, synchronous_mode_strict: false },
     );
     assert.deepEqual(config.tags, { nofailover: true, noloadbalance: true, failover_priority: 7 });
     assert.equal(config.log.level, 'debug');
@@ -750,6 +754,8 @@ describe('validateDynamicConfig', () => {
       postgresql: { parameters: { max_connections: 200, hot_standby: 'on', fsync: true } },
       pause: true,
       failsafe_mode: false,
+      synchronous_mode: true,
+      synchronous_mode_strict: false,
     };
     assert.deepEqual(validateDynamicConfig(value), value);
   });
@@ -759,7 +765,7 @@ describe('validateDynamicConfig', () => {
     [{ ttl: 3 }, 'config.ttl', /loop_wait \+ 2 \* retry_timeout/],
     [{ loop_wait: -1 }, 'config.loop_wait', />= 0\.1/],
     [{ retry_timeout: '2' }, 'config.retry_timeout', /got "2"/],
-    [{ synchronous_mode: true }, 'config.synchronous_mode', /unknown field/],
+    [{ synchronous_mode: 'yes' }, 'config.synchronous_mode', /true or false/],
     [{ postgresql: { parameters: { a: null } } }, 'config.postgresql.parameters.a', /string, number or boolean/],
     [{ postgresql: { use_pg_rewind: true } }, 'config.postgresql.use_pg_rewind', /unknown field/],
     [{ pause: 1 }, 'config.pause', /true or false/],

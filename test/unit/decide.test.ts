@@ -214,13 +214,13 @@ const rows: Row[] = [
     scenario: 'master renews its key, publishes its position and keeps slots for the others',
     snap: snapshot({ self: 'a', cluster: cluster({ leader: leaderKey('a') }), local: { dataDir: 'initialized', control: null, pg: primaryPg } }),
     rule: 'leader-renew',
-    actions: ['confirmLeader', 'publishOptime', 'syncSlots'],
+    actions: ['confirmLeader', 'publishOptime', 'syncSlots', 'syncReplication'],
   },
   {
     scenario: 'new master clears the failover key that named it',
     snap: snapshot({ self: 'a', cluster: cluster({ leader: leaderKey('a'), failover: { leader: 'c', member: 'a' } }), local: { dataDir: 'initialized', control: null, pg: primaryPg } }),
     rule: 'leader-renew',
-    actions: ['confirmLeader', 'publishOptime', 'syncSlots', 'clearFailover'],
+    actions: ['confirmLeader', 'publishOptime', 'syncSlots', 'syncReplication', 'clearFailover'],
   },
   {
     scenario: 'master with crashed PostgreSQL restarts it in place',
@@ -258,7 +258,7 @@ const rows: Row[] = [
       local: { dataDir: 'initialized', control: null, pg: primaryPg },
     }),
     rule: 'leader-renew',
-    actions: ['confirmLeader', 'publishOptime', 'syncSlots'],
+    actions: ['confirmLeader', 'publishOptime', 'syncSlots', 'syncReplication'],
   },
   {
     scenario: 'primary that lost the key to another member demotes immediately',
@@ -352,6 +352,35 @@ const rows: Row[] = [
     snap: snapshot({ peers: [peer('c', 1000)] }),
     rule: 'race',
     actions: ['acquireLeader', 'promote'],
+  },
+  {
+    scenario: 'synchronous_mode: the synchronous standby races even behind an asynchronous peer',
+    snap: snapshot({
+      dynamic: { ttl: 5, loop_wait: 1, retry_timeout: 2, maximum_lag_on_failover: 1048576, postgresql: { parameters: {} }, synchronous_mode: true },
+      cluster: cluster({ sync: { leader: 'a', sync_standby: 'b' } }),
+      peers: [peer('c', 2000)],
+    }),
+    rule: 'race',
+    actions: ['acquireLeader', 'promote'],
+  },
+  {
+    scenario: 'synchronous_mode: a replica that is not the synchronous standby never races',
+    snap: snapshot({
+      dynamic: { ttl: 5, loop_wait: 1, retry_timeout: 2, maximum_lag_on_failover: 1048576, postgresql: { parameters: {} }, synchronous_mode: true },
+      cluster: cluster({ sync: { leader: 'a', sync_standby: 'c' } }),
+      peers: [peer('c', 500)],
+    }),
+    rule: 'not-candidate',
+    actions: [],
+  },
+  {
+    scenario: 'synchronous_mode without a confirmed standby: nobody races',
+    snap: snapshot({
+      dynamic: { ttl: 5, loop_wait: 1, retry_timeout: 2, maximum_lag_on_failover: 1048576, postgresql: { parameters: {} }, synchronous_mode: true },
+      cluster: cluster({ sync: { leader: 'a', sync_standby: null } }),
+    }),
+    rule: 'not-candidate',
+    actions: [],
   },
   {
     scenario: 'replica behind a peer does not race',

@@ -1,0 +1,81 @@
+// synchronous_mode with a real cluster: the master names one synchronous standby in the DCS `sync`
+// key only once PostgreSQL replicates to it synchronously; when the master node dies under write
+// load, that standby (and only it) takes over, and every write the old master acknowledged is on it.
+
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execa } from 'execa';
+import { sleep } from '../../src/util/time.js';
+import { TestCluster } from '../helpers/cluster.js';
+import { OutageWriter } from '../helpers/writer.js';
+
+describe('synchronous_mode (3 members, real PostgreSQL and etcd)', { timeout: 300_000 }, () => {
+  let cluster: TestCluster;
+
+  before(async () => {
+    cluster = await TestCluster.start(3, ['--no-archive']);
+  });
+  after(async () => {
+    await cluster?.stop();
+  });
+
+  const etcdctl = (args: string[]) =>
+    execa('etcdctl', ['--endpoints', cluster.manifest.etcd.endpoints.join(','), ...args], { env: { ETCDCTL_API: '3' } });
+  const key = (name: string) => `/service/${cluster.manifest.scope}/${name}`;
+
+  async function syncKey(): Promise<{ leader: string | null; sync_standby: string | null } | null> {
+    const { stdout } = await etcdctl(['get', '--print-value-only', key('sync')]);
+    return stdout.trim() ? JSON.parse(stdout) : null;
+  }
+
+  test('turning synchronous_mode on: a streaming replica becomes the synchronous standby, the sync key names it after PostgreSQL does', async () => {
+    const leader = await cluster.waitHealthy();
+    const { stdout } = await etcdctl(['get', '--print-value-only', key('config')]);
+    await etcdctl(['put', key('config'), JSON.stringify({ ...JSON.parse(stdout), synchronous_mode: true })]);
+    const standby = await cluster.waitFor('a synchronous standby in the sync key', async () => {
+      const state = await syncKey();
+      return state?.leader === leader && state.sync_standby ? state.sync_standby : null;
+    }, 30_000);
+    const rows = await cluster.query<{ application_name: string; sync_state: string }>(leader, 'SELECT application_name, sync_state FROM pg_stat_replication');
+    assert.equal(rows.find((r) => r.application_name === standby)?.sync_state, 'sync', JSON.stringify(rows));
+    const clusterDoc = await cluster.clusterDoc();
+    assert.equal(clusterDoc.members.find((m) => m.name === standby)?.role, 'sync_standby');
+  });
+
+  test('master node loss under writes: the synchronous standby takes over with every acknowledged write', async () => {
+    const leader = await cluster.waitHealthy();
+    const standby = (await syncKey())!.sync_standby!;
+    const target = { name: leader, config: cluster.connectionConfig(cluster.node(leader)) };
+    await OutageWriter.prepare(target);
+    const writer = new OutageWriter([target], 5);
+    writer.start();
+    await sleep(2000);
+    process.kill(cluster.governorPid(leader), 'SIGKILL');
+    process.kill(cluster.postmasterPid(leader), 'SIGKILL');
+    await sleep(200);
+    await writer.stop();
+    const acked = writer.acks.filter((a) => a.node === leader).map((a) => a.id);
+    assert.ok(acked.length > 50, `only ${acked.length} writes acknowledged before the kill`);
+
+    const newLeader = await cluster.waitFor('a new master', async () => {
+      const current = await cluster.leader();
+      return current && current !== leader ? current : null;
+    }, 30_000);
+    assert.equal(newLeader, standby, 'only the synchronous standby may take over');
+    const present = await cluster.waitFor(`${newLeader} to answer`, async () => {
+      const rows = await cluster.query<{ n: string }>(newLeader, 'SELECT count(*) AS n FROM outage_probe WHERE id = ANY($1::bigint[])', [acked]);
+      return Number(rows[0]!.n);
+    }, 20_000);
+    console.log(`# synchronous_mode: ${acked.length} writes acknowledged by the old master, ${present} on the new one`);
+    assert.equal(present, acked.length, `${acked.length - present} acknowledged writes lost`);
+
+    // The old master rejoins; the new master picks a synchronous standby of its own.
+    const started = await cluster.demo(['start-node', leader]);
+    assert.equal(started.code, 0, started.stderr);
+    assert.equal(await cluster.waitHealthy(), newLeader);
+    await cluster.waitFor('the new master to confirm a synchronous standby', async () => {
+      const state = await syncKey();
+      return state?.leader === newLeader && state.sync_standby !== null && state.sync_standby !== newLeader;
+    }, 30_000);
+  });
+});
