@@ -31,6 +31,9 @@ export interface LoopMemory {
   followTarget: string | null;
   /** Since when (monotonic ms) this replica has not been streaming from its target. */
   notStreamingSince: number | null;
+  /** The cluster-wide PostgreSQL parameters last written into postgresql.conf (null: not since
+   *  this daemon started, so a running PostgreSQL may have been configured by an earlier one). */
+  appliedParameters: Record<string, string | number | boolean> | null;
 }
 
 export interface Requests {
@@ -73,6 +76,7 @@ export type Action =
   | { type: 'publishOptime' }
   | { type: 'clearFailover' }
   | { type: 'switchover'; candidate: Member }
+  | { type: 'applyParameters' }
   | { type: 'clearRequests' };
 
 export interface Decision {
