@@ -74,6 +74,8 @@ export function buildCtl(name: string): Command {
       const cluster = await readCluster(config);
       let targets = names.length ? names.map((n) => memberNamed(cluster, n, 'members')) : cluster.members;
       if (options.pending) targets = targets.filter((m) => m.pending_restart);
+      // Replicas first: a replica must never run with a smaller max_connections (or similar) than its master.
+      targets = [...targets].sort((a, b) => Number(a.name === cluster.leader?.name) - Number(b.name === cluster.leader?.name));
       if (targets.length === 0) {
         console.log(options.pending ? 'no member has a restart pending' : 'no members');
         return;
