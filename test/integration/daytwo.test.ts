@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { sleep } from '../../src/util/time.js';
-import { TestCluster } from '../helpers/cluster.js';
+import { runGovernor, TestCluster } from '../helpers/cluster.js';
 
 const promtool = spawnSync('promtool', ['--version']).status === 0;
 
@@ -31,6 +31,10 @@ describe('day-two operations (2 members, real PostgreSQL and etcd)', () => {
     return result.stdout;
   };
 
+  /** /cluster straight from etcd's view of a member (cheaper than starting governorctl). */
+  const clusterDoc = async () =>
+    JSON.parse((await cluster.api(names()[0]!, '/cluster')).body) as { pause?: boolean; scheduled_switchover?: unknown; members: Array<{ pending_restart?: boolean }> };
+
   before(async () => {
     cluster = await TestCluster.start(2);
   });
@@ -40,7 +44,10 @@ describe('day-two operations (2 members, real PostgreSQL and etcd)', () => {
 
   test('/metrics of a live master and replica passes promtool check metrics', { skip: promtool ? false : 'promtool not installed (apt-get install prometheus)' }, async () => {
     const leader = await cluster.waitHealthy();
-    // Let the master archive a segment, so the archiver metrics have something to say.
+    // A base backup before the first scrape (members list backups at most every 5 minutes), and
+    // an archived segment, so the backup and archiver metrics have something to say.
+    const pushed = await runGovernor(['backup-push', '-c', cluster.node(leader).config_file]);
+    assert.equal(pushed.code, 0, `backup-push failed: ${pushed.stderr}`);
     await cluster.query(leader, 'SELECT pg_switch_wal()');
     await cluster.waitFor('a segment archived', async () => Number((await cluster.query<{ n: string }>(leader, 'SELECT archived_count AS n FROM pg_stat_archiver'))[0]!.n) > 0);
     for (const name of names()) {
@@ -58,6 +65,7 @@ describe('day-two operations (2 members, real PostgreSQL and etcd)', () => {
       assert.ok(value('governor_timeline') >= 1);
       assert.ok(value('governor_ha_loop_iteration_age_seconds') < 10, body);
       assert.ok(value('governor_dcs_last_contact_age_seconds') < 10, body);
+      assert.ok(value('governor_last_base_backup_age_seconds') < 120, body);
       if (name === leader) assert.ok(value('governor_archiver_archived_total') >= 1, body);
       else assert.ok(value('governor_replication_lag_bytes') >= 0, body);
     }
@@ -73,6 +81,22 @@ describe('day-two operations (2 members, real PostgreSQL and etcd)', () => {
     const unknown = await cluster.api(leader, '/config', { method: 'PATCH', body: JSON.stringify({ loop_wiat: 2 }) });
     assert.equal(unknown.status, 400);
     assert.match(unknown.body, /config\.loop_wiat: unknown field \(did you mean "loop_wait"\?\)/);
+
+    // Concurrent edits through both members: each either lands or is refused (409), none is lost.
+    const settings = ['application_name', 'search_path', 'statement_timeout', 'lock_timeout', 'idle_session_timeout', 'temp_file_limit'];
+    const answers = await Promise.all(
+      settings.map((name, i) =>
+        cluster.api(names()[i % 2]!, '/config', { method: 'PATCH', body: JSON.stringify({ postgresql: { parameters: { [name]: name === 'search_path' ? 'public' : name === 'application_name' ? 'x' : 1000 } } }) }),
+      ),
+    );
+    assert.ok(answers.every((a) => a.status === 200 || a.status === 409), answers.map((a) => `${a.status} ${a.body}`).join('\n'));
+    const stored = JSON.parse((await cluster.api(leader, '/config', { method: 'PATCH', body: '{}' })).body) as { postgresql: { parameters: Record<string, unknown> } };
+    settings.forEach((name, i) => {
+      if (answers[i]!.status === 200) assert.ok(name in stored.postgresql.parameters, `${name} was acknowledged but lost`);
+    });
+    const reset = await cluster.api(leader, '/config', { method: 'PATCH', body: JSON.stringify({ postgresql: { parameters: Object.fromEntries(settings.map((n) => [n, null])) } }) });
+    assert.equal(reset.status, 200);
+    assert.deepEqual(JSON.parse(reset.body).postgresql.parameters, {});
   });
 
   test('edit-config: a reload parameter applies everywhere, a restart parameter is flagged until restart --pending', async () => {
@@ -93,7 +117,7 @@ describe('day-two operations (2 members, real PostgreSQL and etcd)', () => {
       const rows = JSON.parse(await ctl(['list', '--format', 'json'])) as Array<Record<string, string>>;
       return rows.every((r) => r['Pending restart'] === '*');
     });
-    assert.match(await ctl(['show-config']), /work_mem: 8MB/);
+    assert.equal(JSON.parse((await cluster.api(leader, '/config')).body).postgresql.parameters.work_mem, '8MB');
 
     const restarted = await ctl(['restart', '--pending', '--force']);
     assert.match(restarted, /restarted/);
@@ -102,7 +126,7 @@ describe('day-two operations (2 members, real PostgreSQL and etcd)', () => {
       await cluster.waitFor(`pending_restart cleared on ${name}`, async () => (await status(name)).pending_restart !== true);
     }
     assert.equal(await cluster.waitHealthy(), leader, 'a restart is not a failover');
-    await cluster.waitFor('member keys without pending_restart', async () => !/Pending restart/.test(await ctl(['list'])));
+    await cluster.waitFor('member keys without pending_restart', async () => (await clusterDoc()).members.every((m) => !m.pending_restart));
     assert.match(await ctl(['restart', '--pending', '--force']), /no member has a restart pending/);
   });
 
@@ -128,7 +152,7 @@ describe('day-two operations (2 members, real PostgreSQL and etcd)', () => {
 
     assert.match(await ctl(['resume', '--wait']), /cluster management is resumed/);
     assert.equal(await cluster.waitHealthy(30_000), leader, 'the master restarted in place');
-    assert.doesNotMatch(await ctl(['list']), /Maintenance mode/);
+    await cluster.waitFor('/cluster without pause', async () => (await clusterDoc()).pause === undefined, 10_000);
     await cluster.query(leader, 'CREATE TABLE IF NOT EXISTS after_resume (x int)');
   });
 
@@ -138,14 +162,17 @@ describe('day-two operations (2 members, real PostgreSQL and etcd)', () => {
     await ctl(['switchover', '--candidate', candidate, '--scheduled', new Date(Date.now() + 3600_000).toISOString(), '--force']);
     assert.match(await ctl(['list']), /Switchover scheduled at/);
     assert.match(await ctl(['switchover', '--cancel', '--force']), /cancelled/);
-    assert.doesNotMatch(await ctl(['list']), /Switchover scheduled/);
+    await cluster.waitFor('/cluster without a scheduled switchover', async () => (await clusterDoc()).scheduled_switchover === undefined, 10_000);
     const none = await cluster.ctl(['flush', 'switchover', '--force']);
     assert.notEqual(none.code, 0);
     assert.match(none.stderr, /no scheduled switchover/);
 
+    // Through the REST API (what governorctl calls): governorctl's own start-up time on a loaded
+    // machine would eat into the 3 seconds.
     const at = Date.now() + 3000;
-    const output = await ctl(['switchover', '--candidate', candidate, '--scheduled', new Date(at).toISOString(), '--force']);
-    assert.match(output, /scheduled at/);
+    const scheduled = await cluster.api(leader, '/switchover', { method: 'POST', body: JSON.stringify({ leader, candidate, scheduled_at: new Date(at).toISOString() }) });
+    assert.equal(scheduled.status, 202, scheduled.body);
+    assert.match(scheduled.body, /scheduled at/);
     let changedAt: number | null = null;
     while (Date.now() < at + 20_000) {
       const current = await cluster.leader();
@@ -158,7 +185,7 @@ describe('day-two operations (2 members, real PostgreSQL and etcd)', () => {
     }
     assert.ok(changedAt !== null, 'the switchover happened');
     assert.ok(changedAt >= at, `switched ${at - changedAt} ms before the scheduled time`);
-    assert.ok(changedAt - at < 5000, `switched ${changedAt - at} ms after the scheduled time`);
+    assert.ok(changedAt - at < 10_000, `switched ${changedAt - at} ms after the scheduled time`);
     assert.equal(await cluster.waitHealthy(), candidate);
   });
 });
