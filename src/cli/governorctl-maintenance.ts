@@ -30,13 +30,15 @@ export async function cancelScheduledSwitchover(config: GovernorConfig, force: b
 async function waitForPause(config: GovernorConfig, paused: boolean, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let lagging: string[] = [];
-  while (Date.now() < deadline) {
-    const cluster = await readCluster(config);
-    lagging = cluster.members.filter((m) => (m.pause === true) !== paused).map((m) => m.name);
-    if (lagging.length === 0) return;
-    await sleep(250);
-  }
-  throw new Error(`--wait: ${lagging.join(', ')} did not report ${paused ? 'paused' : 'resumed'} within ${timeoutMs / 1000} s`);
+  await withDcs(config, async (dcs) => {
+    while (Date.now() < deadline) {
+      const cluster = await dcs.readCluster();
+      lagging = cluster.members.filter((m) => (m.pause === true) !== paused).map((m) => m.name);
+      if (lagging.length === 0) return;
+      await sleep(250);
+    }
+    throw new Error(`--wait: ${lagging.join(', ')} did not report ${paused ? 'paused' : 'resumed'} within ${timeoutMs / 1000} s`);
+  });
 }
 
 async function setPause(command: Command, paused: boolean, options: { wait?: boolean }): Promise<void> {

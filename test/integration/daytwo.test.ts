@@ -137,6 +137,9 @@ describe('day-two operations (2 members, real PostgreSQL and etcd)', () => {
     assert.match(paused, /cluster management is paused/);
     assert.match(await ctl(['list']), /Maintenance mode: on/);
     for (const name of names()) assert.equal((await status(name)).pause, true);
+    const refused = await cluster.api(leader, '/switchover', { method: 'POST', body: JSON.stringify({ candidate: replica }) });
+    assert.equal(refused.status, 412);
+    assert.match(refused.body, /paused/);
     const again = await cluster.ctl(['pause']);
     assert.notEqual(again.code, 0);
     assert.match(again.stderr, /already paused/);
