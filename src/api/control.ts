@@ -28,6 +28,11 @@ async function freshCluster(backend: ApiBackend): Promise<ClusterView> {
   }
 }
 
+/** In maintenance mode members take no HA action at all, so a handover would never happen. */
+function refuseWhilePaused(cluster: ClusterView, what: string): void {
+  if (cluster.config?.pause) throw new HttpError(412, `the cluster is paused (maintenance mode), so no member would act on a ${what}: run "governorctl resume" first`);
+}
+
 function parseSchedule(text: string | undefined): string | undefined {
   if (text === undefined) return undefined;
   const time = Date.parse(text);
@@ -74,6 +79,7 @@ export async function handleSwitchover({ backend, body }: ControlContext): Promi
   const leader = cluster.leader?.name ?? null;
   if (!leader) throw new HttpError(412, 'the cluster has no leader: use failover with a candidate instead');
   if (requestedLeader && requestedLeader !== leader) throw new HttpError(412, `leader: ${requestedLeader} is not the current leader (${leader})`);
+  refuseWhilePaused(cluster, 'switchover');
   if (cluster.failover) throw new HttpError(409, `a switchover or failover is already pending: ${JSON.stringify(cluster.failover)}`);
   const syncStandby = cluster.config?.synchronous_mode === true ? (cluster.sync?.sync_standby ?? null) : undefined;
   if (candidate) checkCandidate(cluster, candidate, leader);
@@ -99,6 +105,7 @@ export async function handleFailover({ backend, body }: ControlContext): Promise
   const leader = cluster.leader?.name ?? null;
   const requestedLeader = optionalString(body, 'leader');
   if (requestedLeader && leader && requestedLeader !== leader) throw new HttpError(412, `leader: ${requestedLeader} is not the current leader (${leader})`);
+  refuseWhilePaused(cluster, 'failover');
   checkCandidate(cluster, candidate, leader);
   const request: FailoverRequest = { member: candidate };
   if (leader) request.leader = leader;

@@ -1,5 +1,6 @@
 // The REST API: health checks for HAProxy and load balancers, status for people and governorctl,
-// and the state-changing endpoints (switchover, failover, restart, reinitialize) behind basic auth.
+// Prometheus metrics, and the state-changing endpoints (switchover, failover, restart, reinitialize,
+// config) behind basic auth.
 
 import http from 'node:http';
 import { timingSafeEqual } from 'node:crypto';
@@ -10,6 +11,13 @@ import type { PostgresStatus } from '../postgres/types.js';
 import { parseHostPort } from '../util/ports.js';
 import { clusterDocument, healthVerdict, parseByteSize, statusDocument, type HealthCheck } from './status.js';
 import { handleFailover, handleSwitchover, handleCancelSwitchover, type ControlContext } from './control.js';
+import { handleConfigChange } from './config-endpoint.js';
+import { collectMetrics, METRICS_CONTENT_TYPE, renderExposition, type MetricsInput } from './metrics.js';
+import { lagBytes } from './status.js';
+import { GOVERNOR_VERSION } from '../ha/member.js';
+
+/** What /metrics needs beyond the status: counters and ages only the daemon keeps. */
+export type DaemonMetrics = Pick<MetricsInput, 'leaderChanges' | 'archiver' | 'lastBackupAt' | 'dcsLastContactAgeSeconds' | 'loopIterationAgeSeconds'>;
 
 export interface ApiBackend {
   config: GovernorConfig;
@@ -25,6 +33,8 @@ export interface ApiBackend {
   alive(): boolean;
   /** POST /failsafe: confirm `leader` as master while etcd does not answer it (HaLoop.confirmFailsafe). */
   confirmFailsafe(leader: string): { ok: true } | { ok: false; reason: string };
+  /** Facts for /metrics that only the daemon keeps. */
+  metrics(): Promise<DaemonMetrics>;
   requestRestart(): void;
   requestReinitialize(): void;
   wake(): void;
@@ -136,6 +146,22 @@ export function createApiServer(backend: ApiBackend): http.Server {
           return send(res, 200, backend.cluster()?.history ?? []);
         case '/config':
           return send(res, 200, backend.cluster()?.config ?? backend.config.bootstrap.dcs);
+        case '/metrics': {
+          const input = await statusInput();
+          const text = renderExposition(
+            collectMetrics({
+              ...input,
+              ...(await backend.metrics()),
+              scope: backend.config.scope,
+              member: backend.config.name,
+              version: GOVERNOR_VERSION,
+              lagBytes: lagBytes(input.pg, input.cluster),
+              now: new Date(),
+            }),
+          );
+          res.writeHead(200, { 'Content-Type': METRICS_CONTENT_TYPE });
+          return res.end(method === 'HEAD' ? undefined : text);
+        }
       }
       throw new HttpError(404, `no such endpoint: GET ${path}`);
     }
@@ -144,6 +170,8 @@ export function createApiServer(backend: ApiBackend): http.Server {
     const routes: Record<string, (() => Promise<[number, unknown]>) | undefined> = {
       'POST /switchover': () => handleSwitchover(control),
       'DELETE /switchover': () => handleCancelSwitchover(control),
+      'PATCH /config': () => handleConfigChange(backend, control.body, 'patch'),
+      'PUT /config': () => handleConfigChange(backend, control.body, 'replace'),
       'POST /failover': () => handleFailover(control),
       // Patroni's failsafe endpoint: the master asks while etcd does not confirm its renewals.
       'POST /failsafe': async () => {
@@ -165,7 +193,7 @@ export function createApiServer(backend: ApiBackend): http.Server {
       },
     };
     const route = routes[`${method} ${path}`];
-    if (!route) throw new HttpError(method === 'POST' || method === 'DELETE' ? 404 : 405, `no such endpoint: ${method} ${path}`);
+    if (!route) throw new HttpError(['POST', 'DELETE', 'PATCH', 'PUT'].includes(method) ? 404 : 405, `no such endpoint: ${method} ${path}`);
     checkAuth(backend.config, req.headers.authorization);
     control.body = await readJsonBody(req);
     const [status, body] = await route();

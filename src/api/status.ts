@@ -48,6 +48,7 @@ export function statusDocument(input: StatusInput): Record<string, unknown> {
     }
   }
   if (input.paused) doc.pause = true;
+  if (pg?.running && pg.pendingRestart) doc.pending_restart = true;
   return doc;
 }
 
@@ -128,6 +129,8 @@ function memberSummary(m: Member, leaderName: string | null, cluster: ClusterVie
     timeline: m.timeline ?? null,
     tags: m.tags ?? {},
   };
+  if (m.pending_restart) summary.pending_restart = true;
+  if (m.pause) summary.pause = true;
   if (!isLeader) {
     const lag = cluster.leaderOptime != null && m.xlog_location != null ? Math.max(0, cluster.leaderOptime - m.xlog_location) : null;
     summary.lag = lag;

@@ -1,4 +1,5 @@
-// Rows and plain-text tables for governorctl (patronictl's column names, so scripts carry over).
+// Pure helpers of governorctl: rows and plain-text tables (patronictl's column names, so scripts
+// carry over), and the parsing of its time arguments.
 
 import type { ClusterView, HistoryEntry } from '../dcs/types.js';
 import { memberPostgresAddress } from '../ha/member.js';
@@ -7,6 +8,7 @@ export type Row = Record<string, string | number | null>;
 
 export function listRows(scope: string, cluster: ClusterView): Row[] {
   const leader = cluster.leader?.name ?? null;
+  const anyPending = cluster.members.some((m) => m.pending_restart);
   return [...cluster.members]
     .sort((a, b) => a.name.localeCompare(b.name))
     .map((m) => {
@@ -30,6 +32,8 @@ export function listRows(scope: string, cluster: ClusterView): Row[] {
         const lag = cluster.leaderOptime != null && m.xlog_location != null ? Math.max(0, cluster.leaderOptime - m.xlog_location) : null;
         row['Lag in MB'] = lag === null ? null : Math.round(lag / 1048576);
       }
+      // Only when some member needs one, as patronictl does, so the usual table stays narrow.
+      if (anyPending) row['Pending restart'] = m.pending_restart ? '*' : '';
       return row;
     });
 }
@@ -53,4 +57,26 @@ export function formatTable(rows: Row[], title?: string): string {
   const rule = '+' + widths.map((w) => '-'.repeat(w + 2)).join('+') + '+';
   const out = [rule, line(columns), rule, ...rows.map((r) => line(columns.map((c) => cell(r[c])))), rule];
   return (title ? `${title}\n` : '') + out.join('\n');
+}
+
+/** Lines under the `list` table: maintenance mode and a scheduled switchover (patronictl's wording). */
+export function listFooter(cluster: ClusterView): string[] {
+  const lines: string[] = [];
+  if (cluster.config?.pause) lines.push(' Maintenance mode: on');
+  const failover = cluster.failover;
+  if (failover?.scheduled_at) {
+    lines.push(` Switchover scheduled at: ${failover.scheduled_at}`);
+    lines.push(`                    from: ${failover.leader ?? '(the leader)'}`);
+    lines.push(`                      to: ${failover.member ?? '(the best replica)'}`);
+  }
+  return lines;
+}
+
+/** `--scheduled`: 'now' (or nothing) → undefined; otherwise an ISO 8601 time in the future, as UTC ISO. */
+export function parseScheduledTime(text: string | undefined, now: Date, option = '--scheduled'): string | undefined {
+  if (text === undefined || text.trim().toLowerCase() === 'now') return undefined;
+  const time = Date.parse(text);
+  if (!Number.isFinite(time)) throw new Error(`${option}: expected an ISO 8601 time such as 2026-01-31T22:00:00Z, or 'now'; got ${JSON.stringify(text)}`);
+  if (time <= now.getTime()) throw new Error(`${option}: ${new Date(time).toISOString()} is in the past; use 'now' to act at once`);
+  return new Date(time).toISOString();
 }

@@ -16,6 +16,13 @@ import { restoreReplicaFromBackup } from '../archive/replica.js';
 import { BackupScheduler } from '../archive/schedule.js';
 import { WalUploaderProcess } from '../archive/wal-uploader-process.js';
 import { monotonicMs } from '../util/time.js';
+import { LatestBackupTracker } from '../archive/latest-backup.js';
+import { listBackups } from '../archive/backup-list.js';
+import { archiveSettings } from '../archive/backup-push.js';
+import { openStorage } from '../archive/storage/index.js';
+
+/** How often /metrics may list the backups in storage (one LIST per member per interval). */
+const BACKUP_LIST_REFRESH_MS = 5 * 60_000;
 
 export async function runDaemon(configFile: string | undefined): Promise<void> {
   const { config } = loadConfig({ file: configFile ?? null });
@@ -58,6 +65,8 @@ export async function runDaemon(configFile: string | undefined): Promise<void> {
     ? new BackupScheduler({ config, configFile: configPath, governorArgv: self, logger: logger.child('backup'), isMaster: () => loop.isLeader() })
     : null;
   scheduler?.start();
+  const latestBackup = archiving ? backupTracker(config, logger) : null;
+  const sinceSeconds = (at: number | null) => (at === null ? null : Math.max(0, (monotonicMs() - at) / 1000));
   const api = createApiServer({
     config,
     dcs,
@@ -70,6 +79,17 @@ export async function runDaemon(configFile: string | undefined): Promise<void> {
     alive: () => {
       const last = loop.status.lastIterationAt;
       return last !== null && monotonicMs() - last < loop.status.dynamic.ttl * 1000 + 60_000;
+    },
+    metrics: async () => {
+      const lastRun = scheduler?.status.lastRun;
+      if (lastRun?.ok && !lastRun.skipped) latestBackup?.note(lastRun.finishedAt);
+      return {
+        leaderChanges: loop.status.leaderChanges,
+        archiver: archiving ? await pg.archiverStatus() : null,
+        lastBackupAt: (await latestBackup?.get()) ?? null,
+        dcsLastContactAgeSeconds: sinceSeconds(loop.status.lastClusterAt),
+        loopIterationAgeSeconds: sinceSeconds(loop.status.lastIterationAt),
+      };
     },
     requestRestart: () => {
       loop.requests.restart = true;
@@ -99,4 +119,18 @@ export async function runDaemon(configFile: string | undefined): Promise<void> {
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
+}
+
+function backupTracker(config: Parameters<typeof archiveSettings>[0], logger: ReturnType<typeof createLogger>): LatestBackupTracker {
+  const log = logger.child('archive');
+  let storage: ReturnType<typeof openStorage> | null = null;
+  return new LatestBackupTracker({
+    list: async () => {
+      storage ??= openStorage(archiveSettings(config), log);
+      return (await listBackups(storage)).map((b) => new Date(b.finished_at));
+    },
+    refreshMs: BACKUP_LIST_REFRESH_MS,
+    waitMs: 2000,
+    onError: (error) => log.warn(`could not list base backups for /metrics: ${error.message}`),
+  });
 }

@@ -1,74 +1,10 @@
 // governorctl's commands: read the cluster from etcd, act through the members' REST APIs.
 
-import { basicAuthHeaders } from '../util/basic-auth.js';
-import { createInterface } from 'node:readline/promises';
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import { stringify } from 'yaml';
-import { loadConfig } from '../config/load.js';
-import type { GovernorConfig } from '../config/types.js';
-import type { ClusterView, Member } from '../dcs/types.js';
-import { createLogger } from '../log/logger.js';
-import { formatTable, historyRows, listRows } from './ctl-format.js';
-
-interface GlobalOptions {
-  config?: string;
-}
-
-function load(command: Command): GovernorConfig {
-  const options = command.optsWithGlobals<GlobalOptions>();
-  return loadConfig({ file: options.config ?? process.env.GOVERNOR_CONFIG ?? '/etc/governor/governor.yml' }).config;
-}
-
-async function readCluster(config: GovernorConfig): Promise<ClusterView> {
-  // Loaded here, not at the top: etcd3 and gRPC are most of governor's start-up time.
-  const { createEtcdDcs } = await import('../dcs/etcd.js');
-  const dcs = createEtcdDcs({ config, logger: createLogger({ level: 'error' }) });
-  try {
-    return await dcs.readCluster();
-  } finally {
-    await dcs.close().catch(() => undefined);
-  }
-}
-
-function apiBase(member: Member): string {
-  const url = new URL(member.api_url);
-  return url.origin;
-}
-
-async function callApi(config: GovernorConfig, member: Member, method: string, path: string, body?: unknown): Promise<string> {
-  const headers: Record<string, string> = { 'Content-Type': 'application/json', ...basicAuthHeaders(config.restapi.authentication) };
-  let response: Response;
-  try {
-    response = await fetch(`${apiBase(member)}${path}`, {
-      method,
-      headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
-      signal: AbortSignal.timeout(60_000),
-    });
-  } catch (error) {
-    throw new Error(`${member.name}'s REST API at ${apiBase(member)} did not answer: ${(error as Error).message}`);
-  }
-  const text = (await response.text()).trim();
-  if (!response.ok && response.status !== 202) throw new Error(`${member.name} refused ${method} ${path} (HTTP ${response.status}): ${text}`);
-  return text;
-}
-
-function memberNamed(cluster: ClusterView, name: string, field: string): Member {
-  const member = cluster.members.find((m) => m.name === name);
-  if (!member) throw new Error(`${field}: no member ${JSON.stringify(name)} (members: ${cluster.members.map((m) => m.name).join(', ') || 'none'})`);
-  return member;
-}
-
-async function confirm(question: string, force: boolean | undefined): Promise<void> {
-  if (force) return;
-  if (!process.stdin.isTTY) throw new Error(`${question}: not asked because stdin is not a terminal; pass --force to confirm`);
-  const rl = createInterface({ input: process.stdin, output: process.stdout });
-  const answer = await rl.question(`${question} [y/N] `);
-  rl.close();
-  if (!/^y(es)?$/i.test(answer.trim())) throw new Error('aborted');
-}
-
-const formatOption = () => new Option('-f, --format <format>', 'output format').choices(['table', 'json']).default('table');
+import { callApi, confirm, formatOption, load, memberNamed, readCluster, restartAndWait } from './ctl-common.js';
+import { formatTable, historyRows, listFooter, listRows, parseScheduledTime } from './ctl-format.js';
+import { addMaintenanceCommands, cancelScheduledSwitchover } from './governorctl-maintenance.js';
 
 export function buildCtl(name: string): Command {
   const ctl = new Command(name)
@@ -84,28 +20,33 @@ export function buildCtl(name: string): Command {
       const cluster = await readCluster(config);
       const rows = listRows(config.scope, cluster);
       if (options.format === 'json') console.log(JSON.stringify(rows));
-      else console.log(formatTable(rows, `Cluster: ${config.scope}${cluster.config?.pause ? ' (paused)' : ''}`));
+      else console.log([formatTable(rows, `Cluster: ${config.scope}`), ...listFooter(cluster)].join('\n'));
     });
 
   ctl
     .command('switchover')
-    .description('planned handover of the master role to a replica')
+    .description('planned handover of the master role to a replica, now or at a scheduled time')
     .option('--leader <name>', 'the current leader (checked)')
     .option('--candidate <name>', 'the replica to promote (default: the most advanced one)')
-    .option('--scheduled <time>', 'ISO 8601 time at which to switch over')
+    .option('--scheduled <time>', "ISO 8601 time at which to switch over, or 'now'")
+    .option('--cancel', 'cancel the scheduled switchover (same as "flush switchover")')
     .option('--force', 'do not ask for confirmation')
-    .action(async (options: { leader?: string; candidate?: string; scheduled?: string; force?: boolean }, command: Command) => {
+    .action(async (options: { leader?: string; candidate?: string; scheduled?: string; cancel?: boolean; force?: boolean }, command: Command) => {
       const config = load(command);
+      if (options.cancel) {
+        if (options.candidate || options.scheduled || options.leader) throw new Error('--cancel: takes no --leader, --candidate or --scheduled');
+        return cancelScheduledSwitchover(config, options.force);
+      }
       const cluster = await readCluster(config);
       if (!cluster.leader) throw new Error('the cluster has no leader: use "failover --candidate NAME"');
       if (options.leader && options.leader !== cluster.leader.name) throw new Error(`--leader: ${options.leader} is not the current leader (${cluster.leader.name})`);
       if (options.candidate) memberNamed(cluster, options.candidate, '--candidate');
-      if (options.scheduled && !Number.isFinite(Date.parse(options.scheduled))) throw new Error(`--scheduled: expected an ISO 8601 time, got ${JSON.stringify(options.scheduled)}`);
+      const scheduledAt = parseScheduledTime(options.scheduled, new Date());
       const leader = memberNamed(cluster, cluster.leader.name, 'leader');
-      await confirm(`Switch over from ${leader.name} to ${options.candidate ?? 'the best replica'}${options.scheduled ? ` at ${options.scheduled}` : ''}?`, options.force);
+      await confirm(`Switch over from ${leader.name} to ${options.candidate ?? 'the best replica'}${scheduledAt ? ` at ${scheduledAt}` : ''}?`, options.force);
       const body: Record<string, string> = { leader: leader.name };
       if (options.candidate) body.candidate = options.candidate;
-      if (options.scheduled) body.scheduled_at = options.scheduled;
+      if (scheduledAt) body.scheduled_at = scheduledAt;
       console.log(await callApi(config, leader, 'POST', '/switchover', body));
     });
 
@@ -126,13 +67,21 @@ export function buildCtl(name: string): Command {
     .command('restart')
     .description('restart PostgreSQL on the named members (default: all)')
     .argument('[members...]')
+    .option('--pending', 'only members whose PostgreSQL has a parameter change pending a restart')
     .option('--force', 'do not ask for confirmation')
-    .action(async (names: string[], options: { force?: boolean }, command: Command) => {
+    .action(async (names: string[], options: { pending?: boolean; force?: boolean }, command: Command) => {
       const config = load(command);
       const cluster = await readCluster(config);
-      const targets = names.length ? names.map((n) => memberNamed(cluster, n, 'members')) : cluster.members;
+      let targets = names.length ? names.map((n) => memberNamed(cluster, n, 'members')) : cluster.members;
+      if (options.pending) targets = targets.filter((m) => m.pending_restart);
+      // Replicas first: a replica must never run with a smaller max_connections (or similar) than its master.
+      targets = [...targets].sort((a, b) => Number(a.name === cluster.leader?.name) - Number(b.name === cluster.leader?.name));
+      if (targets.length === 0) {
+        console.log(options.pending ? 'no member has a restart pending' : 'no members');
+        return;
+      }
       await confirm(`Restart PostgreSQL on ${targets.map((m) => m.name).join(', ')}?`, options.force);
-      for (const member of targets) console.log(`${member.name}: ${await callApi(config, member, 'POST', '/restart', {})}`);
+      for (const member of targets) console.log(`${member.name}: ${await restartAndWait(config, member, 120_000)}`);
     });
 
   ctl
@@ -169,5 +118,6 @@ export function buildCtl(name: string): Command {
       process.stdout.write(stringify(cluster.config ?? config.bootstrap.dcs));
     });
 
+  addMaintenanceCommands(ctl);
   return ctl;
 }

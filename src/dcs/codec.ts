@@ -100,6 +100,11 @@ export function parseMember(raw: string): Parsed<MemberData> {
     if (typeof o.version !== 'string') return bad('version must be a string');
     data.version = o.version;
   }
+  for (const flag of ['pause', 'pending_restart'] as const) {
+    if (o[flag] === undefined || o[flag] === null) continue;
+    if (typeof o[flag] !== 'boolean') return bad(`${flag} must be a boolean`);
+    if (o[flag]) data[flag] = true;
+  }
   return ok(data);
 }
 

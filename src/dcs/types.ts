@@ -16,6 +16,10 @@ export interface MemberData {
   timeline?: number;
   tags?: Partial<Tags>;
   version?: string;
+  /** The member runs in maintenance mode (Patroni writes this too; `governorctl pause --wait` reads it). */
+  pause?: boolean;
+  /** PostgreSQL has a changed parameter that needs a restart (pg_settings.pending_restart). */
+  pending_restart?: boolean;
 }
 
 export interface Member extends MemberData {

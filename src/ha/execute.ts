@@ -144,7 +144,7 @@ export class ActionExecutor {
       case 'promote':
         return this.promote();
       case 'startPrimary':
-        await pg.writeConfig(this.primaryRole());
+        await this.writeConfig(this.primaryRole());
         try {
           await pg.start(START_TIMEOUT_MS);
         } catch (error) {
@@ -157,7 +157,7 @@ export class ActionExecutor {
       case 'startReplica':
         return this.startReplica(action.leader);
       case 'followLeader':
-        await pg.writeConfig(this.replicaRole(action.leader));
+        await this.writeConfig(this.replicaRole(action.leader));
         await pg.reload();
         memory.followTarget = action.leader.name;
         memory.notStreamingSince = null;
@@ -169,7 +169,7 @@ export class ActionExecutor {
         const wasPrimary = (await pg.status()).inRecovery === false;
         await this.stopPostgres('fast');
         const leader = this.leaderMember();
-        await pg.writeConfig(wasPrimary ? this.primaryRole() : this.replicaRole(leader));
+        await this.writeConfig(wasPrimary ? this.primaryRole() : this.replicaRole(leader));
         await pg.start(START_TIMEOUT_MS);
         this.ctx.setPrimary(wasPrimary);
         return true;
@@ -194,11 +194,37 @@ export class ActionExecutor {
         return this.syncReplication();
       case 'switchover':
         return this.switchover(action.candidate);
+      case 'applyParameters':
+        return this.applyParameters();
       case 'clearRequests':
         this.ctx.requests.restart = false;
         this.ctx.requests.reinitialize = false;
         return true;
     }
+  }
+
+  /** Every postgresql.conf governor writes goes through here, so the loop knows which cluster
+   *  parameters PostgreSQL was last given. */
+  private async writeConfig(role: StartRole): Promise<void> {
+    await this.ctx.pg.writeConfig(role);
+    this.ctx.memory.appliedParameters = { ...(role.clusterParameters ?? {}) };
+  }
+
+  /** Re-render postgresql.conf for the role PostgreSQL runs in now, and reload it. Parameters that
+   *  need a restart show up as pending_restart in the next status query. */
+  private async applyParameters(): Promise<boolean> {
+    const { pg, memory } = this.ctx;
+    const status = await pg.status();
+    if (!status.accepting) return true;
+    if (status.inRecovery === false) {
+      await this.writeConfig(this.primaryRole());
+    } else {
+      const cluster = this.ctx.current().cluster;
+      const target = cluster?.members.find((m) => m.name === memory.followTarget) ?? null;
+      await this.writeConfig(this.replicaRole(target));
+    }
+    await pg.reload();
+    return true;
   }
 
   /** Every stop governor makes goes through here, so the crash watch knows it was planned. */
@@ -211,7 +237,7 @@ export class ActionExecutor {
 
   private async startReplica(leader: Member | null): Promise<boolean> {
     const { pg, memory, logger } = this.ctx;
-    await pg.writeConfig(this.replicaRole(leader));
+    await this.writeConfig(this.replicaRole(leader));
     memory.followTarget = leader?.name ?? null;
     memory.cleanHandoffTo = null;
     try {
@@ -254,7 +280,7 @@ export class ActionExecutor {
     try {
       await this.ctx.touchMember('bootstrapping');
       await pg.initdb();
-      await pg.writeConfig({ role: 'primary', clusterParameters: config.bootstrap.dcs.postgresql.parameters });
+      await this.writeConfig({ role: 'primary', clusterParameters: config.bootstrap.dcs.postgresql.parameters });
       await pg.start(START_TIMEOUT_MS);
       await pg.createRoles();
       if (!(await dcs.acquireLeader())) throw new Error('the leader key was taken during bootstrap');
@@ -285,7 +311,7 @@ export class ActionExecutor {
   private async cloneFrom(source: Member): Promise<boolean> {
     const { pg, memory } = this.ctx;
     await this.createReplicaData(source);
-    await pg.writeConfig(this.replicaRole(source));
+    await this.writeConfig(this.replicaRole(source));
     memory.followTarget = source.name;
     memory.cleanHandoffTo = null;
     await pg.start(START_TIMEOUT_MS);
@@ -418,7 +444,7 @@ export class ActionExecutor {
       logger.error(
         `switchover aborted: ${candidate.name} did not confirm WAL past the shutdown checkpoint ${shutdownLsn} (it reported ${lastSeen}) within ${HANDOVER_CONFIRM_MS / 1000} s; staying master`,
       );
-      await pg.writeConfig(this.primaryRole());
+      await this.writeConfig(this.primaryRole());
       await pg.start(START_TIMEOUT_MS);
       this.ctx.setPrimary(true);
       await dcs.clearFailover();

@@ -29,6 +29,8 @@ export interface HaStatus {
   decision: Decision | null;
   dynamic: DynamicConfig;
   lastIterationAt: number | null;
+  /** Times the leader key was seen to move to another member (counted from this daemon's start). */
+  leaderChanges: number;
 }
 
 export interface HaLoopHooks {
@@ -39,7 +41,7 @@ export interface HaLoopHooks {
 }
 
 export class HaLoop {
-  readonly memory: LoopMemory = { cleanHandoffTo: null, followTarget: null, notStreamingSince: null, failsafePromise: null };
+  readonly memory: LoopMemory = { cleanHandoffTo: null, followTarget: null, notStreamingSince: null, failsafePromise: null, appliedParameters: null };
   readonly requests: Requests = { restart: false, reinitialize: false };
   readonly status: HaStatus;
   readonly lease: LeaseKeeper;
@@ -56,6 +58,8 @@ export class HaLoop {
   private postmasterWatch: NodeJS.Timeout | null = null;
   private checkingPostmaster = false;
   private tookOver = false;
+  private lastLeaderSeen: string | null = null;
+  private scheduledWake: { at: number; timer: NodeJS.Timeout } | null = null;
 
   constructor(
     private readonly config: GovernorConfig,
@@ -73,6 +77,7 @@ export class HaLoop {
       decision: null,
       dynamic: config.bootstrap.dcs,
       lastIterationAt: null,
+      leaderChanges: 0,
     };
     this.lease = new LeaseKeeper({
       dcs,
@@ -208,6 +213,11 @@ export class HaLoop {
       }
       this.status.lastCluster = cluster;
       this.status.lastClusterAt = now;
+      const leader = cluster.leader?.name ?? null;
+      if (leader !== null && leader !== this.lastLeaderSeen) {
+        if (this.lastLeaderSeen !== null) this.status.leaderChanges += 1;
+        this.lastLeaderSeen = leader;
+      }
       this.hooks.onCluster?.(cluster);
       return cluster;
     } catch (error) {
@@ -251,8 +261,11 @@ export class HaLoop {
       memory: this.memory,
       requests: this.requests,
     };
-    // Peers are asked only for an open race: a failover request already names the winner.
-    if (cluster && !cluster.leader && !cluster.failover?.member && isReplicaStatus(pgStatus) && !this.config.tags.nofailover) {
+    // Peers are asked only for an open race: a failover request in force already names the winner.
+    const scheduledAt = Date.parse(cluster?.failover?.scheduled_at ?? '');
+    const failoverInForce = Boolean(cluster?.failover?.member) && !(scheduledAt > Date.now());
+    if (Number.isFinite(scheduledAt)) this.wakeAt(scheduledAt);
+    if (cluster && !cluster.leader && !failoverInForce && isReplicaStatus(pgStatus) && !this.config.tags.nofailover) {
       const timeout = Math.min(1000, this.status.dynamic.retry_timeout * 1000);
       snapshot.peers = await fetchPeers(cluster.members, this.config.name, timeout);
     }
@@ -277,6 +290,19 @@ export class HaLoop {
     }
   }
 
+  /** A scheduled switchover happens at its time, not at the first loop_wait tick after it. */
+  private wakeAt(wallClockMs: number): void {
+    const delay = wallClockMs - Date.now();
+    if (delay <= 0 || this.scheduledWake?.at === wallClockMs) return;
+    if (this.scheduledWake) clearTimeout(this.scheduledWake.timer);
+    const timer = setTimeout(() => {
+      this.scheduledWake = null;
+      this.wake();
+    }, Math.min(delay, 2 ** 31 - 1));
+    timer.unref();
+    this.scheduledWake = { at: wallClockMs, timer };
+  }
+
   private logDecision(decision: Decision): void {
     const key = `${decision.rule}|${decision.message}`;
     if (key === this.lastLoggedDecision) return;
@@ -289,7 +315,7 @@ export class HaLoop {
     try {
       const pgStatus = await this.pg.status();
       this.status.pg = pgStatus;
-      const data = memberData(this.config, pgStatus);
+      const data = memberData(this.config, pgStatus, { paused: this.status.dynamic.pause === true });
       if (stateOverride) data.state = stateOverride;
       await this.dcs.touchMember(data);
     } catch (error) {
@@ -304,6 +330,7 @@ export class HaLoop {
     await this.running?.catch(() => undefined);
     this.lease.stop();
     if (this.postmasterWatch) clearInterval(this.postmasterWatch);
+    if (this.scheduledWake) clearTimeout(this.scheduledWake.timer);
     const wasLeader = this.status.lastCluster?.leader?.name === this.config.name;
     try {
       await this.pg.stop('fast', 60_000);

@@ -38,17 +38,19 @@ export function describeState(pg: PostgresStatus): MemberState {
   return 'running';
 }
 
-export function memberData(config: GovernorConfig, pg: PostgresStatus, override?: MemberState): MemberData {
+export function memberData(config: GovernorConfig, pg: PostgresStatus, options: { state?: MemberState; paused?: boolean } = {}): MemberData {
   const role = pg.accepting ? (pg.inRecovery ? 'replica' : 'master') : pg.running ? 'replica' : 'uninitialized';
   const data: MemberData = {
     conn_url: connUrl(config),
     api_url: apiUrl(config),
-    state: override ?? describeState(pg),
+    state: options.state ?? describeState(pg),
     role,
     tags: { ...config.tags },
     version: GOVERNOR_VERSION,
   };
   if (pg.walPosition !== null) data.xlog_location = pg.walPosition;
   if (pg.timeline !== null) data.timeline = pg.timeline;
+  if (options.paused) data.pause = true;
+  if (pg.running && pg.pendingRestart) data.pending_restart = true;
   return data;
 }

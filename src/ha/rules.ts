@@ -22,6 +22,9 @@ export interface Facts {
   /** The failover request is for later (scheduled_at in the future). */
   failoverScheduledLater: boolean;
   otherMembers: Member[];
+  /** Cluster parameters that differ from those last written into postgresql.conf (only while
+   *  PostgreSQL accepts connections: a start writes the file anyway). */
+  changedParameters: string[];
 }
 
 export interface Rule {
@@ -47,6 +50,26 @@ export function deriveFacts(s: Snapshot, wallClock: Date = new Date()): Facts {
     failover,
     failoverScheduledLater: Number.isFinite(scheduledAt) && scheduledAt > wallClock.getTime(),
     otherMembers: (cluster?.members ?? []).filter((m) => m.name !== s.self.name),
+    changedParameters: s.local.pg.accepting ? changedParameters(s.memory.appliedParameters, s.dynamic.postgresql.parameters) : [],
+  };
+}
+
+type Parameters = Record<string, string | number | boolean>;
+
+/** Names of parameters added, removed or changed; every name when nothing was applied yet. */
+export function changedParameters(applied: Parameters | null, wanted: Parameters): string[] {
+  if (applied === null) return Object.keys(wanted).length ? Object.keys(wanted).sort() : ['(all)'];
+  const names = new Set([...Object.keys(applied), ...Object.keys(wanted)]);
+  return [...names].filter((name) => applied[name] !== wanted[name]).sort();
+}
+
+/** A decision plus, when the cluster parameters changed, re-rendering postgresql.conf and a reload. */
+function withParameters(f: Facts, decision: ReturnType<typeof say>): ReturnType<typeof say> {
+  if (f.changedParameters.length === 0) return decision;
+  return {
+    ...decision,
+    message: `${decision.message}; cluster parameters changed (${f.changedParameters.join(', ')}): rewriting postgresql.conf and reloading`,
+    actions: [...decision.actions, { type: 'applyParameters' }],
   };
 }
 
@@ -121,14 +144,22 @@ export const rules: Rule[] = [
     when: (s) => s.cluster === null,
     then: () => say('etcd unreachable: leaving PostgreSQL as it is and retrying', [], 'warn'),
   },
-  // --- maintenance mode: keep the keys, touch nothing.
+  // --- maintenance mode: keep the keys, no automatic action; what an operator asks for still runs.
+  {
+    name: 'paused-restart',
+    when: (s, f) => s.dynamic.pause === true && s.requests.restart && (f.primary || f.replica),
+    then: () => say('paused, but a restart was requested: restarting PostgreSQL in its current role', [{ type: 'clearRequests' }, { type: 'restart' }]),
+  },
   {
     name: 'paused',
     when: (s) => s.dynamic.pause === true,
     then: (s, f) =>
-      f.iAmLeader && f.primary
-        ? say('paused: renewing the leader key, no automatic actions', [{ type: 'confirmLeader' }, { type: 'publishOptime' }])
-        : say('paused: no automatic actions'),
+      withParameters(
+        f,
+        f.iAmLeader && f.primary
+          ? say('paused: renewing the leader key, no automatic actions', [{ type: 'confirmLeader' }, { type: 'publishOptime' }])
+          : say(`paused: no automatic actions${f.stopped ? ' (PostgreSQL is stopped and stays so until resume)' : ''}`),
+      ),
   },
   // --- joining the cluster.
   {
@@ -217,7 +248,7 @@ export const rules: Rule[] = [
       ];
       if (failoverKeyIsStale(s, f)) actions.push({ type: 'clearFailover' });
       const note = f.failoverScheduledLater ? ` (switchover to ${f.failover?.member ?? 'a replica'} scheduled at ${f.failover?.scheduled_at})` : '';
-      return say(`holding the leader key as master${note}`, actions);
+      return withParameters(f, say(`holding the leader key as master${note}`, actions));
     },
   },
   {
@@ -294,7 +325,8 @@ export const rules: Rule[] = [
   {
     name: 'replica-steady',
     when: (s, f) => f.leader !== null,
-    then: (s, f) => say(f.replica ? `replica of ${f.leader!.name}` : `waiting for PostgreSQL to accept connections (leader ${f.leader!.name})`),
+    then: (s, f) =>
+      withParameters(f, say(f.replica ? `replica of ${f.leader!.name}` : `waiting for PostgreSQL to accept connections (leader ${f.leader!.name})`)),
   },
   // --- nobody holds the leader key.
   {
@@ -319,7 +351,8 @@ export const rules: Rule[] = [
   },
   {
     name: 'failover-to-other',
-    when: (s, f) => typeof f.failover?.member === 'string' && f.otherMembers.some((m) => m.name === f.failover!.member),
+    // A switchover scheduled for later does not apply to a free key: whoever is healthiest takes it now.
+    when: (s, f) => typeof f.failover?.member === 'string' && !f.failoverScheduledLater && f.otherMembers.some((m) => m.name === f.failover!.member),
     then: (s, f) => say(`leader key is free: waiting for ${f.failover!.member} to take over as requested`),
   },
   {

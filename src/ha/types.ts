@@ -33,6 +33,9 @@ export interface LoopMemory {
   notStreamingSince: number | null;
   /** This member confirmed `leader` over POST /failsafe: it does not race for the key until `until`. */
   failsafePromise: { leader: string; until: number } | null;
+  /** The cluster-wide PostgreSQL parameters last written into postgresql.conf (null: not since
+   *  this daemon started, so a running PostgreSQL may have been configured by an earlier one). */
+  appliedParameters: Record<string, string | number | boolean> | null;
 }
 
 export interface Requests {
@@ -77,6 +80,7 @@ export type Action =
   | { type: 'syncReplication' }
   | { type: 'clearFailover' }
   | { type: 'switchover'; candidate: Member }
+  | { type: 'applyParameters' }
   | { type: 'clearRequests' };
 
 export interface Decision {

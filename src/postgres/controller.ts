@@ -15,7 +15,7 @@ import {
 } from './render.js';
 import { ensureReplicationRole, SLOT_NAME_RE, syncPhysicalSlots } from './admin.js';
 import { mapStatusRow, offlineStatus, SessionClient, STATUS_SQL, type StatusRow } from './status.js';
-import type { ControlData, DataDirState, HostPort, PostgresController, PostgresStatus, StartRole, StopMode } from './types.js';
+import type { ArchiverStatus, ControlData, DataDirState, HostPort, PostgresController, PostgresStatus, StartRole, StopMode } from './types.js';
 
 /** Postmaster signals for pg_ctl's shutdown modes. */
 const STOP_SIGNALS: Record<StopMode, NodeJS.Signals> = { smart: 'SIGTERM', fast: 'SIGINT', immediate: 'SIGQUIT' };
@@ -384,6 +384,27 @@ export function createPostgresController(config: GovernorConfig, logger: Logger,
 
     async syncSlots(slotNames: string[]): Promise<void> {
       await syncPhysicalSlots((sql, params) => session.query(sql, params), slotNames, logger);
+    },
+
+    async archiverStatus(): Promise<ArchiverStatus | null> {
+      if (!(await isRunning())) return null;
+      try {
+        const result = await session.query<{ archived_count: string; failed_count: string; last_archived_time: Date | null; last_failed_time: Date | null }>(
+          'SELECT archived_count, failed_count, last_archived_time, last_failed_time FROM pg_stat_archiver',
+        );
+        const row = result.rows[0];
+        if (!row) return null;
+        const iso = (d: Date | null) => (d instanceof Date ? d.toISOString() : d);
+        return {
+          archivedCount: Number(row.archived_count),
+          failedCount: Number(row.failed_count),
+          lastArchivedAt: iso(row.last_archived_time),
+          lastFailedAt: iso(row.last_failed_time),
+        };
+      } catch (err) {
+        logger.debug('pg_stat_archiver query failed', { error: err });
+        return null;
+      }
     },
 
     async logTail(lines: number): Promise<string> {

@@ -21,7 +21,8 @@ SELECT
      FROM pg_stat_replication ORDER BY application_name) r) AS replication,
   (SELECT system_identifier::text FROM pg_control_system()) AS system_identifier,
   pg_postmaster_start_time() AS postmaster_start_time,
-  current_setting('server_version_num')::int AS server_version_num`;
+  current_setting('server_version_num')::int AS server_version_num,
+  (SELECT coalesce(bool_or(pending_restart), false) FROM pg_settings) AS pending_restart`;
 
 export interface StatusRow {
   in_recovery: boolean;
@@ -50,6 +51,7 @@ export interface StatusRow {
   system_identifier: string | null;
   postmaster_start_time: Date | string | null;
   server_version_num: number | null;
+  pending_restart: boolean | null;
 }
 
 export function offlineStatus(running: boolean): PostgresStatus {
@@ -66,6 +68,7 @@ export function offlineStatus(running: boolean): PostgresStatus {
     systemIdentifier: null,
     postmasterStartTime: null,
     serverVersion: null,
+    pendingRestart: false,
   };
 }
 
@@ -117,6 +120,7 @@ export function mapStatusRow(row: StatusRow): PostgresStatus {
     systemIdentifier: row.system_identifier,
     postmasterStartTime: start instanceof Date ? start.toISOString() : start,
     serverVersion: row.server_version_num,
+    pendingRestart: row.pending_restart === true,
   };
 }
 

@@ -53,6 +53,17 @@ export interface PostgresStatus {
   systemIdentifier: string | null;
   postmasterStartTime: string | null;
   serverVersion: number | null;
+  /** A parameter in postgresql.conf changed that only takes effect after a restart (pg_settings). */
+  pendingRestart: boolean;
+}
+
+/** pg_stat_archiver, for /metrics. */
+export interface ArchiverStatus {
+  archivedCount: number;
+  failedCount: number;
+  /** When the last segment was archived (ISO 8601), null if never. */
+  lastArchivedAt: string | null;
+  lastFailedAt: string | null;
 }
 
 export type DataDirState = 'missing' | 'empty' | 'initialized';
@@ -104,6 +115,8 @@ export interface PostgresController {
   setSynchronousStandbyNames(names: string): Promise<void>;
   /** Master only: make exactly these governor-managed physical slots exist. */
   syncSlots(slotNames: string[]): Promise<void>;
+  /** pg_stat_archiver; null while PostgreSQL does not accept connections. */
+  archiverStatus(): Promise<ArchiverStatus | null>;
   /** Last lines of the PostgreSQL log, for error messages. */
   logTail(lines: number): Promise<string>;
   close(): Promise<void>;

@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decide } from '../../src/ha/decide.js';
+import { changedParameters } from '../../src/ha/rules.js';
+import { bestSwitchoverCandidate } from '../../src/ha/candidate.js';
 import type { Snapshot, PeerStatus } from '../../src/ha/types.js';
 import type { ClusterView, Member } from '../../src/dcs/types.js';
 import type { PostgresStatus } from '../../src/postgres/types.js';
@@ -53,6 +55,7 @@ const primaryPg: PostgresStatus = {
   systemIdentifier: '7000000000000000001',
   postmasterStartTime: null,
   serverVersion: 150000,
+  pendingRestart: false,
 };
 const replicaPg: PostgresStatus = {
   ...primaryPg,
@@ -95,7 +98,7 @@ function snapshot(over: SnapshotOverrides = {}): Snapshot {
     writeDeadline: NOW + 3000,
     local: { dataDir: 'initialized', control: null, pg: replicaPg },
     peers: null,
-    memory: { cleanHandoffTo: null, followTarget: null, notStreamingSince: null, failsafePromise: null },
+    memory: { cleanHandoffTo: null, followTarget: null, notStreamingSince: null, failsafePromise: null, appliedParameters: {} },
     requests: { restart: false, reinitialize: false },
     ...rest,
   };
@@ -144,13 +147,13 @@ const rows: Row[] = [
   },
   {
     scenario: 'replica that confirmed the master over /failsafe does not race when the key is free',
-    snap: snapshot({ memory: { cleanHandoffTo: null, followTarget: 'a', notStreamingSince: null, failsafePromise: { leader: 'a', until: NOW + 2000 } } }),
+    snap: snapshot({ memory: { cleanHandoffTo: null, followTarget: 'a', notStreamingSince: null, failsafePromise: { leader: 'a', until: NOW + 2000 }, appliedParameters: {} } }),
     rule: 'failsafe-promised',
     actions: [],
   },
   {
     scenario: 'an expired failsafe promise no longer holds the replica back',
-    snap: snapshot({ memory: { cleanHandoffTo: null, followTarget: 'a', notStreamingSince: null, failsafePromise: { leader: 'a', until: NOW - 1 } } }),
+    snap: snapshot({ memory: { cleanHandoffTo: null, followTarget: 'a', notStreamingSince: null, failsafePromise: { leader: 'a', until: NOW - 1 }, appliedParameters: {} } }),
     rule: 'race',
     actions: ['acquireLeader', 'promote'],
   },
@@ -176,6 +179,119 @@ const rows: Row[] = [
     snap: snapshot({ dynamic: { ttl: 5, loop_wait: 1, retry_timeout: 2, maximum_lag_on_failover: 1, postgresql: { parameters: {} }, pause: true } }),
     rule: 'paused',
     actions: [],
+  },
+  {
+    scenario: 'paused leader whose PostgreSQL died: nothing is restarted, the key stays',
+    snap: snapshot({
+      self: 'a',
+      dynamic: { ttl: 5, loop_wait: 1, retry_timeout: 2, maximum_lag_on_failover: 1, postgresql: { parameters: {} }, pause: true },
+      cluster: cluster({ leader: leaderKey('a') }),
+      local: { dataDir: 'initialized', control: controlOf(true), pg: stoppedPg },
+    }),
+    rule: 'paused',
+    actions: [],
+  },
+  {
+    scenario: 'paused replica with a stopped PostgreSQL and no leader stays stopped',
+    snap: snapshot({
+      dynamic: { ttl: 5, loop_wait: 1, retry_timeout: 2, maximum_lag_on_failover: 1, postgresql: { parameters: {} }, pause: true },
+      local: { dataDir: 'initialized', control: controlOf(false), pg: stoppedPg },
+    }),
+    rule: 'paused',
+    actions: [],
+  },
+  {
+    scenario: 'paused, but an operator asked for a restart: it runs',
+    snap: snapshot({
+      dynamic: { ttl: 5, loop_wait: 1, retry_timeout: 2, maximum_lag_on_failover: 1, postgresql: { parameters: {} }, pause: true },
+      cluster: cluster({ leader: leaderKey('a') }),
+      requests: { restart: true, reinitialize: false },
+    }),
+    rule: 'paused-restart',
+    actions: ['clearRequests', 'restart'],
+  },
+  {
+    scenario: 'paused replica still applies changed cluster parameters (a reload, not a role change)',
+    snap: snapshot({
+      dynamic: { ttl: 5, loop_wait: 1, retry_timeout: 2, maximum_lag_on_failover: 1, postgresql: { parameters: { work_mem: '8MB' } }, pause: true },
+      cluster: cluster({ leader: leaderKey('a') }),
+    }),
+    rule: 'paused',
+    actions: ['applyParameters'],
+  },
+  {
+    scenario: 'master applies changed cluster parameters while renewing',
+    snap: snapshot({
+      self: 'a',
+      dynamic: { ttl: 5, loop_wait: 1, retry_timeout: 2, maximum_lag_on_failover: 1, postgresql: { parameters: { work_mem: '8MB' } } },
+      cluster: cluster({ leader: leaderKey('a') }),
+      local: { dataDir: 'initialized', control: null, pg: primaryPg },
+    }),
+    rule: 'leader-renew',
+    actions: ['confirmLeader', 'publishOptime', 'syncSlots', 'syncReplication', 'applyParameters'],
+  },
+  {
+    scenario: 'replica applies a removed cluster parameter',
+    snap: snapshot({
+      cluster: cluster({ leader: leaderKey('a') }),
+      memory: { cleanHandoffTo: null, followTarget: 'a', failsafePromise: null, notStreamingSince: null, appliedParameters: { work_mem: '8MB' } },
+    }),
+    rule: 'replica-steady',
+    actions: ['applyParameters'],
+  },
+  {
+    scenario: 'a freshly started daemon re-renders the configuration of the PostgreSQL it found running',
+    snap: snapshot({
+      cluster: cluster({ leader: leaderKey('a') }),
+      memory: { cleanHandoffTo: null, followTarget: 'a', failsafePromise: null, notStreamingSince: null, appliedParameters: null },
+    }),
+    rule: 'replica-steady',
+    actions: ['applyParameters'],
+  },
+  {
+    scenario: 'replica that does not accept connections yet leaves the parameters to its start',
+    snap: snapshot({
+      dynamic: { ttl: 5, loop_wait: 1, retry_timeout: 2, maximum_lag_on_failover: 1, postgresql: { parameters: { work_mem: '8MB' } } },
+      cluster: cluster({ leader: leaderKey('a') }),
+      local: { dataDir: 'initialized', control: null, pg: { ...stoppedPg, running: true } },
+      memory: { cleanHandoffTo: null, followTarget: 'a', failsafePromise: null, notStreamingSince: null, appliedParameters: {} },
+    }),
+    rule: 'replica-steady',
+    actions: [],
+  },
+  {
+    scenario: 'scheduled switchover whose time has come: the master hands over',
+    snap: snapshot({
+      self: 'a',
+      cluster: cluster({ leader: leaderKey('a'), failover: { leader: 'a', member: 'b', scheduled_at: '2025-12-31T23:59:59Z' } }),
+      local: { dataDir: 'initialized', control: null, pg: primaryPg },
+    }),
+    rule: 'switchover',
+    actions: ['switchover'],
+  },
+  {
+    scenario: 'master lost while a switchover is scheduled for later: the healthiest races, not only the named candidate',
+    snap: snapshot({ self: 'c', cluster: cluster({ failover: { leader: 'a', member: 'b', scheduled_at: '2999-01-01T00:00:00Z' } }), peers: [peer('b', 900)] }),
+    rule: 'race',
+    actions: ['acquireLeader', 'promote'],
+  },
+  {
+    scenario: 'failover_priority 0 never races',
+    snap: snapshot({ tags: { failover_priority: 0 }, peers: [] }),
+    rule: 'not-candidate',
+    actions: [],
+  },
+  {
+    scenario: 'a peer further ahead with failover_priority 0 does not block',
+    snap: snapshot({ peers: [peer('c', 5000, { failoverPriority: 0 })] }),
+    rule: 'race',
+    actions: ['acquireLeader', 'promote'],
+  },
+  {
+    scenario: 'equal WAL and our failover priority is the higher one: race',
+    snap: snapshot({ tags: { failover_priority: 5 }, peers: [peer('c', 1000, { failoverPriority: 2 })] }),
+    rule: 'race',
+    actions: ['acquireLeader', 'promote'],
   },
   {
     scenario: 'empty cluster: race to bootstrap',
@@ -288,7 +404,7 @@ const rows: Row[] = [
       self: 'a',
       cluster: cluster({ leader: leaderKey('b') }),
       local: { dataDir: 'initialized', control: controlOf(true), pg: stoppedPg },
-      memory: { cleanHandoffTo: 'b', followTarget: null, notStreamingSince: null, failsafePromise: null },
+      memory: { cleanHandoffTo: 'b', followTarget: null, notStreamingSince: null, failsafePromise: null, appliedParameters: {} },
     }),
     rule: 'replica-start',
     actions: ['startReplica'],
@@ -301,13 +417,13 @@ const rows: Row[] = [
   },
   {
     scenario: 'replica re-points to a new leader',
-    snap: snapshot({ cluster: cluster({ leader: leaderKey('c') }), memory: { cleanHandoffTo: null, followTarget: 'a', notStreamingSince: null, failsafePromise: null } }),
+    snap: snapshot({ cluster: cluster({ leader: leaderKey('c') }), memory: { cleanHandoffTo: null, followTarget: 'a', notStreamingSince: null, failsafePromise: null, appliedParameters: {} } }),
     rule: 'replica-follow',
     actions: ['followLeader'],
   },
   {
     scenario: 'replica already following the leader does nothing',
-    snap: snapshot({ cluster: cluster({ leader: leaderKey('a') }), memory: { cleanHandoffTo: null, followTarget: 'a', notStreamingSince: null, failsafePromise: null } }),
+    snap: snapshot({ cluster: cluster({ leader: leaderKey('a') }), memory: { cleanHandoffTo: null, followTarget: 'a', notStreamingSince: null, failsafePromise: null, appliedParameters: {} } }),
     rule: 'replica-steady',
     actions: [],
   },
@@ -316,7 +432,7 @@ const rows: Row[] = [
     snap: snapshot({
       cluster: cluster({ leader: leaderKey('c'), members: [member('b'), member('c', { role: 'master', state: 'running', timeline: 2 })], history: [[1, 900, 'promoted']] }),
       local: { dataDir: 'initialized', control: null, pg: { ...replicaPg, walReceiver: null } },
-      memory: { cleanHandoffTo: null, followTarget: 'c', notStreamingSince: NOW - 11_000, failsafePromise: null },
+      memory: { cleanHandoffTo: null, followTarget: 'c', notStreamingSince: NOW - 11_000, failsafePromise: null, appliedParameters: {} },
     }),
     rule: 'replica-diverged',
     actions: ['rewind', 'startReplica'],
@@ -326,7 +442,7 @@ const rows: Row[] = [
     snap: snapshot({
       cluster: cluster({ leader: leaderKey('c'), members: [member('b'), member('c', { role: 'master', state: 'running', timeline: 2 })] }),
       local: { dataDir: 'initialized', control: null, pg: { ...replicaPg, walReceiver: null } },
-      memory: { cleanHandoffTo: null, followTarget: 'c', notStreamingSince: NOW - 6_000, failsafePromise: null },
+      memory: { cleanHandoffTo: null, followTarget: 'c', notStreamingSince: NOW - 6_000, failsafePromise: null, appliedParameters: {} },
     }),
     rule: 'replica-steady',
     actions: [],
@@ -336,7 +452,7 @@ const rows: Row[] = [
     snap: snapshot({
       cluster: cluster({ leader: leaderKey('c'), members: [member('b'), member('c', { role: 'master', state: 'running', timeline: 2 })], history: [[1, 5000, 'promoted']] }),
       local: { dataDir: 'initialized', control: null, pg: { ...replicaPg, walReceiver: null } },
-      memory: { cleanHandoffTo: null, followTarget: 'c', notStreamingSince: NOW - 60_000, failsafePromise: null },
+      memory: { cleanHandoffTo: null, followTarget: 'c', notStreamingSince: NOW - 60_000, failsafePromise: null, appliedParameters: {} },
     }),
     rule: 'replica-steady',
     actions: [],
@@ -488,4 +604,23 @@ test('the decision never promotes without acquiring the key first', () => {
     const heldAlready = row.snap.cluster?.leader?.name === row.snap.self.name;
     assert.ok(heldAlready || types.indexOf('acquireLeader') !== -1 && types.indexOf('acquireLeader') < promote, row.scenario);
   }
+});
+
+test('changedParameters names added, removed and changed parameters', () => {
+  assert.deepEqual(changedParameters({ a: 1, b: 'x' }, { a: 1, b: 'x' }), []);
+  assert.deepEqual(changedParameters({ a: 1, b: 'x' }, { a: 2, c: true }), ['a', 'b', 'c']);
+  assert.deepEqual(changedParameters(null, { work_mem: '4MB' }), ['work_mem']);
+  assert.deepEqual(changedParameters(null, {}), ['(all)']);
+});
+
+test('switchover without a candidate: most WAL first, then the higher failover_priority, never priority 0', () => {
+  const members = [
+    masterMember('a'),
+    member('b', { xlog_location: 1000, tags: { failover_priority: 1 } }),
+    member('c', { xlog_location: 1000, tags: { failover_priority: 3 } }),
+    member('d', { xlog_location: 2000, tags: { failover_priority: 0 } }),
+  ];
+  assert.equal(bestSwitchoverCandidate(members, 'a')?.name, 'c');
+  assert.equal(bestSwitchoverCandidate([...members, member('e', { xlog_location: 1500 })], 'a')?.name, 'e');
+  assert.equal(bestSwitchoverCandidate([masterMember('a'), member('d', { tags: { failover_priority: 0 } })], 'a'), null);
 });

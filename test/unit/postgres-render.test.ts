@@ -306,7 +306,12 @@ describe('status row', () => {
     system_identifier: '7301234567890123456',
     postmaster_start_time: new Date('2026-01-01T00:00:00Z'),
     server_version_num: 150020,
+    pending_restart: false,
   };
+  test('pending_restart from pg_settings', () => {
+    assert.equal(mapStatusRow(base).pendingRestart, false);
+    assert.equal(mapStatusRow({ ...base, pending_restart: true }).pendingRestart, true);
+  });
   test('primary: timeline from the WAL file name, position = current LSN', () => {
     const s = mapStatusRow(base);
     assert.equal(s.running, true);
@@ -346,7 +351,7 @@ describe('status row', () => {
   test('offline', () => {
     assert.deepEqual(offlineStatus(true), {
       running: true, accepting: false, inRecovery: null, timeline: null, walPosition: null, receivedLsn: null,
-      replayedLsn: null, walReceiver: null, replication: [], systemIdentifier: null, postmasterStartTime: null, serverVersion: null,
+      replayedLsn: null, walReceiver: null, replication: [], systemIdentifier: null, postmasterStartTime: null, serverVersion: null, pendingRestart: false,
     });
   });
 });

@@ -1,0 +1,108 @@
+// What governorctl's commands share: the configuration, the cluster read from etcd, calls to the
+// members' REST APIs, and the confirmation prompt.
+
+import { basicAuthHeaders } from '../util/basic-auth.js';
+import { createInterface } from 'node:readline/promises';
+import { type Command, Option } from 'commander';
+import { loadConfig } from '../config/load.js';
+import type { GovernorConfig } from '../config/types.js';
+import type { EtcdDcs } from '../dcs/etcd.js';
+import type { ClusterView, Member } from '../dcs/types.js';
+import { createLogger } from '../log/logger.js';
+
+interface GlobalOptions {
+  config?: string;
+}
+
+export function load(command: Command): GovernorConfig {
+  const options = command.optsWithGlobals<GlobalOptions>();
+  return loadConfig({ file: options.config ?? process.env.GOVERNOR_CONFIG ?? '/etc/governor/governor.yml' }).config;
+}
+
+export async function readCluster(config: GovernorConfig): Promise<ClusterView> {
+  return withDcs(config, (dcs) => dcs.readCluster());
+}
+
+export function apiBase(member: Member): string {
+  const url = new URL(member.api_url);
+  return url.origin;
+}
+
+export async function callApi(config: GovernorConfig, member: Member, method: string, path: string, body?: unknown): Promise<string> {
+  const headers: Record<string, string> = { 'Content-Type': 'application/json' };
+  const auth = config.restapi.authentication;
+  Object.assign(headers, basicAuthHeaders(auth));
+  let response: Response;
+  try {
+    response = await fetch(`${apiBase(member)}${path}`, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(60_000),
+    });
+  } catch (error) {
+    throw new Error(`${member.name}'s REST API at ${apiBase(member)} did not answer: ${(error as Error).message}`);
+  }
+  const text = (await response.text()).trim();
+  if (!response.ok && response.status !== 202) throw new Error(`${member.name} refused ${method} ${path} (HTTP ${response.status}): ${text}`);
+  return text;
+}
+
+export function memberNamed(cluster: ClusterView, name: string, field: string): Member {
+  const member = cluster.members.find((m) => m.name === name);
+  if (!member) throw new Error(`${field}: no member ${JSON.stringify(name)} (members: ${cluster.members.map((m) => m.name).join(', ') || 'none'})`);
+  return member;
+}
+
+export async function confirm(question: string, force: boolean | undefined): Promise<void> {
+  if (force) return;
+  if (!process.stdin.isTTY) throw new Error(`${question}: not asked because stdin is not a terminal; pass --force to confirm`);
+  const rl = createInterface({ input: process.stdin, output: process.stdout });
+  const answer = await rl.question(`${question} [y/N] `);
+  rl.close();
+  if (!/^y(es)?$/i.test(answer.trim())) throw new Error('aborted');
+}
+
+export const formatOption = () => new Option('-f, --format <format>', 'output format').choices(['table', 'json']).default('table');
+
+/** Run `fn` with a DCS client (no lease: governorctl never holds keys of its own). */
+export async function withDcs<T>(config: GovernorConfig, fn: (dcs: EtcdDcs) => Promise<T>): Promise<T> {
+  // Loaded here, not at the top: etcd3 and gRPC are most of governor's start-up time.
+  const { createEtcdDcs } = await import('../dcs/etcd.js');
+  const dcs = createEtcdDcs({ config, logger: createLogger({ level: 'error' }) });
+  try {
+    return await fn(dcs);
+  } finally {
+    await dcs.close().catch(() => undefined);
+  }
+}
+
+/** The REST API to send cluster-wide requests to: the leader's if there is one. */
+export function preferredMember(cluster: ClusterView): Member {
+  const member = cluster.members.find((m) => m.name === cluster.leader?.name) ?? cluster.members[0];
+  if (!member) throw new Error('the cluster has no members in etcd: is governor running?');
+  return member;
+}
+
+async function postmasterStart(member: Member): Promise<{ state: string | null; start: string | null }> {
+  try {
+    const response = await fetch(`${apiBase(member)}/patroni`, { signal: AbortSignal.timeout(5000) });
+    const doc = (await response.json()) as { state?: string; postmaster_start_time?: string };
+    return { state: doc.state ?? null, start: doc.postmaster_start_time ?? null };
+  } catch {
+    return { state: null, start: null };
+  }
+}
+
+/** POST /restart and wait until the member runs a new postmaster, so restarts go one member at a time. */
+export async function restartAndWait(config: GovernorConfig, member: Member, timeoutMs: number): Promise<string> {
+  const before = await postmasterStart(member);
+  const answer = await callApi(config, member, 'POST', '/restart', {});
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const now = await postmasterStart(member);
+    if (now.state === 'running' && now.start !== null && now.start !== before.start) return `restarted (postmaster started ${now.start})`;
+  }
+  throw new Error(`${member.name}: ${answer}, but PostgreSQL did not come back with a new postmaster within ${timeoutMs / 1000} s`);
+}
