@@ -2,7 +2,8 @@
 
 import path from 'node:path';
 import { createApiServer, listen } from '../api/server.js';
-import { defaultHaproxyConfig, loadConfig } from '../config/load.js';
+import { defaultHaproxyConfig, loadConfigWithImds } from '../config/load.js';
+import { imdsEnvironment } from '../config/imds.js';
 import { createEtcdDcs } from '../dcs/etcd.js';
 import { WriteFence } from '../ha/fence.js';
 import { HaLoop } from '../ha/loop.js';
@@ -18,8 +19,13 @@ import { WalUploaderProcess } from '../archive/wal-uploader-process.js';
 import { monotonicMs } from '../util/time.js';
 
 export async function runDaemon(configFile: string | undefined): Promise<void> {
-  const { config } = loadConfig({ file: configFile ?? null });
+  const { config, imds } = await loadConfigWithImds({ file: configFile ?? null });
   const logger = createLogger({ level: config.log.level, cluster: config.scope, member: config.name });
+  if (imds.length > 0) {
+    logger.info('values from the EC2 instance metadata service', Object.fromEntries(imds));
+    // PostgreSQL's archive_command and restore_command (governor wal-push/wal-fetch) inherit these.
+    Object.assign(process.env, imdsEnvironment(imds));
+  }
   process.title = `governor ${config.scope}/${config.name}`;
   const dcs = createEtcdDcs({ config, logger });
   const self = governorCommand();
@@ -33,7 +39,7 @@ export async function runDaemon(configFile: string | undefined): Promise<void> {
   });
   const fence = new WriteFence(self, config.postgresql.data_dir, logger.child('fence'));
   fence.start();
-  const haproxySettings = config.haproxy ?? defaultHaproxyConfig();
+  const haproxySettings = { ...(config.haproxy ?? defaultHaproxyConfig()), check_ca_file: config.restapi.cafile ?? null };
   const haproxy = haproxySettings.enabled ? new HaproxyManager(haproxySettings, config.scope, logger) : null;
   if (haproxy) {
     // Routing is a convenience beside HA: a HAProxy that cannot start is logged and retried, and

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // `governor`: the daemon (`governor -c FILE`) and its subcommands.
 
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { GOVERNOR_VERSION } from '../ha/member.js';
 import { ruleNames } from '../ha/decide.js';
 import { fail } from './errors.js';
@@ -37,6 +37,21 @@ export function buildGovernor(): Command {
     .description('print the HA decision rules in the order they are evaluated')
     .action(() => {
       for (const [i, name] of ruleNames().entries()) console.log(`${String(i + 1).padStart(2)}. ${name}`);
+    });
+
+  program
+    .command('config')
+    .description('the effective configuration (file, environment, defaults, EC2 metadata) with secrets masked and where each value came from')
+    .option('-c, --config <file>', 'configuration file (default: $GOVERNOR_CONFIG or /etc/governor/governor.yml)')
+    .option('--print', 'print it (the only action so far)')
+    .addOption(new Option('--format <format>', 'output format').choices(['yaml', 'json']).default('yaml'))
+    .action(async (options: { print?: boolean; format: 'yaml' | 'json' }, command: Command) => {
+      if (!options.print) throw new InvalidArgumentError('config: nothing to do; use "governor config --print"');
+      const { config: file } = command.optsWithGlobals<{ config?: string }>();
+      const { loadConfigWithImds } = await import('../config/load.js');
+      const { printJson, printYaml } = await import('../config/print.js');
+      const loaded = await loadConfigWithImds({ file: file ?? process.env.GOVERNOR_CONFIG ?? '/etc/governor/governor.yml' });
+      process.stdout.write(options.format === 'json' ? printJson(loaded) : printYaml(loaded));
     });
 
   program

@@ -3,19 +3,29 @@
 import { createInterface } from 'node:readline/promises';
 import { Command, Option } from 'commander';
 import { stringify } from 'yaml';
-import { loadConfig } from '../config/load.js';
+import { loadConfigWithImds } from '../config/load.js';
 import type { GovernorConfig } from '../config/types.js';
 import type { ClusterView, Member } from '../dcs/types.js';
+import { restApiTls } from '../ha/peers.js';
 import { createLogger } from '../log/logger.js';
+import { httpRequest, type TlsClientOptions } from '../util/http-client.js';
 import { formatTable, historyRows, listRows } from './ctl-format.js';
 
 interface GlobalOptions {
   config?: string;
+  insecure?: boolean;
 }
 
-function load(command: Command): GovernorConfig {
+interface Ctl {
+  config: GovernorConfig;
+  /** How members' REST certificates are verified (ctl.cacert, restapi.cafile, or --insecure). */
+  tls: TlsClientOptions;
+}
+
+async function load(command: Command): Promise<Ctl> {
   const options = command.optsWithGlobals<GlobalOptions>();
-  return loadConfig({ file: options.config ?? process.env.GOVERNOR_CONFIG ?? '/etc/governor/governor.yml' }).config;
+  const { config } = await loadConfigWithImds({ file: options.config ?? process.env.GOVERNOR_CONFIG ?? '/etc/governor/governor.yml' });
+  return { config, tls: restApiTls(config, { ctl: true, insecure: options.insecure === true }) };
 }
 
 async function readCluster(config: GovernorConfig): Promise<ClusterView> {
@@ -34,23 +44,25 @@ function apiBase(member: Member): string {
   return url.origin;
 }
 
-async function callApi(config: GovernorConfig, member: Member, method: string, path: string, body?: unknown): Promise<string> {
+async function callApi({ config, tls }: Ctl, member: Member, method: string, path: string, body?: unknown): Promise<string> {
   const headers: Record<string, string> = { 'Content-Type': 'application/json' };
   const auth = config.restapi.authentication;
   if (auth) headers.Authorization = `Basic ${Buffer.from(`${auth.username}:${auth.password}`).toString('base64')}`;
-  let response: Response;
+  let response;
   try {
-    response = await fetch(`${apiBase(member)}${path}`, {
+    response = await httpRequest(`${apiBase(member)}${path}`, {
       method,
       headers,
       body: body === undefined ? undefined : JSON.stringify(body),
-      signal: AbortSignal.timeout(60_000),
+      timeoutMs: 60_000,
+      tls,
     });
   } catch (error) {
-    throw new Error(`${member.name}'s REST API at ${apiBase(member)} did not answer: ${(error as Error).message}`);
+    const hint = /certificate|self.signed/i.test((error as Error).message) ? ' (set ctl.cacert or restapi.cafile to the CA that signed it, or pass --insecure)' : '';
+    throw new Error(`${member.name}'s REST API at ${apiBase(member)} did not answer: ${(error as Error).message}${hint}`);
   }
-  const text = (await response.text()).trim();
-  if (!response.ok && response.status !== 202) throw new Error(`${member.name} refused ${method} ${path} (HTTP ${response.status}): ${text}`);
+  const text = response.body.trim();
+  if ((response.status < 200 || response.status >= 300) && response.status !== 202) throw new Error(`${member.name} refused ${method} ${path} (HTTP ${response.status}): ${text}`);
   return text;
 }
 
@@ -74,14 +86,16 @@ const formatOption = () => new Option('-f, --format <format>', 'output format').
 export function buildCtl(name: string): Command {
   const ctl = new Command(name)
     .description('operate a governor cluster')
-    .option('-c, --config <file>', 'a member configuration file (for etcd and REST API credentials)');
+    .option('-c, --config <file>', 'a member configuration file (for etcd and REST API credentials)')
+    .option('--insecure', "do not verify the members' REST API certificates");
 
   ctl
     .command('list')
     .description('members, roles, states, timelines and lag')
     .addOption(formatOption())
     .action(async (options: { format: string }, command: Command) => {
-      const config = load(command);
+      const ctl = await load(command);
+      const { config } = ctl;
       const cluster = await readCluster(config);
       const rows = listRows(config.scope, cluster);
       if (options.format === 'json') console.log(JSON.stringify(rows));
@@ -96,7 +110,8 @@ export function buildCtl(name: string): Command {
     .option('--scheduled <time>', 'ISO 8601 time at which to switch over')
     .option('--force', 'do not ask for confirmation')
     .action(async (options: { leader?: string; candidate?: string; scheduled?: string; force?: boolean }, command: Command) => {
-      const config = load(command);
+      const ctl = await load(command);
+      const { config } = ctl;
       const cluster = await readCluster(config);
       if (!cluster.leader) throw new Error('the cluster has no leader: use "failover --candidate NAME"');
       if (options.leader && options.leader !== cluster.leader.name) throw new Error(`--leader: ${options.leader} is not the current leader (${cluster.leader.name})`);
@@ -107,7 +122,7 @@ export function buildCtl(name: string): Command {
       const body: Record<string, string> = { leader: leader.name };
       if (options.candidate) body.candidate = options.candidate;
       if (options.scheduled) body.scheduled_at = options.scheduled;
-      console.log(await callApi(config, leader, 'POST', '/switchover', body));
+      console.log(await callApi(ctl, leader, 'POST', '/switchover', body));
     });
 
   ctl
@@ -116,11 +131,12 @@ export function buildCtl(name: string): Command {
     .requiredOption('--candidate <name>', 'the replica to promote')
     .option('--force', 'do not ask for confirmation')
     .action(async (options: { candidate: string; force?: boolean }, command: Command) => {
-      const config = load(command);
+      const ctl = await load(command);
+      const { config } = ctl;
       const cluster = await readCluster(config);
       const candidate = memberNamed(cluster, options.candidate, '--candidate');
       await confirm(`Fail over to ${candidate.name}?`, options.force);
-      console.log(await callApi(config, candidate, 'POST', '/failover', { candidate: candidate.name }));
+      console.log(await callApi(ctl, candidate, 'POST', '/failover', { candidate: candidate.name }));
     });
 
   ctl
@@ -129,11 +145,12 @@ export function buildCtl(name: string): Command {
     .argument('[members...]')
     .option('--force', 'do not ask for confirmation')
     .action(async (names: string[], options: { force?: boolean }, command: Command) => {
-      const config = load(command);
+      const ctl = await load(command);
+      const { config } = ctl;
       const cluster = await readCluster(config);
       const targets = names.length ? names.map((n) => memberNamed(cluster, n, 'members')) : cluster.members;
       await confirm(`Restart PostgreSQL on ${targets.map((m) => m.name).join(', ')}?`, options.force);
-      for (const member of targets) console.log(`${member.name}: ${await callApi(config, member, 'POST', '/restart', {})}`);
+      for (const member of targets) console.log(`${member.name}: ${await callApi(ctl, member, 'POST', '/restart', {})}`);
     });
 
   ctl
@@ -142,12 +159,13 @@ export function buildCtl(name: string): Command {
     .argument('<member>')
     .option('--force', 'do not ask for confirmation')
     .action(async (name: string, options: { force?: boolean }, command: Command) => {
-      const config = load(command);
+      const ctl = await load(command);
+      const { config } = ctl;
       const cluster = await readCluster(config);
       const member = memberNamed(cluster, name, 'member');
       if (cluster.leader?.name === name) throw new Error(`member: ${name} is the leader; switch over first`);
       await confirm(`Wipe the data of ${name} and clone it again?`, options.force);
-      console.log(await callApi(config, member, 'POST', '/reinitialize', {}));
+      console.log(await callApi(ctl, member, 'POST', '/reinitialize', {}));
     });
 
   ctl
@@ -155,7 +173,7 @@ export function buildCtl(name: string): Command {
     .description('timeline switches: when and to whom the master role moved')
     .addOption(formatOption())
     .action(async (options: { format: string }, command: Command) => {
-      const cluster = await readCluster(load(command));
+      const cluster = await readCluster((await load(command)).config);
       const rows = historyRows(cluster.history);
       if (options.format === 'json') console.log(JSON.stringify(rows));
       else console.log(formatTable(rows));
@@ -165,7 +183,8 @@ export function buildCtl(name: string): Command {
     .command('show-config')
     .description('the dynamic configuration stored in etcd')
     .action(async (_options: unknown, command: Command) => {
-      const config = load(command);
+      const ctl = await load(command);
+      const { config } = ctl;
       const cluster = await readCluster(config);
       process.stdout.write(stringify(cluster.config ?? config.bootstrap.dcs));
     });

@@ -13,7 +13,7 @@ import { ActionExecutor } from './execute.js';
 import type { WriteFence } from './fence.js';
 import { LeaseKeeper } from './lease.js';
 import { memberData } from './member.js';
-import { fetchPeers } from './peers.js';
+import { fetchPeers, restApiTls } from './peers.js';
 import type { Decision, LoopMemory, Requests, Snapshot } from './types.js';
 
 const POSTMASTER_CHECK_MS = 100;
@@ -230,7 +230,7 @@ export class HaLoop {
     // Peers are asked only for an open race: a failover request already names the winner.
     if (cluster && !cluster.leader && !cluster.failover?.member && isReplicaStatus(pgStatus) && !this.config.tags.nofailover) {
       const timeout = Math.min(1000, this.status.dynamic.retry_timeout * 1000);
-      snapshot.peers = await fetchPeers(cluster.members, this.config.name, timeout);
+      snapshot.peers = await fetchPeers(cluster.members, this.config.name, timeout, restApiTls(this.config));
     }
 
     const decision = decide(snapshot);

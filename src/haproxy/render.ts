@@ -19,6 +19,8 @@ export interface RoutingMember {
   /** REST API address the health checks ask. */
   apiHost: string;
   apiPort: number;
+  /** The REST API serves HTTPS (its api_url is https://): health checks speak TLS. */
+  apiTls?: boolean;
 }
 
 export interface RoutingView {
@@ -68,8 +70,16 @@ function compareMembers(a: RoutingMember, b: RoutingMember): number {
   return 0;
 }
 
-function serverLine(server: string, m: RoutingMember): string {
-  return `    server ${server} ${formatAddress(m.host, m.port)} check port ${m.apiPort} addr ${m.apiHost}`;
+/** TLS for a health check against an HTTPS REST API: verified against the CA when there is one. */
+function checkTls(m: RoutingMember, caFile: string | null | undefined): string {
+  if (!m.apiTls) return '';
+  if (!caFile) return ' check-ssl verify none';
+  if (caFile.includes("'")) throw new Error(`haproxy: cannot put ${JSON.stringify(caFile)} in haproxy.cfg (a quote in the path)`);
+  return ` check-ssl verify required ca-file '${caFile}'`;
+}
+
+function serverLine(server: string, m: RoutingMember, caFile?: string | null): string {
+  return `    server ${server} ${formatAddress(m.host, m.port)} check port ${m.apiPort} addr ${m.apiHost}${checkTls(m, caFile)}`;
 }
 
 /** The server name each member gets: sanitized, unique, the leader first. Exposed for tests and
@@ -125,11 +135,11 @@ export function renderHaproxyConfig(view: RoutingView, settings: HaproxyConfig, 
   const skipped = (m: RoutingMember) => `    # ${sanitizeServerName(m.name)} left out: ${memberProblem(m)}`;
 
   const master: string[] = [];
-  if (view.leader && names.leader) master.push(serverLine(names.leader, view.leader));
+  if (view.leader && names.leader) master.push(serverLine(names.leader, view.leader, settings.check_ca_file));
   else if (view.leader) master.push(skipped(view.leader), '    # no server: connections are closed, never sent to a non-leader');
   else master.push('    # no leader: no server, connections are closed, never sent to a non-leader');
 
-  const replicas = names.replicas.map(({ member, server }) => serverLine(server, member));
+  const replicas = names.replicas.map(({ member, server }) => serverLine(server, member, settings.check_ca_file));
   for (const m of names.skipped) if (m !== view.leader) replicas.push(skipped(m));
   const fallback = settings.replicas_fallback_to_master;
   if (fallback && view.leader && names.leader) {
