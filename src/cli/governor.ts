@@ -70,11 +70,12 @@ export function buildGovernor(): Command {
     .option('--timeout <seconds>', 'how long to wait for the cluster', integer('--timeout'), 120)
     .option('--archive <url>', 'WAL archive and backups: s3://bucket/prefix (AWS_* variables for endpoint, region, credentials) or file:///path (default DIR/archive)')
     .option('--no-archive', 'run without WAL archiving')
-    .action(async (options: { dir: string; nodes: number; portBase?: number; timeout: number; archive?: string | false }) => {
+    .option('--tls-dir <dir>', 'etcd (client certificates), REST APIs and PostgreSQL over TLS with ca.crt, server.crt/key (for 127.0.0.1) and client.crt/key from DIR')
+    .action(async (options: { dir: string; nodes: number; portBase?: number; timeout: number; archive?: string | false; tlsDir?: string }) => {
       if (typeof options.archive === 'string' && !/^(s3:\/\/[^/]+|file:\/\/\/)/.test(options.archive)) {
         throw new InvalidArgumentError(`--archive: expected s3://bucket/prefix or file:///path, got ${JSON.stringify(options.archive)}`);
       }
-      const manifest = await (await demoModule()).demoUp({ dir: options.dir, nodes: options.nodes, portBase: options.portBase, timeoutMs: options.timeout * 1000, archive: options.archive });
+      const manifest = await (await demoModule()).demoUp({ dir: options.dir, nodes: options.nodes, portBase: options.portBase, timeoutMs: options.timeout * 1000, archive: options.archive, tlsDir: options.tlsDir });
       console.log(JSON.stringify(manifest));
     });
   demo
