@@ -7,6 +7,7 @@ import { imdsEnvironment } from '../config/imds.js';
 import { createEtcdDcs } from '../dcs/etcd.js';
 import { WriteFence } from '../ha/fence.js';
 import { HaLoop } from '../ha/loop.js';
+import { restApiTls } from '../ha/peers.js';
 import { governorCommand } from './self.js';
 import { HaproxyManager } from '../haproxy/manager.js';
 import { routingViewFromCluster } from '../haproxy/view.js';
@@ -27,6 +28,8 @@ export async function runDaemon(configFile: string | undefined): Promise<void> {
     Object.assign(process.env, imdsEnvironment(imds));
   }
   process.title = `governor ${config.scope}/${config.name}`;
+  // Read the REST CA now: a missing file stops the start with the field named, not a later race.
+  restApiTls(config);
   const dcs = createEtcdDcs({ config, logger });
   const self = governorCommand();
   const configPath = configFile ? path.resolve(configFile) : null;
