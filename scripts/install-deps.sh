@@ -10,13 +10,15 @@ command -v etcdctl >/dev/null 2>&1 || need+=(etcd-client)
 command -v haproxy >/dev/null 2>&1 || need+=(haproxy)
 command -v lz4 >/dev/null 2>&1 || need+=(lz4)
 command -v zstd >/dev/null 2>&1 || need+=(zstd)
+# The TLS tests make their certificates with openssl.
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
 
 if [ "${#need[@]}" -gt 0 ] || [ "${FORCE_APT:-}" = 1 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   export DEBIAN_FRONTEND=noninteractive
   $sudo apt-get update
-  $sudo apt-get install -y postgresql-15 etcd-server etcd-client haproxy lz4 zstd
+  $sudo apt-get install -y postgresql-15 etcd-server etcd-client haproxy lz4 zstd openssl
 fi
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then

@@ -3,7 +3,9 @@
 // config) behind basic auth.
 
 import http from 'node:http';
+import https from 'node:https';
 import { timingSafeEqual } from 'node:crypto';
+import { readPemFile } from '../util/pem.js';
 import type { GovernorConfig } from '../config/types.js';
 import type { ClusterView, Dcs } from '../dcs/types.js';
 import type { Logger } from '../log/logger.js';
@@ -107,7 +109,18 @@ export function checkAuth(config: GovernorConfig, header: string | undefined): v
   if (!sameSecret(user, auth.username) || !sameSecret(password, auth.password)) throw new HttpError(401, 'invalid credentials');
 }
 
-export function createApiServer(backend: ApiBackend): http.Server {
+/** Plain HTTP, or HTTPS when restapi.certfile/keyfile are set. */
+export type ApiServer = http.Server | https.Server;
+
+/** The TLS server options from restapi.certfile/keyfile, or null for plain HTTP. Files are read
+ *  here, at start-up, so a missing one stops the daemon with the field named. */
+export function apiTlsOptions(config: GovernorConfig): https.ServerOptions | null {
+  const { certfile, keyfile } = config.restapi;
+  if (!certfile || !keyfile) return null;
+  return { cert: readPemFile('restapi.certfile', certfile), key: readPemFile('restapi.keyfile', keyfile), minVersion: 'TLSv1.2' };
+}
+
+export function createApiServer(backend: ApiBackend): ApiServer {
   const handle = async (req: http.IncomingMessage, res: http.ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const path = url.pathname.replace(/\/+$/, '') || '/';
@@ -201,17 +214,19 @@ export function createApiServer(backend: ApiBackend): http.Server {
     return send(res, status, body);
   };
 
-  return http.createServer((req, res) => {
+  const listener = (req: http.IncomingMessage, res: http.ServerResponse) => {
     handle(req, res).catch((error: unknown) => {
       const status = error instanceof HttpError ? error.status : 500;
       if (status === 401) res.setHeader('WWW-Authenticate', 'Basic realm="governor"');
       if (status >= 500 && !(error instanceof HttpError)) backend.logger.error(`api error: ${(error as Error).message}`);
       send(res, status, (error as Error).message);
     });
-  });
+  };
+  const tls = apiTlsOptions(backend.config);
+  return tls ? https.createServer(tls, listener) : http.createServer(listener);
 }
 
-export async function listen(server: http.Server, address: string): Promise<void> {
+export async function listen(server: ApiServer, address: string): Promise<void> {
   const { host, port } = parseHostPort(address, 'restapi.listen');
   await new Promise<void>((resolve, reject) => {
     server.once('error', (error) => reject(new Error(`restapi.listen ${address}: ${(error as Error).message}`)));

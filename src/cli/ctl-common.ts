@@ -4,19 +4,28 @@
 import { basicAuthHeaders } from '../util/basic-auth.js';
 import { createInterface } from 'node:readline/promises';
 import { type Command, Option } from 'commander';
-import { loadConfig } from '../config/load.js';
+import { loadConfigWithImds } from '../config/load.js';
 import type { GovernorConfig } from '../config/types.js';
 import type { EtcdDcs } from '../dcs/etcd.js';
 import type { ClusterView, Member } from '../dcs/types.js';
+import { restApiTls } from '../ha/peers.js';
 import { createLogger } from '../log/logger.js';
+import { httpRequest, type TlsClientOptions } from '../util/http-client.js';
 
 interface GlobalOptions {
   config?: string;
+  insecure?: boolean;
 }
 
-export function load(command: Command): GovernorConfig {
+/** How each loaded configuration verifies the members' REST certificates (ctl.cacert,
+ *  restapi.cafile, or --insecure), kept beside it so every call site passes just the config. */
+const tlsOf = new WeakMap<GovernorConfig, TlsClientOptions>();
+
+export async function load(command: Command): Promise<GovernorConfig> {
   const options = command.optsWithGlobals<GlobalOptions>();
-  return loadConfig({ file: options.config ?? process.env.GOVERNOR_CONFIG ?? '/etc/governor/governor.yml' }).config;
+  const { config } = await loadConfigWithImds({ file: options.config ?? process.env.GOVERNOR_CONFIG ?? '/etc/governor/governor.yml' });
+  tlsOf.set(config, restApiTls(config, { ctl: true, insecure: options.insecure === true }));
+  return config;
 }
 
 export async function readCluster(config: GovernorConfig): Promise<ClusterView> {
@@ -29,22 +38,22 @@ export function apiBase(member: Member): string {
 }
 
 export async function callApi(config: GovernorConfig, member: Member, method: string, path: string, body?: unknown): Promise<string> {
-  const headers: Record<string, string> = { 'Content-Type': 'application/json' };
-  const auth = config.restapi.authentication;
-  Object.assign(headers, basicAuthHeaders(auth));
-  let response: Response;
+  const headers: Record<string, string> = { 'Content-Type': 'application/json', ...basicAuthHeaders(config.restapi.authentication) };
+  let response;
   try {
-    response = await fetch(`${apiBase(member)}${path}`, {
+    response = await httpRequest(`${apiBase(member)}${path}`, {
       method,
       headers,
       body: body === undefined ? undefined : JSON.stringify(body),
-      signal: AbortSignal.timeout(60_000),
+      timeoutMs: 60_000,
+      tls: tlsOf.get(config) ?? restApiTls(config, { ctl: true }),
     });
   } catch (error) {
-    throw new Error(`${member.name}'s REST API at ${apiBase(member)} did not answer: ${(error as Error).message}`);
+    const hint = /certificate|self.signed/i.test((error as Error).message) ? ' (set ctl.cacert or restapi.cafile to the CA that signed it, or pass --insecure)' : '';
+    throw new Error(`${member.name}'s REST API at ${apiBase(member)} did not answer: ${(error as Error).message}${hint}`);
   }
-  const text = (await response.text()).trim();
-  if (!response.ok && response.status !== 202) throw new Error(`${member.name} refused ${method} ${path} (HTTP ${response.status}): ${text}`);
+  const text = response.body.trim();
+  if ((response.status < 200 || response.status >= 300) && response.status !== 202) throw new Error(`${member.name} refused ${method} ${path} (HTTP ${response.status}): ${text}`);
   return text;
 }
 
@@ -84,10 +93,10 @@ export function preferredMember(cluster: ClusterView): Member {
   return member;
 }
 
-async function postmasterStart(member: Member): Promise<{ state: string | null; start: string | null }> {
+async function postmasterStart(config: GovernorConfig, member: Member): Promise<{ state: string | null; start: string | null }> {
   try {
-    const response = await fetch(`${apiBase(member)}/patroni`, { signal: AbortSignal.timeout(5000) });
-    const doc = (await response.json()) as { state?: string; postmaster_start_time?: string };
+    const response = await httpRequest(`${apiBase(member)}/patroni`, { timeoutMs: 5000, tls: tlsOf.get(config) ?? restApiTls(config, { ctl: true }) });
+    const doc = JSON.parse(response.body) as { state?: string; postmaster_start_time?: string };
     return { state: doc.state ?? null, start: doc.postmaster_start_time ?? null };
   } catch {
     return { state: null, start: null };
@@ -96,12 +105,12 @@ async function postmasterStart(member: Member): Promise<{ state: string | null; 
 
 /** POST /restart and wait until the member runs a new postmaster, so restarts go one member at a time. */
 export async function restartAndWait(config: GovernorConfig, member: Member, timeoutMs: number): Promise<string> {
-  const before = await postmasterStart(member);
+  const before = await postmasterStart(config, member);
   const answer = await callApi(config, member, 'POST', '/restart', {});
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     await new Promise((resolve) => setTimeout(resolve, 200));
-    const now = await postmasterStart(member);
+    const now = await postmasterStart(config, member);
     if (now.state === 'running' && now.start !== null && now.start !== before.start) return `restarted (postmaster started ${now.start})`;
   }
   throw new Error(`${member.name}: ${answer}, but PostgreSQL did not come back with a new postmaster within ${timeoutMs / 1000} s`);

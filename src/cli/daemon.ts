@@ -2,10 +2,12 @@
 
 import path from 'node:path';
 import { createApiServer, listen } from '../api/server.js';
-import { defaultHaproxyConfig, loadConfig } from '../config/load.js';
+import { defaultHaproxyConfig, loadConfigWithImds } from '../config/load.js';
+import { imdsEnvironment } from '../config/imds.js';
 import { createEtcdDcs } from '../dcs/etcd.js';
 import { WriteFence } from '../ha/fence.js';
 import { HaLoop } from '../ha/loop.js';
+import { restApiTls } from '../ha/peers.js';
 import { governorCommand } from './self.js';
 import { HaproxyManager } from '../haproxy/manager.js';
 import { routingViewFromCluster } from '../haproxy/view.js';
@@ -25,9 +27,16 @@ import { openStorage } from '../archive/storage/index.js';
 const BACKUP_LIST_REFRESH_MS = 5 * 60_000;
 
 export async function runDaemon(configFile: string | undefined): Promise<void> {
-  const { config } = loadConfig({ file: configFile ?? null });
+  const { config, imds } = await loadConfigWithImds({ file: configFile ?? null });
   const logger = createLogger({ level: config.log.level, cluster: config.scope, member: config.name });
+  if (imds.length > 0) {
+    logger.info('values from the EC2 instance metadata service', Object.fromEntries(imds));
+    // PostgreSQL's archive_command and restore_command (governor wal-push/wal-fetch) inherit these.
+    Object.assign(process.env, imdsEnvironment(imds));
+  }
   process.title = `governor ${config.scope}/${config.name}`;
+  // Read the REST CA now: a missing file stops the start with the field named, not a later race.
+  restApiTls(config);
   const dcs = createEtcdDcs({ config, logger });
   const self = governorCommand();
   const configPath = configFile ? path.resolve(configFile) : null;
@@ -40,7 +49,7 @@ export async function runDaemon(configFile: string | undefined): Promise<void> {
   });
   const fence = new WriteFence(self, config.postgresql.data_dir, logger.child('fence'));
   fence.start();
-  const haproxySettings = config.haproxy ?? defaultHaproxyConfig();
+  const haproxySettings = { ...(config.haproxy ?? defaultHaproxyConfig()), check_ca_file: config.restapi.cafile ?? null };
   const haproxy = haproxySettings.enabled ? new HaproxyManager(haproxySettings, config.scope, logger) : null;
   if (haproxy) {
     // Routing is a convenience beside HA: a HAProxy that cannot start is logged and retried, and

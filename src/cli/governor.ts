@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // `governor`: the daemon (`governor -c FILE`) and its subcommands.
 
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { GOVERNOR_VERSION } from '../ha/member.js';
 import { ruleNames } from '../ha/decide.js';
 import { fail } from './errors.js';
@@ -40,6 +40,21 @@ export function buildGovernor(): Command {
     });
 
   program
+    .command('config')
+    .description('the effective configuration (file, environment, defaults, EC2 metadata) with secrets masked and where each value came from')
+    .option('-c, --config <file>', 'configuration file (default: $GOVERNOR_CONFIG or /etc/governor/governor.yml)')
+    .option('--print', 'print it (the only action so far)')
+    .addOption(new Option('--format <format>', 'output format').choices(['yaml', 'json']).default('yaml'))
+    .action(async (options: { print?: boolean; format: 'yaml' | 'json' }, command: Command) => {
+      if (!options.print) throw new InvalidArgumentError('config: nothing to do; use "governor config --print"');
+      const { config: file } = command.optsWithGlobals<{ config?: string }>();
+      const { loadConfigWithImds } = await import('../config/load.js');
+      const { printJson, printYaml } = await import('../config/print.js');
+      const loaded = await loadConfigWithImds({ file: file ?? process.env.GOVERNOR_CONFIG ?? '/etc/governor/governor.yml' });
+      process.stdout.write(options.format === 'json' ? printJson(loaded) : printYaml(loaded));
+    });
+
+  program
     .command('fence', { hidden: true })
     .description('internal: the write fence the daemon starts beside itself')
     .requiredOption('--data-dir <dir>')
@@ -55,11 +70,12 @@ export function buildGovernor(): Command {
     .option('--timeout <seconds>', 'how long to wait for the cluster', integer('--timeout'), 120)
     .option('--archive <url>', 'WAL archive and backups: s3://bucket/prefix (AWS_* variables for endpoint, region, credentials) or file:///path (default DIR/archive)')
     .option('--no-archive', 'run without WAL archiving')
-    .action(async (options: { dir: string; nodes: number; portBase?: number; timeout: number; archive?: string | false }) => {
+    .option('--tls-dir <dir>', 'etcd (client certificates), REST APIs and PostgreSQL over TLS with ca.crt, server.crt/key (for 127.0.0.1) and client.crt/key from DIR')
+    .action(async (options: { dir: string; nodes: number; portBase?: number; timeout: number; archive?: string | false; tlsDir?: string }) => {
       if (typeof options.archive === 'string' && !/^(s3:\/\/[^/]+|file:\/\/\/)/.test(options.archive)) {
         throw new InvalidArgumentError(`--archive: expected s3://bucket/prefix or file:///path, got ${JSON.stringify(options.archive)}`);
       }
-      const manifest = await (await demoModule()).demoUp({ dir: options.dir, nodes: options.nodes, portBase: options.portBase, timeoutMs: options.timeout * 1000, archive: options.archive });
+      const manifest = await (await demoModule()).demoUp({ dir: options.dir, nodes: options.nodes, portBase: options.portBase, timeoutMs: options.timeout * 1000, archive: options.archive, tlsDir: options.tlsDir });
       console.log(JSON.stringify(manifest));
     });
   demo

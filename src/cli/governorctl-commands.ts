@@ -9,14 +9,15 @@ import { addMaintenanceCommands, cancelScheduledSwitchover } from './governorctl
 export function buildCtl(name: string): Command {
   const ctl = new Command(name)
     .description('operate a governor cluster')
-    .option('-c, --config <file>', 'a member configuration file (for etcd and REST API credentials)');
+    .option('-c, --config <file>', 'a member configuration file (for etcd and REST API credentials)')
+    .option('--insecure', "do not verify the members' REST API certificates");
 
   ctl
     .command('list')
     .description('members, roles, states, timelines and lag')
     .addOption(formatOption())
     .action(async (options: { format: string }, command: Command) => {
-      const config = load(command);
+      const config = (await load(command));
       const cluster = await readCluster(config);
       const rows = listRows(config.scope, cluster);
       if (options.format === 'json') console.log(JSON.stringify(rows));
@@ -32,7 +33,7 @@ export function buildCtl(name: string): Command {
     .option('--cancel', 'cancel the scheduled switchover (same as "flush switchover")')
     .option('--force', 'do not ask for confirmation')
     .action(async (options: { leader?: string; candidate?: string; scheduled?: string; cancel?: boolean; force?: boolean }, command: Command) => {
-      const config = load(command);
+      const config = (await load(command));
       if (options.cancel) {
         if (options.candidate || options.scheduled || options.leader) throw new Error('--cancel: takes no --leader, --candidate or --scheduled');
         return cancelScheduledSwitchover(config, options.force);
@@ -56,7 +57,7 @@ export function buildCtl(name: string): Command {
     .requiredOption('--candidate <name>', 'the replica to promote')
     .option('--force', 'do not ask for confirmation')
     .action(async (options: { candidate: string; force?: boolean }, command: Command) => {
-      const config = load(command);
+      const config = (await load(command));
       const cluster = await readCluster(config);
       const candidate = memberNamed(cluster, options.candidate, '--candidate');
       await confirm(`Fail over to ${candidate.name}?`, options.force);
@@ -70,7 +71,7 @@ export function buildCtl(name: string): Command {
     .option('--pending', 'only members whose PostgreSQL has a parameter change pending a restart')
     .option('--force', 'do not ask for confirmation')
     .action(async (names: string[], options: { pending?: boolean; force?: boolean }, command: Command) => {
-      const config = load(command);
+      const config = (await load(command));
       const cluster = await readCluster(config);
       let targets = names.length ? names.map((n) => memberNamed(cluster, n, 'members')) : cluster.members;
       if (options.pending) targets = targets.filter((m) => m.pending_restart);
@@ -90,7 +91,7 @@ export function buildCtl(name: string): Command {
     .argument('<member>')
     .option('--force', 'do not ask for confirmation')
     .action(async (name: string, options: { force?: boolean }, command: Command) => {
-      const config = load(command);
+      const config = (await load(command));
       const cluster = await readCluster(config);
       const member = memberNamed(cluster, name, 'member');
       if (cluster.leader?.name === name) throw new Error(`member: ${name} is the leader; switch over first`);
@@ -103,7 +104,7 @@ export function buildCtl(name: string): Command {
     .description('timeline switches: when and to whom the master role moved')
     .addOption(formatOption())
     .action(async (options: { format: string }, command: Command) => {
-      const cluster = await readCluster(load(command));
+      const cluster = await readCluster((await load(command)));
       const rows = historyRows(cluster.history);
       if (options.format === 'json') console.log(JSON.stringify(rows));
       else console.log(formatTable(rows));
@@ -113,7 +114,7 @@ export function buildCtl(name: string): Command {
     .command('show-config')
     .description('the dynamic configuration stored in etcd')
     .action(async (_options: unknown, command: Command) => {
-      const config = load(command);
+      const config = (await load(command));
       const cluster = await readCluster(config);
       process.stdout.write(stringify(cluster.config ?? config.bootstrap.dcs));
     });

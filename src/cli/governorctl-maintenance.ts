@@ -42,7 +42,7 @@ async function waitForPause(config: GovernorConfig, paused: boolean, timeoutMs: 
 }
 
 async function setPause(command: Command, paused: boolean, options: { wait?: boolean }): Promise<void> {
-  const config = load(command);
+  const config = (await load(command));
   const cluster = await readCluster(config);
   if ((cluster.config?.pause === true) === paused) throw new Error(`the cluster is already ${paused ? 'paused' : 'resumed'}`);
   // Through a member's REST API (PATCH /config, as patronictl does): it validates and compare-and-swaps.
@@ -100,7 +100,7 @@ async function editInEditor(current: DynamicConfig): Promise<unknown> {
 }
 
 async function editConfig(command: Command, options: EditOptions): Promise<void> {
-  const config = load(command);
+  const config = (await load(command));
   await withDcs(config, async (dcs) => {
     const cluster = await dcs.readCluster();
     const current = cluster.config ?? config.bootstrap.dcs;
@@ -157,6 +157,6 @@ export function addMaintenanceCommands(ctl: Command): void {
     .option('--force', 'do not ask for confirmation')
     .action(async (what: string, options: { force?: boolean }, command: Command) => {
       if (what !== 'switchover') throw new Error(`flush: expected "switchover", got ${JSON.stringify(what)}`);
-      await cancelScheduledSwitchover(load(command), options.force);
+      await cancelScheduledSwitchover((await load(command)), options.force);
     });
 }

@@ -2,7 +2,7 @@
 // timing rule they satisfy (ttl >= loop_wait + 2 * retry_timeout: 5 >= 1 + 2 * 2).
 
 import path from 'node:path';
-import type { ArchiveConfig, DynamicConfig, HaproxyConfig } from './types.js';
+import type { ArchiveConfig, DynamicConfig, HaproxyConfig, PostgresqlSslConfig } from './types.js';
 
 function deepFreeze<T>(value: T): T {
   if (value && typeof value === 'object') {
@@ -52,6 +52,28 @@ export const DEFAULT_POSTGRESQL = deepFreeze({
   superuser_username: 'postgres',
   replication_username: 'replicator',
 });
+
+/** PostgreSQL without TLS files: ssl off, replicas ask for TLS but take plain text (libpq's default). */
+export const DEFAULT_POSTGRESQL_SSL: Readonly<PostgresqlSslConfig> = deepFreeze({
+  cert_file: null,
+  key_file: null,
+  ca_file: null,
+  sslmode: 'prefer' as const,
+  hostssl_replication: false,
+});
+
+/** sslmode when certificates are configured: encrypted, without verifying the master's identity
+ *  (that needs ca_file: verify-ca or verify-full). */
+export const DEFAULT_SSLMODE_WITH_CERTIFICATES = 'require' as const;
+
+/** IMDS is asked only when a value is missing, so "on" costs nothing off EC2 when the file is complete. */
+export const DEFAULT_IMDS = 'on' as const;
+
+/** The instance metadata service's address, as the AWS SDK has it (AWS_EC2_METADATA_SERVICE_ENDPOINT overrides). */
+export const DEFAULT_IMDS_ENDPOINT = 'http://169.254.169.254';
+
+/** Total time for the token request and both reads: a machine off EC2 must not wait long. */
+export const IMDS_TIMEOUT_MS = 1000;
 
 export const DEFAULT_TAGS = deepFreeze({
   nofailover: false,

@@ -17,6 +17,9 @@
 // | GOVERNOR_RESTAPI_CONNECT_ADDRESS          | restapi.connect_address                     | host:port                  |
 // | GOVERNOR_RESTAPI_USERNAME                 | restapi.authentication.username             | string                     |
 // | GOVERNOR_RESTAPI_PASSWORD                 | restapi.authentication.password             | string (secret)            |
+// | GOVERNOR_RESTAPI_CERTFILE, _KEYFILE, _CAFILE | restapi.certfile, keyfile, cafile        | absolute path              |
+// | GOVERNOR_CTL_CACERT                       | ctl.cacert                                  | absolute path              |
+// | GOVERNOR_IMDS                             | imds                                        | on / off                   |
 // | GOVERNOR_POSTGRESQL_LISTEN                | postgresql.listen                           | host[,host...]:port        |
 // | GOVERNOR_POSTGRESQL_CONNECT_ADDRESS       | postgresql.connect_address                  | host:port                  |
 // | GOVERNOR_POSTGRESQL_DATA_DIR, PGDATA      | postgresql.data_dir                         | absolute path              |
@@ -28,6 +31,9 @@
 // | PGUSER_STANDBY                            | postgresql.authentication.replication.username | role name               |
 // | PGPASSWORD_STANDBY                        | postgresql.authentication.replication.password | string (secret)         |
 // | GOVERNOR_POSTGRESQL_PARAMETERS_<NAME>     | postgresql.parameters.<name> (lower-cased)  | string                     |
+// | GOVERNOR_POSTGRESQL_SSL_CERT_FILE, _KEY_FILE, _CA_FILE | postgresql.ssl.cert_file, ...  | absolute path              |
+// | GOVERNOR_POSTGRESQL_SSL_SSLMODE           | postgresql.ssl.sslmode                      | disable ... verify-full    |
+// | GOVERNOR_POSTGRESQL_SSL_HOSTSSL_REPLICATION | postgresql.ssl.hostssl_replication        | true / false / 1 / 0       |
 // | GOVERNOR_TTL                              | bootstrap.dcs.ttl                           | integer seconds >= 3       |
 // | GOVERNOR_LOOP_WAIT                        | bootstrap.dcs.loop_wait                     | seconds >= 0.1             |
 // | GOVERNOR_RETRY_TIMEOUT                    | bootstrap.dcs.retry_timeout                 | seconds >= 0.5             |
@@ -67,6 +73,9 @@
 // | WALG_UPLOAD_CONCURRENCY                   | archive.upload_concurrency                  | integer >= 1               |
 // | WALG_DOWNLOAD_CONCURRENCY                 | archive.prefetch                            | integer >= 0               |
 // | GOVERNOR_ARCHIVE_SPOOL_DIR                | archive.spool_dir                           | absolute path              |
+//
+// AWS_EC2_METADATA_DISABLED=true (the AWS SDK's switch) turns IMDS off unless GOVERNOR_IMDS is set,
+// and AWS_EC2_METADATA_SERVICE_ENDPOINT moves it (src/config/imds.ts reads both).
 //
 // A storage set from the environment also sets archive.enabled to true, unless
 // GOVERNOR_ARCHIVE_ENABLED is set. The storage rows are tried top to bottom: the first variable set
@@ -118,6 +127,11 @@ export const ENV_OVERRIDES: readonly EnvOverride[] = [
   { path: 'restapi.connect_address', vars: ['GOVERNOR_RESTAPI_CONNECT_ADDRESS'], kind: 'string' },
   { path: 'restapi.authentication.username', vars: ['GOVERNOR_RESTAPI_USERNAME'], kind: 'string' },
   { path: 'restapi.authentication.password', vars: ['GOVERNOR_RESTAPI_PASSWORD'], kind: 'secret' },
+  { path: 'restapi.certfile', vars: ['GOVERNOR_RESTAPI_CERTFILE'], kind: 'string' },
+  { path: 'restapi.keyfile', vars: ['GOVERNOR_RESTAPI_KEYFILE'], kind: 'string' },
+  { path: 'restapi.cafile', vars: ['GOVERNOR_RESTAPI_CAFILE'], kind: 'string' },
+  { path: 'ctl.cacert', vars: ['GOVERNOR_CTL_CACERT'], kind: 'string' },
+  { path: 'imds', vars: ['GOVERNOR_IMDS'], kind: 'string' },
   { path: 'postgresql.listen', vars: ['GOVERNOR_POSTGRESQL_LISTEN'], kind: 'string' },
   { path: 'postgresql.connect_address', vars: ['GOVERNOR_POSTGRESQL_CONNECT_ADDRESS'], kind: 'string' },
   { path: 'postgresql.data_dir', vars: ['GOVERNOR_POSTGRESQL_DATA_DIR', 'PGDATA'], kind: 'string' },
@@ -128,6 +142,11 @@ export const ENV_OVERRIDES: readonly EnvOverride[] = [
   { path: 'postgresql.authentication.superuser.password', vars: ['PGPASSWORD_SUPERUSER'], kind: 'secret' },
   { path: 'postgresql.authentication.replication.username', vars: ['PGUSER_STANDBY'], kind: 'string' },
   { path: 'postgresql.authentication.replication.password', vars: ['PGPASSWORD_STANDBY'], kind: 'secret' },
+  { path: 'postgresql.ssl.cert_file', vars: ['GOVERNOR_POSTGRESQL_SSL_CERT_FILE'], kind: 'string' },
+  { path: 'postgresql.ssl.key_file', vars: ['GOVERNOR_POSTGRESQL_SSL_KEY_FILE'], kind: 'string' },
+  { path: 'postgresql.ssl.ca_file', vars: ['GOVERNOR_POSTGRESQL_SSL_CA_FILE'], kind: 'string' },
+  { path: 'postgresql.ssl.sslmode', vars: ['GOVERNOR_POSTGRESQL_SSL_SSLMODE'], kind: 'string' },
+  { path: 'postgresql.ssl.hostssl_replication', vars: ['GOVERNOR_POSTGRESQL_SSL_HOSTSSL_REPLICATION'], kind: 'boolean' },
   { path: 'bootstrap.dcs.ttl', vars: ['GOVERNOR_TTL'], kind: 'number' },
   { path: 'bootstrap.dcs.loop_wait', vars: ['GOVERNOR_LOOP_WAIT'], kind: 'number' },
   { path: 'bootstrap.dcs.retry_timeout', vars: ['GOVERNOR_RETRY_TIMEOUT'], kind: 'number' },

@@ -1,6 +1,8 @@
-// Loading governor.yml: YAML → alias normalization → environment overlay → defaults + validation.
+// Loading governor.yml: YAML → alias normalization → environment overlay → (IMDS) → defaults +
+// validation.
 //
 //   const { config, sources } = loadConfig({ file: '/etc/governor/governor.yml' });
+//   const loaded = await loadConfigWithImds({ file });   // commands: missing name/addresses from EC2
 //
 // Errors are thrown as one ConfigError listing every problem, one per line, each naming the
 // dotted field. Passwords are never echoed, and once loaded they are registered with the logger's
@@ -8,10 +10,12 @@
 
 import fs from 'node:fs';
 import os from 'node:os';
-import { LineCounter, parseDocument } from 'yaml';
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
 import { registerSecret } from '../log/logger.js';
 import { applyEnv } from './env.js';
 import { ConfigError } from './errors.js';
+import { fetchInstanceIdentity, imdsEndpoint, type ImdsClientOptions } from './imds-client.js';
+import { identityValues, imdsMode, missingValues, refusal, setRawField, type MissingValue } from './imds.js';
 import { Checker, checkDynamic, checkGovernor, isMapping, type ConfigSource, type Raw } from './validate.js';
 import type { DynamicConfig, GovernorConfig } from './types.js';
 
@@ -34,6 +38,14 @@ export interface LoadedConfig {
   /** Dotted path of every leaf → where its value came from. Record-valued fields (parameters,
    *  extra tags) list one entry per key, or the field itself when empty. */
   sources: Record<string, ConfigSource>;
+  /** Dotted paths of the secret fields (set or not), as declared by validation. */
+  secrets: ReadonlySet<string>;
+  /** Dotted path → line in the file, for the values that came from it. */
+  lines: ReadonlyMap<string, number>;
+  /** The file's name as given (null: none). */
+  file: string | null;
+  /** Values the EC2 instance metadata service supplied (empty when none). */
+  imds: Array<[MissingValue['field'], string]>;
 }
 
 function readConfigFile(file: string): string {
@@ -48,8 +60,34 @@ function readConfigFile(file: string): string {
   }
 }
 
+/** Dotted path → line of every key and list item in the document (1-based). Aliases are filed
+ *  under their canonical names (etcd3 → etcd, etcd.host → etcd.hosts). */
+function keyLines(doc: Document, lineCounter: LineCounter): Map<string, number> {
+  const lines = new Map<string, number>();
+  const canonical = (p: string) => p.replace(/^etcd3(?=\.|\[|$)/, 'etcd').replace(/^etcd\.host(?=\[|$)/, 'etcd.hosts');
+  const walk = (node: unknown, p: string): void => {
+    if (isMap(node)) {
+      for (const pair of node.items) {
+        if (!isScalar(pair.key)) continue;
+        const child = p === '' ? String(pair.key.value) : `${p}.${String(pair.key.value)}`;
+        if (pair.key.range) lines.set(canonical(child), lineCounter.linePos(pair.key.range[0]).line);
+        walk(pair.value, child);
+      }
+    } else if (isSeq(node)) {
+      node.items.forEach((item, i) => {
+        const child = `${p}[${i}]`;
+        const range = (item as { range?: [number, number, number] } | null)?.range;
+        if (range) lines.set(canonical(child), lineCounter.linePos(range[0]).line);
+        walk(item, child);
+      });
+    }
+  };
+  walk(doc.contents, '');
+  return lines;
+}
+
 /** Parse YAML into a plain tree; syntax errors become a ConfigError with file:line:column. */
-function parseYaml(text: string, name: string): unknown {
+function parseYaml(text: string, name: string): { tree: unknown; lines: Map<string, number> } {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {
@@ -63,7 +101,7 @@ function parseYaml(text: string, name: string): unknown {
     );
   }
   try {
-    return doc.toJS({ maxAliasCount: 100 });
+    return { tree: doc.toJS({ maxAliasCount: 100 }), lines: keyLines(doc, lineCounter) };
   } catch (err) {
     throw new ConfigError(`${name}: YAML could not be loaded: ${(err as Error).message.split('\n')[0]}`);
   }
@@ -99,12 +137,22 @@ function normalizeAliases(tree: Raw, errors: string[]): Array<[string, string]> 
   return renames;
 }
 
-/** Read, overlay, default and validate the configuration. Throws ConfigError. */
-export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
+interface Prepared {
+  tree: unknown;
+  origins: Map<string, string>;
+  renames: Array<[string, string]>;
+  errors: string[];
+  lines: Map<string, number>;
+  file: string | null;
+}
+
+/** Parse the file and overlay the environment (no validation yet). */
+function prepare(options: LoadConfigOptions): Prepared {
   const env = options.env ?? process.env;
-  let tree: unknown = {};
-  if (options.text !== undefined) tree = parseYaml(options.text, options.file ?? '<config>');
-  else if (options.file) tree = parseYaml(readConfigFile(options.file), options.file);
+  let parsed: { tree: unknown; lines: Map<string, number> } = { tree: {}, lines: new Map() };
+  if (options.text !== undefined) parsed = parseYaml(options.text, options.file ?? '<config>');
+  else if (options.file) parsed = parseYaml(readConfigFile(options.file), options.file);
+  let tree = parsed.tree;
   if (tree === null || tree === undefined) tree = {}; // an empty file
 
   const errors: string[] = [];
@@ -114,21 +162,72 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
     renames = normalizeAliases(tree, errors);
     applyEnv(tree, env, origins, errors);
   }
-  const checker = new Checker(origins, renames);
-  const config = checkGovernor(checker, tree, os.hostname());
-  errors.push(...checker.errors);
+  return { tree, origins, renames, errors, lines: parsed.lines, file: options.file ?? null };
+}
+
+/** Validate a prepared tree; `imds` lists the values the metadata service put into it. */
+function finish(prepared: Prepared, imds: Array<[MissingValue['field'], string]> = []): LoadedConfig {
+  const checker = new Checker(prepared.origins, prepared.renames, new Set(imds.map(([field]) => field)));
+  const config = checkGovernor(checker, prepared.tree, os.hostname());
+  const errors = [...prepared.errors, ...checker.errors];
   if (errors.length > 0) throw new ConfigError(errors);
 
-  for (const secret of [
-    config.etcd.password,
-    config.restapi.authentication?.password,
-    config.postgresql.authentication.superuser.password,
-    config.postgresql.authentication.replication.password,
-    config.archive?.s3.secret_access_key,
-  ]) {
-    registerSecret(secret);
+  for (const secret of checker.secrets) {
+    const value = valueAt(config, secret);
+    if (typeof value === 'string') registerSecret(value);
   }
-  return { config, sources: checker.sources };
+  return { config, sources: checker.sources, secrets: checker.secrets, lines: prepared.lines, file: prepared.file, imds };
+}
+
+/** The value at a dotted path (no list indexes: secrets are never inside lists). */
+export function valueAt(root: unknown, dotted: string): unknown {
+  let node = root;
+  for (const key of dotted.split('.')) {
+    if (node === null || typeof node !== 'object') return undefined;
+    node = (node as Record<string, unknown>)[key];
+  }
+  return node;
+}
+
+/** Read, overlay, default and validate the configuration, without asking the EC2 instance
+ *  metadata service (a missing name is the host name). Throws ConfigError. */
+export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
+  return finish(prepare(options));
+}
+
+export interface LoadWithImdsOptions extends LoadConfigOptions {
+  /** Client settings; the endpoint defaults to AWS_EC2_METADATA_SERVICE_ENDPOINT from `env`. */
+  imdsClient?: ImdsClientOptions;
+}
+
+/**
+ * loadConfig for the commands: when the member name, or a connect address behind a wildcard
+ * listen, is missing and `imds` is on, they come from the EC2 instance metadata service (IMDSv2);
+ * if it does not answer, a ConfigError names each missing field. The rest of the file is checked
+ * first, so a broken file fails without waiting for IMDS.
+ */
+export async function loadConfigWithImds(options: LoadWithImdsOptions = {}): Promise<LoadedConfig> {
+  const env = options.env ?? process.env;
+  const prepared = prepare(options);
+  if (!isMapping(prepared.tree)) return finish(prepared);
+  const tree = prepared.tree;
+  const missing = missingValues(tree);
+  if (missing.length === 0 || imdsMode(tree, env) === 'off') return finish(prepared);
+
+  // Everything else first, with placeholders where IMDS would fill in.
+  const trial = { ...prepared, tree: structuredClone(tree) };
+  for (const [field, value] of identityValues(missing, { instanceId: 'i-00000000', localIpv4: '192.0.2.1' })) setRawField(trial.tree, field, value);
+  finish(trial);
+
+  let identity;
+  try {
+    identity = await fetchInstanceIdentity({ endpoint: imdsEndpoint(env), ...options.imdsClient });
+  } catch (error) {
+    throw new ConfigError(refusal(missing, (error as Error).message));
+  }
+  const values = identityValues(missing, identity);
+  for (const [field, value] of values) setRawField(tree, field, value);
+  return finish(prepared, values);
 }
 
 /**

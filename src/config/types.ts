@@ -57,6 +57,25 @@ export interface PostgresqlConfig {
   pg_hba: string[];
   /** OS user PostgreSQL runs as. Needed when governor runs as root (PostgreSQL refuses root). */
   run_as_user: string | null;
+  /** TLS for client and replication connections. Always set by loadConfig; optional so hand-built
+   *  configs (test helpers) may leave it out: read it with `config.ssl ?? DEFAULT_POSTGRESQL_SSL`. */
+  ssl?: PostgresqlSslConfig;
+}
+
+/** libpq's sslmode values, weakest first. */
+export type SslMode = 'disable' | 'allow' | 'prefer' | 'require' | 'verify-ca' | 'verify-full';
+
+export interface PostgresqlSslConfig {
+  /** Server certificate (PEM); with key_file it turns on ssl in postgresql.conf. */
+  cert_file: string | null;
+  /** Server private key (PEM): owned by PostgreSQL's OS user with mode 0600, or root:postgres 0640. */
+  key_file: string | null;
+  /** CA bundle: ssl_ca_file of the server, and sslrootcert of replicas using verify-ca/verify-full. */
+  ca_file: string | null;
+  /** sslmode replicas, pg_basebackup and pg_rewind use to reach the master. */
+  sslmode: SslMode;
+  /** pg_hba: replication connections from other hosts only over TLS (hostssl instead of host). */
+  hostssl_replication: boolean;
 }
 
 export interface RestApiConfig {
@@ -66,7 +85,24 @@ export interface RestApiConfig {
   connect_address: string;
   /** Basic-auth credentials required for state-changing endpoints. */
   authentication: Credentials | null;
+  /** HTTPS: certificate chain and private key (PEM). Both or neither. Optional in the type only so
+   *  hand-built configs may leave them out; loadConfig always sets them (null = plain HTTP). */
+  certfile?: string | null;
+  keyfile?: string | null;
+  /** CA bundle that signed the members' REST certificates: members verify each other with it, and
+   *  governorctl too unless ctl.cacert is set. null = the system trust store. */
+  cafile?: string | null;
 }
+
+/** governorctl's own settings. */
+export interface CtlConfig {
+  /** CA bundle to verify members' REST certificates with (default: restapi.cafile). */
+  cacert: string | null;
+}
+
+/** Whether the EC2 instance metadata service (IMDSv2) supplies values the configuration leaves out
+ *  (member name, connect addresses behind a wildcard listen). */
+export type ImdsMode = 'on' | 'off';
 
 export interface EtcdConfig {
   /** host:port list of etcd endpoints (or the local proxy). */
@@ -108,6 +144,9 @@ export interface HaproxyConfig {
   /** Optional host:port of a stats HTML page; null = none. */
   stats_listen: string | null;
   maxconn: number;
+  /** Not a YAML field: the daemon sets it from restapi.cafile so HAProxy verifies the certificate
+   *  of an HTTPS REST API it health-checks (without it: check-ssl verify none). */
+  check_ca_file?: string | null;
 }
 
 export type CompressionMethod = 'lz4' | 'zstd' | 'brotli' | 'gzip' | 'none';
@@ -161,4 +200,8 @@ export interface GovernorConfig {
   haproxy?: HaproxyConfig;
   /** Always set by loadConfig; optional for the same reason as haproxy (defaultArchiveConfig()). */
   archive?: ArchiveConfig;
+  /** Always set by loadConfig; optional for the same reason as haproxy. */
+  ctl?: CtlConfig;
+  /** Always set by loadConfig; optional for the same reason as haproxy. */
+  imds?: ImdsMode;
 }

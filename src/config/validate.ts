@@ -6,9 +6,11 @@ import path from 'node:path';
 import { parseHostPort } from '../util/ports.js';
 import { checkArchive } from './archive.js';
 import { checkHaproxy } from './haproxy.js';
+import { bothOrNeither, checkCtl, checkPostgresqlSsl, SSL_PARAMETERS, tlsFile } from './tls.js';
 import {
   DEFAULT_DYNAMIC_CONFIG,
   DEFAULT_ETCD,
+  DEFAULT_IMDS,
   DEFAULT_LOG_LEVEL,
   DEFAULT_NAMESPACE,
   DEFAULT_POSTGRESQL,
@@ -21,13 +23,14 @@ import type {
   DynamicConfig,
   EtcdConfig,
   GovernorConfig,
+  ImdsMode,
   PostgresqlConfig,
   RestApiConfig,
   Tags,
 } from './types.js';
 
-/** Where a leaf value came from. */
-export type ConfigSource = 'default' | 'file' | `env:${string}`;
+/** Where a leaf value came from ('imds': the EC2 instance metadata service). */
+export type ConfigSource = 'default' | 'file' | 'imds' | `env:${string}`;
 
 export type Raw = Record<string, unknown>;
 type ParamValue = string | number | boolean;
@@ -107,16 +110,21 @@ interface NumberRule {
 export class Checker {
   readonly errors: string[] = [];
   readonly sources: Record<string, ConfigSource> = {};
+  /** Dotted paths of the fields declared secret (checked with `secret: true`), set or not: what
+   *  `governor config --print` masks, whatever the field is called. */
+  readonly secrets = new Set<string>();
   private readonly suppressed: string[] = [];
 
   /**
    * @param origins dotted path → environment variable that set it.
    * @param renames [canonical prefix, displayed prefix] pairs, most specific first, so errors
    *                name the field as the user spelled it (aliases such as `etcd3`).
+   * @param fromImds dotted paths whose values came from the EC2 instance metadata service.
    */
   constructor(
     readonly origins: ReadonlyMap<string, string> = new Map(),
     readonly renames: ReadonlyArray<readonly [string, string]> = [],
+    readonly fromImds: ReadonlySet<string> = new Set(),
   ) {}
 
   envVar(p: string): string | undefined {
@@ -137,6 +145,7 @@ export class Checker {
   label(p: string): string {
     const v = this.envVar(p);
     if (v !== undefined) return `${v} (${p})`;
+    if (this.fromImds.has(p)) return `${p} (from the EC2 instance metadata)`;
     return p === '' ? 'configuration' : this.display(p);
   }
 
@@ -156,7 +165,7 @@ export class Checker {
 
   source(p: string, present: boolean): void {
     const v = this.envVar(p);
-    this.sources[p] = v !== undefined ? `env:${v}` : present ? 'file' : 'default';
+    this.sources[p] = v !== undefined ? `env:${v}` : this.fromImds.has(p) ? 'imds' : present ? 'file' : 'default';
   }
 
   /** A mapping with only `known` keys (any keys when known is null). Absent or null → {}. */
@@ -189,6 +198,7 @@ export class Checker {
     opts: { def?: string; required?: string; secret?: boolean; check?: (s: string) => string | null },
   ): string {
     this.source(p, value !== undefined);
+    if (opts.secret) this.secrets.add(p);
     if (value === undefined || (value === null && opts.required !== undefined)) {
       if (opts.required !== undefined) {
         this.fail(p, `required${opts.required ? ` (${opts.required})` : ''}`);
@@ -202,6 +212,7 @@ export class Checker {
   /** A string or null; absent → null. */
   nullableString(p: string, value: unknown, opts: { secret?: boolean; check?: (s: string) => string | null } = {}): string | null {
     this.source(p, value !== undefined);
+    if (opts.secret) this.secrets.add(p);
     if (value === undefined || value === null) return null;
     return this.checkString(p, value, opts);
   }
@@ -303,13 +314,13 @@ function checkName(what: string): (s: string) => string | null {
       : `must be a ${what} of 1-63 characters from A-Z a-z 0-9 . _ -, got ${describe(s)}`;
 }
 
-function checkAbsolutePath(s: string): string | null {
+export function checkAbsolutePath(s: string): string | null {
   if (!path.posix.isAbsolute(s)) return `must be an absolute path, got ${describe(s)}`;
   return null;
 }
 
 /** Normalize an absolute path: collapse `..`, `//`, drop a trailing slash. */
-function normalizePath(s: string): string {
+export function normalizePath(s: string): string {
   if (s === '') return s;
   const n = path.posix.normalize(s);
   return n.length > 1 && n.endsWith('/') ? n.slice(0, -1) : n;
@@ -497,9 +508,9 @@ function checkEtcd(ch: Checker, value: unknown): EtcdConfig {
   const protocol = ch.choice('etcd.protocol', m.protocol, ['http', 'https'] as const, DEFAULT_ETCD.protocol);
   const username = ch.nullableString('etcd.username', m.username);
   const password = ch.nullableString('etcd.password', m.password, { secret: true });
-  const cacert = ch.nullableString('etcd.cacert', m.cacert);
-  const cert = ch.nullableString('etcd.cert', m.cert);
-  const key = ch.nullableString('etcd.key', m.key);
+  const cacert = tlsFile(ch, 'etcd.cacert', m.cacert);
+  const cert = tlsFile(ch, 'etcd.cert', m.cert);
+  const key = tlsFile(ch, 'etcd.key', m.key);
 
   if (username !== null && password === null) ch.fail('etcd.password', `required when ${ch.label('etcd.username')} is set (or ETCD_PASSWORD)`);
   if (password !== null && username === null) ch.fail('etcd.username', `required when ${ch.label('etcd.password')} is set (or ETCD_USERNAME)`);
@@ -523,7 +534,7 @@ function credentials(ch: Checker, p: string, value: unknown, defUsername: string
 }
 
 function checkRestApi(ch: Checker, value: unknown): RestApiConfig {
-  const m = ch.mapping('restapi', value, ['listen', 'connect_address', 'authentication']);
+  const m = ch.mapping('restapi', value, ['listen', 'connect_address', 'authentication', 'certfile', 'keyfile', 'cafile']);
   const addresses = listenAndConnect(ch, 'restapi', m, DEFAULT_RESTAPI.listen, false, 'GOVERNOR_RESTAPI_CONNECT_ADDRESS');
   let authentication: Credentials | null = null;
   if (m.authentication === undefined || m.authentication === null) {
@@ -534,7 +545,20 @@ function checkRestApi(ch: Checker, value: unknown): RestApiConfig {
       password: 'set it, or GOVERNOR_RESTAPI_PASSWORD, or remove restapi.authentication',
     });
   }
-  return { ...addresses, authentication };
+  const certfile = tlsFile(ch, 'restapi.certfile', m.certfile);
+  const keyfile = tlsFile(ch, 'restapi.keyfile', m.keyfile);
+  const cafile = tlsFile(ch, 'restapi.cafile', m.cafile);
+  bothOrNeither(ch, ['restapi.certfile', certfile], ['restapi.keyfile', keyfile]);
+  return { ...addresses, authentication, certfile, keyfile, cafile };
+}
+
+/** on/off; YAML booleans are taken too (`imds: false`). */
+function checkImds(ch: Checker, value: unknown): ImdsMode {
+  if (typeof value === 'boolean') {
+    ch.source('imds', true);
+    return value ? 'on' : 'off';
+  }
+  return ch.choice('imds', value, ['on', 'off'] as const, DEFAULT_IMDS);
 }
 
 function checkPostgresql(ch: Checker, value: unknown): PostgresqlConfig {
@@ -548,6 +572,7 @@ function checkPostgresql(ch: Checker, value: unknown): PostgresqlConfig {
     'parameters',
     'pg_hba',
     'run_as_user',
+    'ssl',
   ]);
   const d = DEFAULT_POSTGRESQL;
   const bin_dir = normalizePath(ch.string('postgresql.bin_dir', m.bin_dir, { def: d.bin_dir, check: checkAbsolutePath }));
@@ -595,6 +620,13 @@ function checkPostgresql(ch: Checker, value: unknown): PostgresqlConfig {
     check: (s) => (OS_USER_RE.test(s) ? null : `must be an OS user name, got ${describe(s)}`),
   });
 
+  const ssl = checkPostgresqlSsl(ch, m.ssl);
+  if (ssl.cert_file !== null) {
+    for (const name of SSL_PARAMETERS) {
+      if (params[name] !== undefined) ch.fail(`postgresql.parameters.${name}`, 'is set by governor from postgresql.ssl; remove it here');
+    }
+  }
+
   return {
     bin_dir,
     data_dir,
@@ -604,6 +636,7 @@ function checkPostgresql(ch: Checker, value: unknown): PostgresqlConfig {
     parameters: params,
     pg_hba,
     run_as_user,
+    ssl,
   };
 }
 
@@ -664,7 +697,7 @@ function checkMemberName(ch: Checker, value: unknown, hostname: string): string 
   return ch.string('name', value, { check: checkName('member name') });
 }
 
-export const TOP_LEVEL_FIELDS = ['scope', 'namespace', 'name', 'etcd', 'restapi', 'postgresql', 'bootstrap', 'tags', 'log', 'haproxy', 'archive'] as const;
+export const TOP_LEVEL_FIELDS = ['scope', 'namespace', 'name', 'etcd', 'restapi', 'postgresql', 'bootstrap', 'tags', 'log', 'haproxy', 'archive', 'ctl', 'imds'] as const;
 
 /** Check a whole (alias-normalized, env-overlaid) tree. Errors are left in `ch.errors`. */
 export function checkGovernor(ch: Checker, tree: unknown, hostname: string): GovernorConfig {
@@ -685,5 +718,7 @@ export function checkGovernor(ch: Checker, tree: unknown, hostname: string): Gov
   const level = ch.choice('log.level', log.level, ['debug', 'info', 'warn', 'error'] as const, DEFAULT_LOG_LEVEL);
   const haproxy = checkHaproxy(ch, root.haproxy);
   const archive = checkArchive(ch, root.archive, postgresql.data_dir);
-  return { scope, namespace, name, etcd, restapi, postgresql, bootstrap: { dcs }, tags, log: { level }, haproxy, archive };
+  const ctl = checkCtl(ch, root.ctl);
+  const imds = checkImds(ch, root.imds);
+  return { scope, namespace, name, etcd, restapi, postgresql, bootstrap: { dcs }, tags, log: { level }, haproxy, archive, ctl, imds };
 }

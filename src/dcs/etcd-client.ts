@@ -1,10 +1,10 @@
 // etcd3 client construction and the bounded call discipline: every operation settles within
 // retry_timeout, retrying transient failures inside that budget, rejecting with DcsUnavailableError.
 
-import { readFileSync } from 'node:fs';
 import { Etcd3, isRecoverableError, type IOptions } from 'etcd3';
 import type { EtcdConfig } from '../config/types.js';
 import { registerSecret } from '../log/logger.js';
+import { readPemFile } from '../util/pem.js';
 import { monotonicMs, sleep } from '../util/time.js';
 import { DcsUnavailableError } from './types.js';
 
@@ -45,9 +45,9 @@ export function etcdClientOptions(etcd: EtcdConfig, callTimeoutMs: () => number)
   if (etcd.cacert || etcd.cert || etcd.key) {
     options.credentials = {
       // null root certificate: grpc falls back to the system trust store.
-      rootCertificate: (etcd.cacert ? readFileSync(etcd.cacert) : null) as Buffer,
-      privateKey: etcd.key ? readFileSync(etcd.key) : undefined,
-      certChain: etcd.cert ? readFileSync(etcd.cert) : undefined,
+      rootCertificate: (etcd.cacert ? readPemFile('etcd.cacert', etcd.cacert) : null) as Buffer,
+      privateKey: etcd.key ? readPemFile('etcd.key', etcd.key) : undefined,
+      certChain: etcd.cert ? readPemFile('etcd.cert', etcd.cert) : undefined,
     };
   }
   return options;

@@ -12,7 +12,7 @@ import { probeServer } from '../postgres/probe.js';
 import { readTimelineSwitch } from '../postgres/timeline-history.js';
 import { monotonicMs, sleep } from '../util/time.js';
 import { memberPostgresAddress } from './member.js';
-import { fetchMemberStatus, peerStatusFromJson } from './peers.js';
+import { fetchMemberStatus, peerStatusFromJson, restApiTls } from './peers.js';
 import type { Action, LoopMemory, Requests } from './types.js';
 
 const START_TIMEOUT_MS = 120_000;
@@ -429,7 +429,7 @@ export class ActionExecutor {
     let lastSeen: number | null = null;
     while (shutdownLsn !== null && control?.cleanShutdown && monotonicMs() < deadline) {
       try {
-        const peer = peerStatusFromJson(candidate.name, await fetchMemberStatus(candidate, 1000));
+        const peer = peerStatusFromJson(candidate.name, await fetchMemberStatus(candidate, 1000, restApiTls(this.ctx.config)));
         lastSeen = peer.walPosition;
         if (peer.walPosition !== null && peer.walPosition > shutdownLsn) {
           confirmed = true;

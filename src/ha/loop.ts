@@ -15,7 +15,7 @@ import type { WriteFence } from './fence.js';
 import { LeaseKeeper } from './lease.js';
 import { memberData } from './member.js';
 import { failsafeAnswer, FAILSAFE_PROBE_TIMEOUT_MS } from './failsafe.js';
-import { fetchPeers, probeFailsafe } from './peers.js';
+import { fetchPeers, probeFailsafe, restApiTls } from './peers.js';
 import type { Decision, LoopMemory, Requests, Snapshot } from './types.js';
 
 const POSTMASTER_CHECK_MS = 100;
@@ -84,7 +84,7 @@ export class HaLoop {
       logger: logger.child('lease'),
       timing: () => ({ ttl: this.status.dynamic.ttl, loopWait: this.status.dynamic.loop_wait, failsafeMode: this.status.dynamic.failsafe_mode !== false }),
       probePeers: () =>
-        probeFailsafe(this.status.lastCluster?.members ?? [], this.config.name, FAILSAFE_PROBE_TIMEOUT_MS, basicAuthHeaders(this.config.restapi.authentication)),
+        probeFailsafe(this.status.lastCluster?.members ?? [], this.config.name, FAILSAFE_PROBE_TIMEOUT_MS, basicAuthHeaders(this.config.restapi.authentication), restApiTls(this.config)),
       isPrimary: () => this.primary,
       onRenewed: () => this.updateFence(),
       demote: async () => {
@@ -267,7 +267,7 @@ export class HaLoop {
     if (Number.isFinite(scheduledAt)) this.wakeAt(scheduledAt);
     if (cluster && !cluster.leader && !failoverInForce && isReplicaStatus(pgStatus) && !this.config.tags.nofailover) {
       const timeout = Math.min(1000, this.status.dynamic.retry_timeout * 1000);
-      snapshot.peers = await fetchPeers(cluster.members, this.config.name, timeout);
+      snapshot.peers = await fetchPeers(cluster.members, this.config.name, timeout, restApiTls(this.config));
     }
 
     const decision = decide(snapshot);

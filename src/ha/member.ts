@@ -13,8 +13,11 @@ export function connUrl(config: GovernorConfig): string {
   return `postgres://${host.includes(':') ? `[${host}]` : host}:${port}/postgres`;
 }
 
+/** https when the REST API serves TLS (restapi.certfile): peers, governorctl and HAProxy's
+ *  health checks all take the scheme from here. */
 export function apiUrl(config: GovernorConfig): string {
-  return `http://${config.restapi.connect_address}/patroni`;
+  const scheme = config.restapi.certfile ? 'https' : 'http';
+  return `${scheme}://${config.restapi.connect_address}/patroni`;
 }
 
 /** Host and port of a member's PostgreSQL, from its conn_url. */

@@ -1,8 +1,21 @@
 // Asks other members' REST APIs where their WAL is, for the leader race (safety rule 2), and
 // whether they still confirm this master while etcd does not answer (failsafe, safety rule 1).
 
+import type { GovernorConfig } from '../config/types.js';
 import type { Member } from '../dcs/types.js';
+import { httpRequest, type TlsClientOptions } from '../util/http-client.js';
+import { readPemFile } from '../util/pem.js';
 import type { PeerStatus } from './types.js';
+
+/** How to verify members' REST certificates: against restapi.cafile (governorctl: ctl.cacert
+ *  first), else the system trust store; `insecure` (governorctl --insecure) skips verification. */
+export function restApiTls(config: Pick<GovernorConfig, 'restapi' | 'ctl'>, options: { ctl?: boolean; insecure?: boolean } = {}): TlsClientOptions {
+  if (options.insecure) return { insecure: true };
+  const ctlCa = options.ctl ? config.ctl?.cacert ?? null : null;
+  if (ctlCa) return { ca: readPemFile('ctl.cacert', ctlCa) };
+  const cafile = config.restapi.cafile ?? null;
+  return cafile ? { ca: readPemFile('restapi.cafile', cafile) } : {};
+}
 
 /** The Patroni-style status JSON, reduced to what the race compares. */
 export function peerStatusFromJson(name: string, body: unknown): PeerStatus {
@@ -26,17 +39,17 @@ export function peerStatusFromJson(name: string, body: unknown): PeerStatus {
   };
 }
 
-export async function fetchMemberStatus(member: Pick<Member, 'api_url'>, timeoutMs: number, headers: Record<string, string> = {}): Promise<unknown> {
-  const response = await fetch(member.api_url, { signal: AbortSignal.timeout(timeoutMs), headers });
-  return response.json();
+export async function fetchMemberStatus(member: Pick<Member, 'api_url'>, timeoutMs: number, tls: TlsClientOptions = {}): Promise<unknown> {
+  const response = await httpRequest(member.api_url, { timeoutMs, tls });
+  return JSON.parse(response.body);
 }
 
-export async function fetchPeers(members: Member[], selfName: string, timeoutMs: number): Promise<PeerStatus[]> {
+export async function fetchPeers(members: Member[], selfName: string, timeoutMs: number, tls: TlsClientOptions = {}): Promise<PeerStatus[]> {
   const others = members.filter((m) => m.name !== selfName);
   return Promise.all(
     others.map(async (m) => {
       try {
-        return peerStatusFromJson(m.name, await fetchMemberStatus(m, timeoutMs));
+        return peerStatusFromJson(m.name, await fetchMemberStatus(m, timeoutMs, tls));
       } catch {
         return { name: m.name, reachable: false, inRecovery: null, timeline: null, walPosition: null, nofailover: false, failoverPriority: 0 };
       }
@@ -50,22 +63,22 @@ export async function probeFailsafe(
   selfName: string,
   timeoutMs: number,
   headers: Record<string, string>,
+  tls: TlsClientOptions = {},
 ): Promise<{ asked: number; confirmed: number; refused: string[] }> {
   const others = members.filter((m) => m.name !== selfName);
   const answers = await Promise.all(
     others.map(async (m): Promise<string | null> => {
       try {
-        const url = new URL('/failsafe', m.api_url);
-        const response = await fetch(url, {
+        const response = await httpRequest(new URL('/failsafe', m.api_url), {
           method: 'POST',
-          signal: AbortSignal.timeout(timeoutMs),
+          timeoutMs,
+          tls,
           headers: { ...headers, 'Content-Type': 'application/json' },
           body: JSON.stringify({ name: selfName }),
         });
-        const text = (await response.text()).slice(0, 200);
-        return response.status === 200 ? null : `${m.name}: ${response.status} ${text}`;
+        return response.status === 200 ? null : `${m.name}: ${response.status} ${response.body.slice(0, 200)}`;
       } catch (error) {
-        return `${m.name}: ${(error as Error).name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : (error as Error).message}`;
+        return `${m.name}: ${(error as Error).message}`;
       }
     }),
   );

@@ -26,6 +26,8 @@ export interface RoutingMember {
   /** REST API address the health checks ask. */
   apiHost: string;
   apiPort: number;
+  /** The REST API serves HTTPS (its api_url is https://): health checks speak TLS. */
+  apiTls?: boolean;
 }
 
 export interface RoutingView {
@@ -97,6 +99,19 @@ function compareMembers(a: RoutingMember, b: RoutingMember): number {
   return 0;
 }
 
+/** TLS for a health check against an HTTPS REST API: verified against the CA when there is one. */
+function checkTls(apiTls: boolean, caFile: string | null | undefined): string {
+  if (!apiTls) return '';
+  if (!caFile) return ' check-ssl verify none';
+  if (caFile.includes("'")) throw new Error(`haproxy: cannot put ${JSON.stringify(caFile)} in haproxy.cfg (a quote in the path)`);
+  return ` check-ssl verify required ca-file '${caFile}'`;
+}
+
+/** Whether the members' REST APIs speak HTTPS (they share restapi settings): the leader's, else any member's. */
+export function layoutApiTls(layout: RoutingLayout): boolean {
+  return layout.leader?.apiTls ?? layout.replicas.some((r) => r.member.apiTls === true);
+}
+
 export interface ReplicaServer {
   server: string;
   member: RoutingMember;
@@ -155,9 +170,9 @@ export function routingLayout(view: RoutingView, keep: readonly RoutingMember[] 
  * shape differ only in what runtime commands set.
  */
 export function layoutShape(layout: RoutingLayout): string {
-  const servers = layout.replicas.map((r) => [r.server, r.member.host, r.member.port, r.member.apiHost, r.member.apiPort]);
+  const servers = layout.replicas.map((r) => [r.server, r.member.host, r.member.port, r.member.apiHost, r.member.apiPort, r.member.apiTls === true]);
   const leader = layout.leader && !settableAtRuntime(layout.leader) ? layout.leader : null;
-  return JSON.stringify({ servers, leader });
+  return JSON.stringify({ servers, leader, apiTls: layoutApiTls(layout) });
 }
 
 /** The members a layout has servers for (what HAProxy keeps until the next reload). */
@@ -193,13 +208,13 @@ export function renderHaproxyConfig(layout: RoutingLayout, settings: HaproxyConf
   const target = leader ?? { ...PLACEHOLDER, apiHost: PLACEHOLDER.host, apiPort: PLACEHOLDER.port };
   const master = [
     leader ? `    # the leader key names ${sanitizeServerName(leader.name)}` : '    # no leader: in maintenance, connections are closed, never sent to a non-leader',
-    `    server ${LEADER_SERVER} ${formatAddress(target.host, target.port)}${leader ? '' : ' disabled'} check port ${target.apiPort} addr ${target.apiHost}`,
+    `    server ${LEADER_SERVER} ${formatAddress(target.host, target.port)}${leader ? '' : ' disabled'} check port ${target.apiPort} addr ${target.apiHost}${checkTls(layoutApiTls(layout), settings.check_ca_file)}`,
   ];
   const skippedLine = (m: RoutingMember) => `    # ${sanitizeServerName(m.name)} left out: ${memberProblem(m)}`;
 
   const replicas = layout.replicas.map(
     ({ server, member, enabled }) =>
-      `    server ${server} ${formatAddress(member.host, member.port)}${enabled ? '' : ' disabled'} check port ${member.apiPort} addr ${member.apiHost}`,
+      `    server ${server} ${formatAddress(member.host, member.port)}${enabled ? '' : ' disabled'} check port ${member.apiPort} addr ${member.apiHost}${checkTls(member.apiTls === true, settings.check_ca_file)}`,
   );
   for (const m of layout.skipped) replicas.push(skippedLine(m));
   const fallback = settings.replicas_fallback_to_master;

@@ -24,7 +24,7 @@ export function routingMember(member: Member): RoutingMember | null {
   const pg = hostPortOf(member.conn_url);
   const api = hostPortOf(member.api_url);
   if (!pg || !api) return null;
-  return { name: member.name, host: pg.host, port: pg.port, apiHost: api.host, apiPort: api.port };
+  return { name: member.name, host: pg.host, port: pg.port, apiHost: api.host, apiPort: api.port, apiTls: member.api_url.startsWith('https:') };
 }
 
 export function routingViewFromCluster(cluster: Pick<ClusterView, 'leader' | 'members'>): RoutingView {

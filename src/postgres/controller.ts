@@ -14,6 +14,7 @@ import {
   renderPostgresqlConf, renderSyncConf, SYNC_CONF,
 } from './render.js';
 import { ensureReplicationRole, SLOT_NAME_RE, syncPhysicalSlots } from './admin.js';
+import { keyFileProblem, sslConninfo, sslEnvironment, sslSettings } from './ssl.js';
 import { mapStatusRow, offlineStatus, SessionClient, STATUS_SQL, type StatusRow } from './status.js';
 import type { ArchiverStatus, ControlData, DataDirState, HostPort, PostgresController, PostgresStatus, StartRole, StopMode } from './types.js';
 
@@ -91,6 +92,21 @@ export function createPostgresController(config: GovernorConfig, logger: Logger,
     await assertTraversable(socketDir, user);
     if (!(await ensureDir(dataDir, 0o700, who)) && (await fs.readdir(dataDir)).length === 0) await ownDir(dataDir, 0o700, who);
     if (await ensureDir(socketDir, 0o755, who)) logger.info('created socket directory', { path: socketDir });
+  };
+
+  /** PostgreSQL refuses to start on a key others can read; say so before it does, with the fix. */
+  const checkSslKeyFile = async (): Promise<void> => {
+    const keyFile = sslSettings(pgc).key_file;
+    if (!keyFile || !sslSettings(pgc).cert_file) return;
+    const user = await pgUser();
+    let stat;
+    try {
+      stat = await fs.stat(keyFile);
+    } catch (error) {
+      throw new Error(`postgresql.ssl.key_file ${keyFile}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'not found' : (error as Error).message}`);
+    }
+    const problem = keyFileProblem(keyFile, { uid: stat.uid, gid: stat.gid, mode: stat.mode, isFile: stat.isFile() }, { uid: user.effectiveUid, gid: user.effectiveGid, name: user.name });
+    if (problem) throw new Error(problem);
   };
 
   const writePassFile = async () =>
@@ -198,6 +214,7 @@ export function createPostgresController(config: GovernorConfig, logger: Logger,
       if (config.archive?.enabled && !options.archiveCommands) {
         throw new Error('writeConfig: archive.enabled is set, but the PostgreSQL controller was created without archiveCommands');
       }
+      await checkSslKeyFile();
       const { params, ignored } = buildParameters(pgc, role, passFile, config.archive?.enabled ? options.archiveCommands : null);
       if (ignored.length > 0) logger.warn('ignoring parameters governor sets itself', { parameters: ignored });
       await writePassFile();
@@ -327,7 +344,7 @@ export function createPostgresController(config: GovernorConfig, logger: Logger,
       const result = await run('pg_basebackup', [
         '-D', dataDir, '-X', 'stream', '-c', 'fast', '-h', source.host, '-p', String(source.port),
         '-U', replication.username, '--no-password',
-      ], { env: { PGPASSFILE: passFile, PGCONNECT_TIMEOUT: '10' } });
+      ], { env: { PGPASSFILE: passFile, PGCONNECT_TIMEOUT: '10', ...sslEnvironment(sslSettings(pgc)) } });
       if (result.code !== 0) {
         await emptyDir(dataDir).catch(() => undefined);
         throw new Error(`base backup from ${source.host}:${source.port} failed: ${describeFailure('pg_basebackup', result)}`);
@@ -347,7 +364,7 @@ export function createPostgresController(config: GovernorConfig, logger: Logger,
       await writePassFile();
       const sourceServer = buildConninfo([
         ['host', source.host], ['port', source.port], ['user', superuser.username], ['dbname', 'postgres'],
-        ['passfile', passFile], ['connect_timeout', 10],
+        ['passfile', passFile], ['connect_timeout', 10], ...sslConninfo(sslSettings(pgc)),
       ]);
       logger.info('rewinding', { source: `${source.host}:${source.port}` });
       const result = await run('pg_rewind', ['-D', dataDir, `--source-server=${sourceServer}`], { env: { PGCONNECT_TIMEOUT: '10' } });

@@ -1,5 +1,6 @@
 // Pure rendering of the files governor owns: postgresql.conf, pg_hba.conf, the password file, conninfo strings.
 import type { Credentials, PostgresqlConfig } from '../config/types.js';
+import { sslConninfo, sslParameters, sslSettings, SSL_PARAMETER_NAMES } from './ssl.js';
 import type { StartRole } from './types.js';
 
 export type ParamValue = string | number | boolean;
@@ -97,7 +98,7 @@ export function primaryConninfo(config: PostgresqlConfig, role: StartRole, passf
     ['user', config.authentication.replication.username],
     ['passfile', passfile],
     ['application_name', primary.applicationName],
-    ['sslmode', 'prefer'],
+    ...sslConninfo(sslSettings(config)),
     ['connect_timeout', 2],
     ['keepalives', 1],
     ['keepalives_idle', 5],
@@ -174,12 +175,15 @@ export function buildParameters(config: PostgresqlConfig, role: StartRole, passf
   params.set('port', port);
   params.set('unix_socket_directories', config.socket_dir);
   for (const [k, v] of defaultParameters()) params.set(k, v);
+  const ssl = sslParameters(sslSettings(config));
   for (const source of [role.clusterParameters ?? {}, config.parameters ?? {}]) {
     for (const [k, v] of Object.entries(source)) {
-      if (PROTECTED_PARAMETERS.has(k.toLowerCase()) || (archive && ARCHIVE_PARAMETERS.has(k.toLowerCase()))) ignored.push(k);
-      else params.set(k.toLowerCase(), v);
+      const name = k.toLowerCase();
+      if (PROTECTED_PARAMETERS.has(name) || (archive && ARCHIVE_PARAMETERS.has(name)) || (ssl.length > 0 && SSL_PARAMETER_NAMES.has(name))) ignored.push(k);
+      else params.set(name, v);
     }
   }
+  for (const [k, v] of ssl) params.set(k, v);
   if (archive) {
     // archive_mode on for every role: it needs a restart to change, and a promoted replica archives at once.
     params.set('archive_mode', true);
@@ -207,6 +211,8 @@ export function hbaName(name: string): string {
 export function renderPgHba(config: PostgresqlConfig): string {
   const su = hbaName(config.authentication.superuser.username);
   const repl = hbaName(config.authentication.replication.username);
+  // hostssl: a replica (or pg_basebackup) without TLS is refused, not just unencrypted.
+  const replicationType = sslSettings(config).hostssl_replication ? 'hostssl' : 'host';
   const lines = [
     '# Managed by governor: rewritten on every start; add lines with postgresql.pg_hba in governor.yml.',
     ...(config.pg_hba ?? []),
@@ -216,8 +222,8 @@ export function renderPgHba(config: PostgresqlConfig): string {
     'local all all scram-sha-256',
     'host all all 127.0.0.1/32 scram-sha-256',
     'host all all ::1/128 scram-sha-256',
-    `host replication ${repl} 0.0.0.0/0 scram-sha-256`,
-    `host replication ${repl} ::/0 scram-sha-256`,
+    `${replicationType} replication ${repl} 0.0.0.0/0 scram-sha-256`,
+    `${replicationType} replication ${repl} ::/0 scram-sha-256`,
     'host all all 0.0.0.0/0 scram-sha-256',
     'host all all ::/0 scram-sha-256',
   ];

@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import type { DemoManifest, DemoNode } from '../../src/cli/demo/manifest.js';
+import { httpRequest, type TlsClientOptions } from '../../src/util/http-client.js';
 import { sleep } from '../../src/util/time.js';
 
 /** dist/src/cli/governor.js, next to this compiled helper (dist/test/helpers). */
@@ -87,21 +88,25 @@ export class TestCluster {
     }
   }
 
-  async api(name: string, pathName: string, init: RequestInit & { auth?: boolean } = {}): Promise<{ status: number; body: string }> {
-    const headers = new Headers(init.headers);
+  /** How the REST APIs are reached: verified against the demo's CA when it runs with --tls-dir. */
+  get apiTls(): TlsClientOptions {
+    return this.manifest.tls ? { ca: readFileSync(this.manifest.tls.ca_file) } : {};
+  }
+
+  async api(name: string, pathName: string, init: { method?: string; body?: string; headers?: Record<string, string>; auth?: boolean } = {}): Promise<{ status: number; body: string }> {
+    const headers: Record<string, string> = { ...init.headers };
     if (init.auth !== false && init.method && init.method !== 'GET') {
       const { username, password } = this.manifest.api;
-      headers.set('Authorization', `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`);
+      headers.Authorization = `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
     }
-    const response = await fetch(`${this.node(name).api_url}${pathName}`, { ...init, headers, signal: AbortSignal.timeout(60_000) });
-    return { status: response.status, body: await response.text() };
+    return httpRequest(`${this.node(name).api_url}${pathName}`, { method: init.method, body: init.body, headers, timeoutMs: 60_000, tls: this.apiTls });
   }
 
   async clusterDoc(): Promise<{ members: Array<{ name: string; role: string; state: string; timeline: number | null }> }> {
     for (const node of this.manifest.nodes) {
       try {
-        const res = await fetch(`${node.api_url}/cluster`, { signal: AbortSignal.timeout(1000) });
-        if (res.ok) return (await res.json()) as never;
+        const res = await httpRequest(`${node.api_url}/cluster`, { timeoutMs: 1000, tls: this.apiTls });
+        if (res.status === 200) return JSON.parse(res.body) as never;
       } catch {
         // try the next member
       }

@@ -84,7 +84,7 @@ describe('loadConfig: defaults', () => {
         cert: null,
         key: null,
       },
-      restapi: { listen: '127.0.0.1:8008', connect_address: '127.0.0.1:8008', authentication: null },
+      restapi: { listen: '127.0.0.1:8008', connect_address: '127.0.0.1:8008', authentication: null, certfile: null, keyfile: null, cafile: null },
       postgresql: {
         bin_dir: '/usr/lib/postgresql/15/bin',
         data_dir: '/var/lib/postgresql/15/governor',
@@ -98,6 +98,7 @@ describe('loadConfig: defaults', () => {
         parameters: {},
         pg_hba: [],
         run_as_user: null,
+        ssl: { cert_file: null, key_file: null, ca_file: null, sslmode: 'prefer', hostssl_replication: false },
       },
       bootstrap: {
         dcs: {
@@ -131,6 +132,8 @@ describe('loadConfig: defaults', () => {
         maxconn: 1000,
       },
       archive: defaultArchiveConfig('/var/lib/postgresql/15/governor'),
+      ctl: { cacert: null },
+      imds: 'on',
     });
     assert.equal(sources['haproxy.rw_port'], 'default');
     assert.equal(sources['scope'], 'file');
@@ -517,6 +520,9 @@ describe('loadConfig: environment overrides', () => {
       listen: '0.0.0.0:9008',
       connect_address: '10.0.0.9:9008',
       authentication: { username: 'admin', password: 'api-pw' },
+      certfile: null,
+      keyfile: null,
+      cafile: null,
     });
     assert.equal(config.postgresql.listen, '0.0.0.0:6432');
     assert.equal(config.postgresql.connect_address, '10.0.0.9:6432');

@@ -97,10 +97,10 @@ describe('routingViewFromCluster', () => {
       member('n6', 6, { api_url: 'not a url' }),
     ];
     const view = routingViewFromCluster({ leader: { name: 'n1', revision: '1', lease: '1' }, members });
-    assert.deepEqual(view.leader, { name: 'n1', host: '10.0.0.1', port: 5432, apiHost: '10.0.0.1', apiPort: 8008 });
+    assert.deepEqual(view.leader, { name: 'n1', host: '10.0.0.1', port: 5432, apiHost: '10.0.0.1', apiPort: 8008, apiTls: false });
     assert.deepEqual(view.replicas, [
-      { name: 'n2', host: '10.0.0.2', port: 5432, apiHost: '10.0.0.2', apiPort: 8008 },
-      { name: 'n5', host: 'fd00::5', port: 6432, apiHost: 'fd00::5', apiPort: 9008 },
+      { name: 'n2', host: '10.0.0.2', port: 5432, apiHost: '10.0.0.2', apiPort: 8008, apiTls: false },
+      { name: 'n5', host: 'fd00::5', port: 6432, apiHost: 'fd00::5', apiPort: 9008, apiTls: false },
     ]);
     // Every member with valid addresses gets a server (so it needs no reload once it streams).
     assert.deepEqual(view.members?.map((m) => m.name), ['n1', 'n2', 'n3', 'n4', 'n5']);

@@ -16,9 +16,9 @@ interface ConfigOption {
 }
 
 async function setup(options: ConfigOption, component: string): Promise<{ config: GovernorConfig; configFile: string; logger: Logger }> {
-  const { loadConfig } = await import('../../config/load.js');
+  const { loadConfigWithImds } = await import('../../config/load.js');
   const configFile = path.resolve(options.config || process.env.GOVERNOR_CONFIG || DEFAULT_CONFIG);
-  const { config } = loadConfig({ file: configFile });
+  const { config } = await loadConfigWithImds({ file: configFile });
   registerSecret(config.archive?.s3.secret_access_key);
   registerSecret(config.archive?.s3.access_key_id);
   const logger = createLogger({ level: config.log.level, cluster: config.scope, member: config.name, component });

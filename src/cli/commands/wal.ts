@@ -22,9 +22,9 @@ interface ConfigOption {
 async function setup(options: ConfigOption, component: string): Promise<{ config: GovernorConfig; configFile: string; logger: Logger }> {
   // PostgreSQL logs our stderr on every call: the AWS SDK's multi-line Node 20 notice would drown the one line that matters.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-  const { loadConfig } = await import('../../config/load.js');
+  const { loadConfigWithImds } = await import('../../config/load.js');
   const configFile = path.resolve(options.config ?? process.env.GOVERNOR_CONFIG ?? DEFAULT_CONFIG);
-  const { config } = loadConfig({ file: configFile });
+  const { config } = await loadConfigWithImds({ file: configFile });
   registerSecret(config.archive?.s3.secret_access_key);
   registerSecret(config.archive?.s3.access_key_id);
   const logger = createLogger({ level: config.log.level, cluster: config.scope, member: config.name, component });

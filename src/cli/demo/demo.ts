@@ -3,10 +3,11 @@
 
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, openSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import { resolvePgUser } from '../../postgres/exec.js';
+import { httpRequest } from '../../util/http-client.js';
 import { freePorts } from '../../util/ports.js';
 import { sleep } from '../../util/time.js';
 import { governorCommand } from '../self.js';
@@ -22,6 +23,19 @@ export interface DemoUpOptions {
   /** Where WAL and base backups go: `s3://bucket/prefix` or `file:///path`; default DIR/archive;
    *  false: no archiving. */
   archive?: string | false;
+  /** Everything over TLS with the PEM files in this directory (TLS_FILES). */
+  tlsDir?: string;
+}
+
+/** What --tls-dir must hold: one CA, a server certificate for 127.0.0.1 (etcd, REST APIs,
+ *  PostgreSQL) and a client certificate (governor towards etcd). */
+export const TLS_FILES = ['ca.crt', 'server.crt', 'server.key', 'client.crt', 'client.key'] as const;
+
+/** Per-node TLS: the shared files, and the node's own copy of the server key, owned by PostgreSQL's
+ *  OS user with mode 0600, as PostgreSQL demands. */
+interface NodeTls {
+  dir: string;
+  serverKey: string;
 }
 
 const SCOPE = 'demo';
@@ -69,17 +83,22 @@ function haproxyPidFile(node: Pick<DemoNode, 'config_file'>): string {
   return path.join(path.dirname(node.config_file), 'haproxy.pid');
 }
 
-function nodeConfig(manifest: DemoManifest, node: DemoNode, replicationPassword: string): string {
+function nodeConfig(manifest: DemoManifest, node: DemoNode, replicationPassword: string, tls: NodeTls | null): string {
   const nodeDir = path.dirname(node.config_file);
+  const file = (name: string) => path.join(tls!.dir, name);
   return stringify({
     scope: manifest.scope,
     namespace: 'service',
     name: node.name,
-    etcd: { hosts: manifest.etcd.endpoints.map((e) => e.replace(/^https?:\/\//, '')) },
+    etcd: {
+      hosts: manifest.etcd.endpoints.map((e) => e.replace(/^https?:\/\//, '')),
+      ...(tls ? { protocol: 'https', cacert: file('ca.crt'), cert: file('client.crt'), key: file('client.key') } : {}),
+    },
     restapi: {
       listen: `127.0.0.1:${node.api_port}`,
       connect_address: `127.0.0.1:${node.api_port}`,
       authentication: { username: manifest.api.username, password: manifest.api.password },
+      ...(tls ? { certfile: file('server.crt'), keyfile: tls.serverKey, cafile: file('ca.crt') } : {}),
     },
     postgresql: {
       data_dir: node.data_dir,
@@ -90,6 +109,9 @@ function nodeConfig(manifest: DemoManifest, node: DemoNode, replicationPassword:
         superuser: { username: manifest.postgres.user, password: manifest.postgres.password },
         replication: { username: 'replicator', password: replicationPassword },
       },
+      ...(tls
+        ? { ssl: { cert_file: file('server.crt'), key_file: tls.serverKey, ca_file: file('ca.crt'), sslmode: 'verify-full', hostssl_replication: true } }
+        : {}),
     },
     bootstrap: { dcs: { ttl: manifest.ttl, loop_wait: 1, retry_timeout: 2, maximum_lag_on_failover: 1048576 } },
     // Each demo node runs its own HAProxy, supervised by its governor, as production nodes do under systemd.
@@ -120,10 +142,11 @@ interface ClusterDoc {
 }
 
 async function clusterDoc(manifest: DemoManifest): Promise<ClusterDoc | null> {
+  const tls = manifest.tls ? { ca: readFileSync(manifest.tls.ca_file) } : undefined;
   for (const node of manifest.nodes) {
     try {
-      const res = await fetch(`${node.api_url}/cluster`, { signal: AbortSignal.timeout(1000) });
-      if (res.ok) return (await res.json()) as ClusterDoc;
+      const res = await httpRequest(`${node.api_url}/cluster`, { timeoutMs: 1000, tls });
+      if (res.status === 200) return JSON.parse(res.body) as ClusterDoc;
     } catch {
       // this member's API is not up (yet): ask the next one
     }
@@ -177,7 +200,22 @@ export async function demoUp(options: DemoUpOptions): Promise<DemoManifest> {
     ? Array.from({ length: 2 + 4 * count }, (_, i) => options.portBase! + i)
     : await freePorts(2 + 4 * count);
   const [clientPort, peerPort] = ports as [number, number];
-  const etcd = await startEtcdProcess({ dataDir: path.join(dir, 'etcd'), clientPort, peerPort, logFile: path.join(dir, 'etcd.log'), detached: true });
+  const tlsDir = options.tlsDir ? path.resolve(options.tlsDir) : null;
+  if (tlsDir) {
+    const absent = TLS_FILES.filter((name) => !existsSync(path.join(tlsDir, name)));
+    if (absent.length > 0) throw new Error(`--tls-dir ${tlsDir}: missing ${absent.join(', ')} (expected ${TLS_FILES.join(', ')})`);
+  }
+  const etcd = await startEtcdProcess({
+    dataDir: path.join(dir, 'etcd'), clientPort, peerPort, logFile: path.join(dir, 'etcd.log'), detached: true,
+    ...(tlsDir
+      ? {
+          tls: {
+            caFile: path.join(tlsDir, 'ca.crt'), certFile: path.join(tlsDir, 'server.crt'), keyFile: path.join(tlsDir, 'server.key'),
+            clientCertFile: path.join(tlsDir, 'client.crt'), clientKeyFile: path.join(tlsDir, 'client.key'),
+          },
+        }
+      : {}),
+  });
 
   const replicationPassword = secret();
   const pgUser = await resolvePgUser(null);
@@ -188,6 +226,7 @@ export async function demoUp(options: DemoUpOptions): Promise<DemoManifest> {
     postgres: { user: 'postgres', password: secret(), dbname: 'postgres' },
     api: { username: 'admin', password: secret() },
     archive: { storage: options.archive === false ? null : options.archive ?? `file://${path.join(dir, 'archive')}` },
+    ...(tlsDir ? { tls: { ca_file: path.join(tlsDir, 'ca.crt') } } : {}),
     nodes: [],
   };
   if (options.archive === undefined) {
@@ -206,7 +245,7 @@ export async function demoUp(options: DemoUpOptions): Promise<DemoManifest> {
     const node: DemoNode = {
       name,
       governor_pid: 0,
-      api_url: `http://127.0.0.1:${apiPort}`,
+      api_url: `${tlsDir ? 'https' : 'http'}://127.0.0.1:${apiPort}`,
       pg_host: '127.0.0.1',
       pg_port: ports[2 + i]!,
       data_dir: path.join(nodeDir, 'data'),
@@ -217,7 +256,14 @@ export async function demoUp(options: DemoUpOptions): Promise<DemoManifest> {
       haproxy_ro_port: ports[2 + 3 * count + i]!,
       haproxy_pid: null,
     };
-    writeFileSync(node.config_file, nodeConfig(manifest, node, replicationPassword), { mode: 0o600 });
+    let tls: NodeTls | null = null;
+    if (tlsDir) {
+      tls = { dir: tlsDir, serverKey: path.join(nodeDir, 'server.key') };
+      copyFileSync(path.join(tlsDir, 'server.key'), tls.serverKey);
+      chmodSync(tls.serverKey, 0o600);
+      if (pgUser.uid !== undefined) chownSync(tls.serverKey, pgUser.uid, pgUser.gid!);
+    }
+    writeFileSync(node.config_file, nodeConfig(manifest, node, replicationPassword, tls), { mode: 0o600 });
     // wal-push and wal-fetch run as PostgreSQL's OS user and read this file.
     if (pgUser.uid !== undefined) chownSync(node.config_file, pgUser.uid, pgUser.gid!);
     manifest.nodes.push(node);

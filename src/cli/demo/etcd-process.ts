@@ -3,6 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { httpRequest, type TlsClientOptions } from '../../util/http-client.js';
 import { isAlive, logTail } from '../../util/process.js';
 import { sleep } from '../../util/time.js';
 
@@ -18,15 +19,26 @@ export interface EtcdProcessOptions {
   bin?: string;
   /** How long to wait for /health (ms), default 15000. */
   startTimeoutMs?: number;
+  /** Serve clients over TLS and require client certificates signed by caFile (PEM paths). The
+   *  client certificate is what the health check presents. */
+  tls?: EtcdTlsFiles;
+}
+
+export interface EtcdTlsFiles {
+  caFile: string;
+  certFile: string;
+  keyFile: string;
+  clientCertFile: string;
+  clientKeyFile: string;
 }
 
 export { isAlive };
 
-async function healthy(endpoint: string): Promise<boolean> {
+async function healthy(endpoint: string, tls?: TlsClientOptions): Promise<boolean> {
   try {
-    const res = await fetch(`${endpoint}/health`, { signal: AbortSignal.timeout(1000) });
-    const body = (await res.json()) as { health?: unknown };
-    return res.ok && (body.health === 'true' || body.health === true);
+    const res = await httpRequest(`${endpoint}/health`, { timeoutMs: 1000, tls });
+    const body = JSON.parse(res.body) as { health?: unknown };
+    return res.status === 200 && (body.health === 'true' || body.health === true);
   } catch {
     return false;
   }
@@ -35,7 +47,7 @@ async function healthy(endpoint: string): Promise<boolean> {
 /** Spawn etcd listening on 127.0.0.1 and resolve once /health answers true. */
 export async function startEtcdProcess(opts: EtcdProcessOptions): Promise<{ endpoint: string; pid: number }> {
   const name = opts.name ?? 'etcd0';
-  const client = `http://127.0.0.1:${opts.clientPort}`;
+  const client = `${opts.tls ? 'https' : 'http'}://127.0.0.1:${opts.clientPort}`;
   const peer = `http://127.0.0.1:${opts.peerPort}`;
   const args = [
     '--name', name,
@@ -49,7 +61,13 @@ export async function startEtcdProcess(opts: EtcdProcessOptions): Promise<{ endp
     '--initial-cluster-token', `governor-${name}`,
     '--logger', 'zap',
     '--log-outputs', 'stderr',
+    ...(opts.tls
+      ? ['--cert-file', opts.tls.certFile, '--key-file', opts.tls.keyFile, '--trusted-ca-file', opts.tls.caFile, '--client-cert-auth']
+      : []),
   ];
+  const healthTls = opts.tls
+    ? { ca: readFileSync(opts.tls.caFile), cert: readFileSync(opts.tls.clientCertFile), key: readFileSync(opts.tls.clientKeyFile) }
+    : undefined;
   mkdirSync(dirname(opts.logFile), { recursive: true });
   mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
   const fd = openSync(opts.logFile, 'a');
@@ -74,7 +92,7 @@ export async function startEtcdProcess(opts: EtcdProcessOptions): Promise<{ endp
   const deadline = Date.now() + (opts.startTimeoutMs ?? 15_000);
   while (exited === null && Date.now() < deadline) {
     // Healthy, and still ours: another etcd on that port would answer while ours dies.
-    if ((await healthy(client)) && exited === null && isAlive(child.pid!)) return { endpoint: client, pid: child.pid! };
+    if ((await healthy(client, healthTls)) && exited === null && isAlive(child.pid!)) return { endpoint: client, pid: child.pid! };
     await sleep(100);
   }
   if (exited === null && child.pid !== undefined) await stopProcess(child.pid, 2000);

@@ -27,6 +27,8 @@ export interface DemoManifest {
   api: { username: string; password: string };
   /** Storage URL of WAL archive and base backups (null: archiving off). */
   archive: { storage: string | null };
+  /** With --tls-dir: the CA that signed every certificate (REST API, etcd, PostgreSQL). */
+  tls?: { ca_file: string };
   nodes: DemoNode[];
 }
 
