@@ -224,6 +224,11 @@ async function governorMember(root: string, gen: Generated, id: string, archive:
   return { config, configFile };
 }
 
+/** PostgreSQL's expansion of archive_command: %p, %f and %% (any other % stays as it is). */
+function expandArchiveCommand(command: string, p: string, f: string): string {
+  return command.replace(/%([pf%])/g, (_m, c: string) => (c === 'p' ? p : c === 'f' ? f : '%'));
+}
+
 /** Mark every segment .ready at once, then run `command` per segment in order, as the archiver does
  *  (a failure is retried after 1 s, as PostgreSQL does); resolves the seconds from t0 to the last exit 0. */
 async function archiveAll(config: GovernorConfig, names: string[], command: string, user: PgUser): Promise<{ seconds: number; failures: number; lastError: string }> {
@@ -235,7 +240,7 @@ async function archiveAll(config: GovernorConfig, names: string[], command: stri
   let lastError = '';
   for (const name of names) {
     for (;;) {
-      const result = await shell(command.replaceAll('%p', `pg_wal/${name}`).replaceAll('%f', name), dataDir, user);
+      const result = await shell(expandArchiveCommand(command, `pg_wal/${name}`, name), dataDir, user);
       if (result.code === 0) break;
       failures++;
       lastError = result.stderr.trim().split('\n').slice(-1)[0] ?? '';
