@@ -193,6 +193,8 @@ export interface WalUploaderOptions {
   storage?: Storage;
   /** Fallback scan interval beside fs.watch (default 1000 ms). */
   pollIntervalMs?: number;
+  /** Uploads at a time in this uploader (default archive.upload_concurrency). */
+  concurrency?: number;
 }
 
 /**
@@ -224,7 +226,7 @@ export class WalUploader {
     this.spool = new WalSpool(archive.spool_dir, archive.storage);
     this.pgWalDir = path.join(path.resolve(options.config.postgresql.data_dir), 'pg_wal');
     this.statusDir = path.join(this.pgWalDir, 'archive_status');
-    this.concurrency = Math.max(1, archive.upload_concurrency);
+    this.concurrency = Math.max(1, options.concurrency ?? archive.upload_concurrency);
   }
 
   async start(): Promise<void> {
