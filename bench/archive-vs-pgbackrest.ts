@@ -132,8 +132,11 @@ async function generateSegments(root: string, user: PgUser, started: (stop: () =
   const ready = async () => (await readdir(statusDir)).filter((n) => n.endsWith('.ready')).map((n) => n.slice(0, -6)).filter((n) => SEGMENT_NAME.test(n)).sort();
   await pg(user, 'pgbench', [...connect, '-i', '-q', '-s', String(scale), 'postgres']);
   await pg(user, 'psql', [...connect, '-c', 'CHECKPOINT', 'postgres']);
+  // A checkpoint before every round: the first change of each page after one is a full-page image,
+  // the bulk of a busy server's WAL (and what makes it compress as it does).
   while ((await ready()).length < segmentCount) {
-    await pg(user, 'pgbench', [...connect, '-N', '-c', '4', '-j', '2', '-T', '5', '-n', 'postgres']);
+    await pg(user, 'psql', [...connect, '-c', 'CHECKPOINT', 'postgres']);
+    await pg(user, 'pgbench', [...connect, '-N', '-c', '4', '-j', '2', '-T', '5', '-n', 'postgres'], { PGOPTIONS: '-c synchronous_commit=off' });
   }
   await pg(user, 'psql', [...connect, '-c', 'SELECT pg_switch_wal()', 'postgres']);
   const names = (await ready()).slice(0, segmentCount);

@@ -11,6 +11,8 @@ import { Readable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { after, describe, it } from 'node:test';
 import { compressBuffer, compressStream, decompressBuffer, decompressStream } from '../../src/archive/compression.js';
+import { ByteQueue } from '../../src/archive/codecs/byte-queue.js';
+import { scanFrame } from '../../src/archive/codecs/zstd.js';
 import { decodeLz4Block } from '../../src/archive/codecs/lz4-block.js';
 import type { CompressionMethod } from '../../src/archive/types.js';
 
@@ -275,5 +277,36 @@ describe('interoperability with the lz4 and zstd command line tools', () => {
     assert.ok((await decompressBuffer('lz4', piped)).equals(data));
     const zpiped = execFileSync('zstd', ['-c', '-q'], { input: data, maxBuffer: 64 * MiB });
     assert.ok((await decompressBuffer('zstd', zpiped)).equals(data));
+  });
+});
+
+describe('zstd frame scanner (which frames the wasm decoder takes whole)', () => {
+  const queue = (data: Buffer) => {
+    const q = new ByteQueue();
+    q.push(data);
+    return q;
+  };
+
+  it('our frames declare their size and are found whole; a cut frame asks for more', async () => {
+    const data = walLike(6 * MiB);
+    const compressed = await compressBuffer('zstd', data);
+    const first = scanFrame(queue(compressed));
+    assert.ok(first && first !== 'more');
+    assert.equal(first.contentSize, 4 * MiB, 'the first frame holds 4 MiB');
+    assert.ok(first.size < compressed.length);
+    const second = scanFrame(queue(compressed.subarray(first.size)));
+    assert.ok(second && second !== 'more');
+    assert.equal(second.contentSize, 2 * MiB);
+    assert.equal(first.size + second.size, compressed.length);
+    assert.equal(scanFrame(queue(compressed.subarray(0, first.size - 1))), 'more');
+  });
+
+  it('a piped CLI frame declares no size (fzstd decodes it); garbage is no frame', () => {
+    const piped = execFileSync('zstd', ['-c', '-q'], { input: walLike(MiB) });
+    const frame = scanFrame(queue(piped));
+    assert.ok(frame && frame !== 'more');
+    assert.equal(frame.contentSize, null);
+    assert.equal(frame.size, piped.length);
+    assert.equal(scanFrame(queue(Buffer.from('definitely not zstd'))), null);
   });
 });
