@@ -38,7 +38,7 @@ function positiveInteger(name: string, fallback: number): number {
 const totalMiB = positiveInteger('mib', 64);
 const rounds = positiveInteger('rounds', 3);
 const SETTINGS: Record<CompressionMethod, string> = {
-  lz4: 'LZ4 frames, independent 1 MiB blocks, content checksum (lz4js compressor, own block decoder, xxhash-wasm)',
+  lz4: 'LZ4 frames, independent 1 MiB blocks, content checksum (own block encoder and decoder, xxhash-wasm)',
   zstd: `level ${ZSTD_LEVEL}, one frame per 4 MiB (@hpcc-js/wasm-zstd 1.12.5 = zstd 1.5.7); read with the same wasm (fzstd for frames without a declared size)`,
   brotli: `node:zlib, quality ${BROTLI_QUALITY}, window 22`,
   gzip: 'node:zlib, level 6 (default)',
