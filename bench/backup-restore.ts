@@ -2,7 +2,7 @@
 // `governor backup-fetch DIR LATEST`, per codec and storage, timed from the outside as an operator
 // would run them.
 //   node dist/bench/backup-restore.js [--scale 60] [--codecs lz4,zstd] [--storage file,s3]
-// MB/s = the data directory's size (what pg_basebackup reads) / wall time. Prints numbers, asserts nothing.
+// MB/s = the data directory's size without pg_wal (what pg_basebackup -X none reads) / wall time. Prints numbers, asserts nothing.
 
 import { execFile } from 'node:child_process';
 import { readdir, rm, stat } from 'node:fs/promises';
@@ -56,9 +56,9 @@ async function main(): Promise<void> {
       env: { ...process.env, PGPASSWORD: superuser.password }, maxBuffer: 16 << 20,
     });
     await pgQuery(member.config, 'CHECKPOINT');
-    const dataBytes = await treeBytes(member.config.postgresql.data_dir);
+    const dataBytes = (await treeBytes(member.config.postgresql.data_dir)) - (await treeBytes(path.join(member.config.postgresql.data_dir, 'pg_wal')));
     const [size] = await pgQuery<{ size: string }>(member.config, "SELECT pg_size_pretty(sum(pg_database_size(datname))) AS size FROM pg_database");
-    console.log(`pgbench scale ${scale}: databases ${size!.size}, data directory ${(dataBytes / 1e6).toFixed(0)} MB; ${os.cpus()[0]?.model ?? '?'} x${os.cpus().length}; load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+    console.log(`pgbench scale ${scale}: databases ${size!.size}, data directory without pg_wal ${(dataBytes / 1e6).toFixed(0)} MB; ${os.cpus()[0]?.model ?? '?'} x${os.cpus().length}; load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
     console.log('codec  storage   backup-push MB/s (s)   backup-fetch MB/s (s)   stored MB  ratio');
     for (const codec of codecs) {
       for (const target of targets) {
