@@ -12,9 +12,10 @@ import { promisify } from 'node:util';
 import type { ArchiveConfig, CompressionMethod } from '../src/config/types.js';
 import { createLogger } from '../src/log/logger.js';
 import { GOVERNOR_JS, runGovernor } from '../test/helpers/cluster.js';
-import { cleanupPg, makePgTestRoot, PG_BIN_DIR, pgPort, pgQuery } from '../test/helpers/postgres.js';
+import { cleanupPg, makePgTestRoot, PG_BIN_DIR, pgPort, pgQuery, waitFor } from '../test/helpers/postgres.js';
 import { startTestS3 } from '../test/helpers/s3.js';
-import { archivingMember, pgOwnedDir, startArchivingPrimary, writeConfigFile } from '../test/helpers/wal-archive.js';
+import { archivingMember, pgOwnedDir, readyFiles, startArchivingPrimary, writeConfigFile } from '../test/helpers/wal-archive.js';
+import { WalUploaderProcess } from '../src/archive/wal-uploader-process.js';
 
 const execFileAsync = promisify(execFile);
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -56,6 +57,16 @@ async function main(): Promise<void> {
       env: { ...process.env, PGPASSWORD: superuser.password }, maxBuffer: 16 << 20,
     });
     await pgQuery(member.config, 'CHECKPOINT');
+    // pg_basebackup waits at its end until the backup's WAL is archived: drain pgbench -i's WAL
+    // first (with the daemon's uploader, as in production), so the numbers are the backup's own.
+    await pgQuery(member.config, 'SELECT pg_switch_wal()');
+    const uploader = new WalUploaderProcess({ config: member.config, command: [process.execPath, GOVERNOR_JS], configFile: member.configFile, logger, onLog: () => undefined });
+    await uploader.start();
+    try {
+      await waitFor('the archive to drain', async () => (await readyFiles(member.config)).length === 0, 600_000, 100);
+    } finally {
+      await uploader.stop();
+    }
     const dataBytes = (await treeBytes(member.config.postgresql.data_dir)) - (await treeBytes(path.join(member.config.postgresql.data_dir, 'pg_wal')));
     const [size] = await pgQuery<{ size: string }>(member.config, "SELECT pg_size_pretty(sum(pg_database_size(datname))) AS size FROM pg_database");
     console.log(`pgbench scale ${scale}: databases ${size!.size}, data directory without pg_wal ${(dataBytes / 1e6).toFixed(0)} MB; ${os.cpus()[0]?.model ?? '?'} x${os.cpus().length}; load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
