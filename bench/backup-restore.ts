@@ -42,14 +42,17 @@ async function treeBytes(dir: string): Promise<number> {
 async function main(): Promise<void> {
   const root = await makePgTestRoot('governor-backup-bench-');
   const s3 = storages.includes('s3') ? await startTestS3() : null;
-  const targets: Array<{ kind: string; archive: (prefix: string) => Partial<ArchiveConfig> }> = [];
+  const targets: Array<{ kind: string; archive: (prefix: string) => Partial<ArchiveConfig>; prepare?: (prefix: string) => Promise<void> }> = [];
   if (storages.includes('file')) {
     const base = await pgOwnedDir(path.join(root, 'archive'));
-    targets.push({ kind: 'file', archive: (prefix) => ({ storage: `file://${base}/${prefix}` }) });
+    // Each prefix is created for the PostgreSQL user: wal-push (as that user) archives into it too.
+    targets.push({ kind: 'file', archive: (prefix) => ({ storage: `file://${base}/${prefix}` }), prepare: (prefix) => pgOwnedDir(path.join(base, prefix)).then(() => undefined) });
   }
   if (s3) targets.push({ kind: 's3rver', archive: (prefix) => ({ storage: `${s3.url}/${prefix}`, s3: s3.archiveS3 }) });
+  await targets[0]!.prepare?.('wal');
   const first = targets[0]!.archive('wal');
   const member = await startArchivingPrimary(await archivingMember(root, 'a', first.storage!, first, { autovacuum: false }), logger);
+  let uploader: WalUploaderProcess | null = null;
   const env = { ...process.env, ...(s3 ? { AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey } : {}) };
   try {
     const { superuser } = member.config.postgresql.authentication;
@@ -58,21 +61,19 @@ async function main(): Promise<void> {
     });
     await pgQuery(member.config, 'CHECKPOINT');
     // pg_basebackup waits at its end until the backup's WAL is archived: drain pgbench -i's WAL
-    // first (with the daemon's uploader, as in production), so the numbers are the backup's own.
+    // first, and keep the daemon's uploader running throughout (as in production), so the numbers
+    // are the backup's own rather than the cold archive_command's.
     await pgQuery(member.config, 'SELECT pg_switch_wal()');
-    const uploader = new WalUploaderProcess({ config: member.config, command: [process.execPath, GOVERNOR_JS], configFile: member.configFile, logger, onLog: () => undefined });
+    uploader = new WalUploaderProcess({ config: member.config, command: [process.execPath, GOVERNOR_JS], configFile: member.configFile, logger, onLog: () => undefined });
     await uploader.start();
-    try {
-      await waitFor('the archive to drain', async () => (await readyFiles(member.config)).length === 0, 600_000, 100);
-    } finally {
-      await uploader.stop();
-    }
+    await waitFor('the archive to drain', async () => (await readyFiles(member.config)).length === 0, 600_000, 100);
     const dataBytes = (await treeBytes(member.config.postgresql.data_dir)) - (await treeBytes(path.join(member.config.postgresql.data_dir, 'pg_wal')));
     const [size] = await pgQuery<{ size: string }>(member.config, "SELECT pg_size_pretty(sum(pg_database_size(datname))) AS size FROM pg_database");
     console.log(`pgbench scale ${scale}: databases ${size!.size}, data directory without pg_wal ${(dataBytes / 1e6).toFixed(0)} MB; ${os.cpus()[0]?.model ?? '?'} x${os.cpus().length}; load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
     console.log('codec  storage   backup-push MB/s (s)   backup-fetch MB/s (s)   stored MB  ratio');
     for (const codec of codecs) {
       for (const target of targets) {
+        await target.prepare?.(`backup-${codec}`);
         Object.assign(member.config.archive!, target.archive(`backup-${codec}`), { compression: codec });
         await writeConfigFile(member.configFile, member.config);
         let started = Date.now();
@@ -95,6 +96,7 @@ async function main(): Promise<void> {
     }
     console.log(`load average at end ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}; governor: node ${path.relative(process.cwd(), GOVERNOR_JS)}`);
   } finally {
+    await uploader?.stop();
     await member.pg.close().catch(() => undefined);
     await cleanupPg(root, [member.config]);
     await s3?.stop();
