@@ -15,6 +15,7 @@ import { Readable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { BROTLI_QUALITY, compressStream, decompressStream } from '../src/archive/compression.js';
 import type { CompressionMethod } from '../src/archive/types.js';
+import { ZSTD_LEVEL } from '../src/archive/codecs/zstd.js';
 import { describeFailure, resolvePgUser, runPgBinary, type PgUser } from '../src/postgres/exec.js';
 
 const MiB = 1024 * 1024;
@@ -37,8 +38,8 @@ function positiveInteger(name: string, fallback: number): number {
 const totalMiB = positiveInteger('mib', 64);
 const rounds = positiveInteger('rounds', 3);
 const SETTINGS: Record<CompressionMethod, string> = {
-  lz4: 'LZ4 frames, independent 1 MiB blocks, content checksum (lz4js compressor, own block decoder, xxhash-wasm)',
-  zstd: 'level 3, one frame per 4 MiB (@hpcc-js/wasm-zstd 1.12.5 = zstd 1.5.7); read with fzstd',
+  lz4: 'LZ4 frames, independent 1 MiB blocks, content checksum (own block encoder and decoder, xxhash-wasm)',
+  zstd: `level ${ZSTD_LEVEL}, one frame per 4 MiB (@hpcc-js/wasm-zstd 1.12.5 = zstd 1.5.7); read with the same wasm (fzstd for frames without a declared size)`,
   brotli: `node:zlib, quality ${BROTLI_QUALITY}, window 22`,
   gzip: 'node:zlib, level 6 (default)',
   none: 'pass-through',

@@ -4,8 +4,9 @@
 // at a time), so a base backup of any size passes through without being held.
 //
 //   lz4     the default: a few hundred MB/s each way in plain JS, more than the network to S3
-//           carries (codecs/lz4.ts: LZ4 frames from lz4js blocks; bench/archive-codecs.ts measures)
-//   zstd    better ratio at level 3 (codecs/zstd.ts: wasm zstd to write, fzstd to read)
+//           carries (codecs/lz4.ts: LZ4 frames of blocks from lz4-block.ts; bench/archive-codecs.ts measures)
+//   zstd    about twice lz4's ratio on WAL at level 1 (codecs/zstd.ts: wasm zstd both ways, fzstd for
+//           frames that do not declare their size)
 //   brotli  node:zlib at quality 5: brotli's default (11) manages ~1 MB/s, which no WAL stream can
 //           wait for; 4-5 is where it still compresses tens of MB/s with a gzip -9 or better ratio
 //   gzip    node:zlib, default level 6

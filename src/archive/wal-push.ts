@@ -74,7 +74,7 @@ export async function walPush(options: WalPushOptions): Promise<{ outcome: WalPu
     ));
   try {
     const result = await uploadWalFile(ctx, file, local);
-    await spool.writeMarker(name, result.sha256).catch(() => undefined);
+    await spool.writeMarker(name, result.sha256, result.identity).catch(() => undefined);
     return {
       outcome: done(result.outcome, { compressed_bytes: result.compressedBytes, key: result.key, ahead: aheadNames.length }),
       ahead: aheadNames.length,

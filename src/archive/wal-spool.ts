@@ -1,5 +1,6 @@
 // The spool (archive.spool_dir) shared by the daemon's WAL uploader and wal-push:
-//   <name>.done    written after a verified upload: "<sha256>\n<archive.storage URL>\n"
+//   <name>.done    written after a verified upload: "<sha256>\n<archive.storage URL>\n[<identity>\n]"
+//                  (identity: wal-identity.ts; the shell fast path compares it with `stat`)
 //   <name>.claim   "<pid> <ms since epoch>": someone is uploading <name> right now (O_EXCL)
 //   prefetch/      wal-fetch's prefetched segments (see wal-fetch.ts)
 // A marker lets wal-push exit 0 at once for a file whose sha256 it records; a claim keeps two
@@ -42,8 +43,9 @@ export function parseMarker(text: string, storageUrl: string): string | null {
   return storage === storageUrl && isSha256Hex(sha) ? sha : null;
 }
 
-export function renderMarker(sha256: string, storageUrl: string): string {
-  return `${sha256}\n${storageUrl}\n`;
+export function renderMarker(sha256: string, storageUrl: string, identity: string | null = null): string {
+  if (identity !== null && /[\n\r]/.test(identity)) throw new Error(`renderMarker: identity ${JSON.stringify(identity)} spans lines`);
+  return `${sha256}\n${storageUrl}\n${identity === null ? '' : `${identity}\n`}`;
 }
 
 /** Whether a claim file's text ("<pid> <ms>") names a process that still works on it. */
@@ -85,8 +87,8 @@ export class WalSpool {
     return text === null ? null : parseMarker(text, this.storageUrl);
   }
 
-  async writeMarker(name: string, sha256: string): Promise<void> {
-    await writeFileAtomic(this.file(name, '.done'), renderMarker(sha256, this.storageUrl), { uid: undefined, gid: undefined }, 0o644);
+  async writeMarker(name: string, sha256: string, identity: string | null = null): Promise<void> {
+    await writeFileAtomic(this.file(name, '.done'), renderMarker(sha256, this.storageUrl, identity), { uid: undefined, gid: undefined }, 0o644);
   }
 
   /** Names with a marker, with the marker's mtime. */

@@ -14,6 +14,7 @@ import { resolvePgUser } from '../postgres/exec.js';
 import { CountingStream, HashingStream, sha256File, sha256Hex, type Digest } from './checksum.js';
 import { CODEC_EXTENSIONS, isWalFileName, META_RAW_SIZE, META_SHA256, walKey } from './layout.js';
 import type { Storage, StoredObject } from './types.js';
+import { currentIdentity, takeIdentity } from './wal-identity.js';
 import { readyWalFiles, WalSpool } from './wal-spool.js';
 
 /** The codecs, imported when something is compressed (not on wal-push's marker path). */
@@ -22,17 +23,27 @@ const compressStream = async (codec: CompressionMethod) => (await import('./comp
 /** Files up to this size are read, hashed and compressed in memory (one read); larger ones are streamed twice. */
 export const IN_MEMORY_LIMIT = 64 << 20;
 
-/** A local WAL file's digest, and its content when it is small enough to keep in memory. */
+/** A local WAL file's digest, its content when it is small enough to keep in memory, and its
+ *  identity (wal-identity.ts) taken before it was read, or null when it could not be taken safely. */
 export interface LocalWal {
   digest: Digest;
   content: Buffer | null;
+  identity: string | null;
 }
 
 export async function readLocalWal(file: string): Promise<LocalWal> {
+  const identity = await takeIdentity(file);
   const stat = await fs.stat(file);
-  if (stat.size > IN_MEMORY_LIMIT) return { digest: await sha256File(file), content: null };
+  if (stat.size > IN_MEMORY_LIMIT) return { digest: await sha256File(file), content: null, identity };
   const content = await fs.readFile(file);
-  return { digest: { sha256: sha256Hex(content), size: content.length }, content };
+  return { digest: { sha256: sha256Hex(content), size: content.length }, content, identity };
+}
+
+/** The identity to record in the marker: the one taken before reading, if the file still has it
+ *  now that its upload is verified (so nothing changed it in between). */
+async function confirmedIdentity(file: string, local: LocalWal): Promise<string | null> {
+  if (local.identity === null) return null;
+  return (await currentIdentity(file)) === local.identity ? local.identity : null;
 }
 
 /** Open archive.storage. Imported on first use: the S3 client alone costs a quarter second of CPU at
@@ -74,6 +85,8 @@ export interface UploadResult {
   key: string;
   outcome: 'uploaded' | 'already-archived';
   sha256: string;
+  /** The file's identity for the marker (wal-identity.ts), null when it is not known to be unchanged. */
+  identity: string | null;
   bytes: number;
   compressedBytes: number;
   ms: number;
@@ -124,9 +137,10 @@ export async function uploadWalFile(ctx: UploadContext, file: string, local?: Lo
   const started = Date.now();
   const name = path.basename(file);
   if (!isWalFileName(name)) throw new Error(`${file}: not a WAL file name (segment, .partial, .backup or .history)`);
-  const [{ digest, content }, stored] = await Promise.all([local ?? readLocalWal(file), findStoredWal(ctx.storage, name, ctx.codec)]);
-  const result = (outcome: UploadResult['outcome'], key: string, compressedBytes: number): UploadResult => ({
-    name, key, outcome, sha256: digest.sha256, bytes: digest.size, compressedBytes, ms: Date.now() - started,
+  const [localWal, stored] = await Promise.all([local ?? readLocalWal(file), findStoredWal(ctx.storage, name, ctx.codec)]);
+  const { digest, content } = localWal;
+  const result = async (outcome: UploadResult['outcome'], key: string, compressedBytes: number): Promise<UploadResult> => ({
+    name, key, outcome, sha256: digest.sha256, identity: await confirmedIdentity(file, localWal), bytes: digest.size, compressedBytes, ms: Date.now() - started,
   });
 
   if (stored.length > 0) {
@@ -165,7 +179,7 @@ export async function uploadClaimed(ctx: UploadContext, spool: WalSpool, pgWalDi
   if (!release) return null;
   try {
     const result = await uploadWalFile(ctx, path.join(pgWalDir, name));
-    await spool.writeMarker(name, result.sha256).catch(() => undefined);
+    await spool.writeMarker(name, result.sha256, result.identity).catch(() => undefined);
     return result;
   } finally {
     await release().catch(() => undefined);
@@ -179,6 +193,8 @@ export interface WalUploaderOptions {
   storage?: Storage;
   /** Fallback scan interval beside fs.watch (default 1000 ms). */
   pollIntervalMs?: number;
+  /** Uploads at a time in this uploader (default archive.upload_concurrency). */
+  concurrency?: number;
 }
 
 /**
@@ -210,7 +226,7 @@ export class WalUploader {
     this.spool = new WalSpool(archive.spool_dir, archive.storage);
     this.pgWalDir = path.join(path.resolve(options.config.postgresql.data_dir), 'pg_wal');
     this.statusDir = path.join(this.pgWalDir, 'archive_status');
-    this.concurrency = Math.max(1, archive.upload_concurrency);
+    this.concurrency = Math.max(1, options.concurrency ?? archive.upload_concurrency);
   }
 
   async start(): Promise<void> {

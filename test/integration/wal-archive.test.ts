@@ -220,7 +220,7 @@ test('with the daemon\'s uploader running (child process as the postgres user), 
   } finally {
     await uploader.stop();
   }
-  assert.equal(uploader.pid, undefined, 'stopped');
+  assert.deepEqual(uploader.pids, [], 'stopped');
 });
 
 test('s3 storage (s3rver): archived with no gap, idempotent, refuses conflicts; an outage leaves .ready and nothing is lost', async () => {

@@ -1,10 +1,11 @@
 // archive_command / restore_command: shell quoting, PostgreSQL's %-expansion, postgresql.conf syntax.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
+import { formatIdentity } from '../../src/archive/wal-identity.js';
 import type { PostgresqlConfig } from '../../src/config/types.js';
 import {
   archiveCommands, buildParameters, DEFAULT_ARCHIVE_TIMEOUT, quoteConfString, renderPostgresqlConf, shellQuote,
@@ -160,17 +161,32 @@ describe('archive_command fast path: the uploader marker', () => {
   writeFileSync(path.join(dir, 'pg_wal', segment), content);
   const sha = execFileSync('sha256sum', [path.join(dir, 'pg_wal', segment)], { encoding: 'utf8' }).slice(0, 64);
 
-  const table: Array<{ name: string; marker: string | null; skipsGovernor: boolean }> = [
-    { name: 'matching marker: exit 0 without governor', marker: `${sha}\n${storage}\n`, skipsGovernor: true },
+  const walFile = path.join(dir, 'pg_wal', segment);
+  const identity = () => formatIdentity(statSync(walFile, { bigint: true }));
+  const otherIdentity = () => identity().replace(/^\d+/, (dev) => String(Number(dev) + 1));
+  const table: Array<{ name: string; marker: (() => string) | null; skipsGovernor: boolean; rewrite?: boolean }> = [
+    { name: 'matching marker: exit 0 without governor', marker: () => `${sha}\n${storage}\n`, skipsGovernor: true },
     { name: 'no marker: governor wal-push runs', marker: null, skipsGovernor: false },
-    { name: 'other content: governor wal-push runs', marker: `${'0'.repeat(64)}\n${storage}\n`, skipsGovernor: false },
-    { name: 'other storage: governor wal-push runs', marker: `${sha}\ns3://elsewhere\n`, skipsGovernor: false },
+    { name: 'other content: governor wal-push runs', marker: () => `${'0'.repeat(64)}\n${storage}\n`, skipsGovernor: false },
+    { name: 'other storage: governor wal-push runs', marker: () => `${sha}\ns3://elsewhere\n`, skipsGovernor: false },
+    // The identity alone confirms the file: a wrong sha256 beside a matching identity still exits 0,
+    // which shows the fast path did not hash the file.
+    { name: 'matching identity: exit 0 without hashing', marker: () => `${'0'.repeat(64)}\n${storage}\n${identity()}\n`, skipsGovernor: true },
+    { name: 'other identity, matching sha256: exit 0 by hashing', marker: () => `${sha}\n${storage}\n${otherIdentity()}\n`, skipsGovernor: true },
+    { name: 'other identity, other sha256: governor wal-push runs', marker: () => `${'0'.repeat(64)}\n${storage}\n${otherIdentity()}\n`, skipsGovernor: false },
+    { name: 'matching identity, other storage: governor wal-push runs', marker: () => `${sha}\ns3://elsewhere\n${identity()}\n`, skipsGovernor: false },
+    { name: 'file rewritten after the marker: identity and sha256 differ, governor wal-push runs', marker: () => `${sha}\n${storage}\n${identity()}\n`, skipsGovernor: false, rewrite: true },
   ];
   for (const row of table) {
-    test(row.name, () => {
+    test(row.name, async () => {
       const file = path.join(spool, `${segment}.done`);
       rmSync(file, { force: true });
-      if (row.marker !== null) writeFileSync(file, row.marker);
+      writeFileSync(walFile, content);
+      if (row.marker !== null) writeFileSync(file, row.marker());
+      if (row.rewrite) {
+        await new Promise((resolve) => setTimeout(resolve, 30)); // past a timestamp tick
+        writeFileSync(walFile, Buffer.alloc(content.length, 8));
+      }
       const { code, stdout } = runPush();
       assert.equal(code, 0);
       if (row.skipsGovernor) assert.equal(stdout, '');

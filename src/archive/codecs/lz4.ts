@@ -3,24 +3,22 @@
 //
 // Why this file exists: no npm package offers a streaming LZ4 *frame* codec that also runs inside
 // a single executable (native addons cannot load there, and the wasm builds read .wasm files from
-// node_modules). lz4js supplies the block compressor (pure JS); lz4-block.ts decodes blocks (lz4js's
-// decoder checks no bounds); xxhash-wasm (its wasm bytes are inlined in its JS) supplies XXH32 for
-// the header, block and content checksums. What remains here is the framing: a header,
-// size-prefixed blocks, an end mark and a checksum.
+// node_modules), and the pure-JS block compressors are slow (lz4js: ~200 MB/s on WAL; the one wasm
+// build measured, lz4-wasm-nodejs, no faster). lz4-block.ts encodes and decodes blocks;
+// xxhash-wasm (its wasm bytes are inlined in its JS) supplies XXH32 for the header, block and
+// content checksums. What remains here is the framing: a header, size-prefixed blocks, an end mark
+// and a checksum.
 //
 // Writing: blocks are independent (no back-references across blocks, so each is compressed with
-// a fresh hash table) and at most 1 MiB, in frames that declare 4 MiB blocks: lz4js may start the
-// last match of a block closer than 12 bytes to its end, which the reference decoder rejects only
-// when the block fills the declared maximum; a 1 MiB block never does.
+// a fresh hash table) and at most 1 MiB, in frames that declare 4 MiB blocks.
 // Reading: any frame the CLI writes (linked or independent blocks, optional block/content
 // checksums and content size, 64 KiB-4 MiB blocks), concatenated frames, skippable frames.
 // Memory: one block of input plus 64 KiB of history.
 
 import { Transform, type TransformCallback } from 'node:stream';
-import lz4 from 'lz4js';
 import xxhash, { type XXHashAPI } from 'xxhash-wasm';
 import { ByteQueue } from './byte-queue.js';
-import { decodeLz4Block } from './lz4-block.js';
+import { decodeLz4Block, encodeLz4Block, lz4Bound, newLz4HashTable } from './lz4-block.js';
 
 const MAGIC = 0x184d2204;
 const LEGACY_MAGIC = 0x184c2102;
@@ -66,7 +64,7 @@ export class Lz4FrameEncoder extends Transform {
   private pending: Buffer[] = [];
   private pendingBytes = 0;
   private started = false;
-  private hashTable = new Uint32Array(1 << 16);
+  private hashTable = newLz4HashTable();
   private content: ReturnType<XXHashAPI['create32']> | null = null;
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
@@ -109,11 +107,10 @@ export class Lz4FrameEncoder extends Transform {
   }
 
   private writeBlock(block: Buffer): void {
-    const out = Buffer.allocUnsafe(4 + lz4.compressBound(block.length));
-    this.hashTable.fill(0);
-    const size = lz4.compressBlock(block, out.subarray(4), 0, block.length, this.hashTable);
-    if (size === 0 || size >= block.length) {
-      // Incompressible (or lz4js found no match at all): store it as it is.
+    const out = Buffer.allocUnsafe(4 + lz4Bound(block.length));
+    const size = encodeLz4Block(block, out.subarray(4), this.hashTable);
+    if (size >= block.length) {
+      // Incompressible: store it as it is.
       const raw = Buffer.allocUnsafe(4);
       raw.writeUInt32LE((UNCOMPRESSED_BIT | block.length) >>> 0, 0);
       this.push(raw);

@@ -101,8 +101,12 @@ export class FileStorage implements Storage {
         await fs.chown(tempData, owner.uid, owner.gid);
         await fs.chown(tempMeta, owner.uid, owner.gid);
       }
-      await fs.rm(file, { force: true });
-      await fsyncDirectory(dir);
+      // An old object goes first, durably (absent, never half-replaced); a new key skips that fsync.
+      const removed = await fs.unlink(file).then(() => true, (error: NodeJS.ErrnoException) => {
+        if (error.code === 'ENOENT') return false;
+        throw error;
+      });
+      if (removed) await fsyncDirectory(dir);
       await fs.rename(tempMeta, file + SIDECAR);
       await fsyncDirectory(dir);
       await fs.rename(tempData, file);

@@ -82,11 +82,17 @@ export function registerWalCommands(program: Command): void {
     .command('wal-uploader', { hidden: true })
     .description('internal: upload .ready WAL files ahead of archive_command (the daemon starts it as the PostgreSQL user)')
     .option('-c, --config <file>')
+    .option('--concurrency <n>', 'uploads at a time in this process (default archive.upload_concurrency)')
     .action(async (_options: ConfigOption, command: Command) => {
       try {
-        const { config, logger } = await setup(command.optsWithGlobals<ConfigOption>(), 'wal-uploader');
+        const options = command.optsWithGlobals<ConfigOption & { concurrency?: string }>();
+        const concurrency = options.concurrency === undefined ? undefined : Number(options.concurrency);
+        if (concurrency !== undefined && (!Number.isInteger(concurrency) || concurrency < 1)) {
+          throw new Error(`wal-uploader: --concurrency must be a positive integer, got ${JSON.stringify(options.concurrency)}`);
+        }
+        const { config, logger } = await setup(options, 'wal-uploader');
         const { WalUploader } = await import('../../archive/wal-uploader.js');
-        const uploader = new WalUploader({ config, logger });
+        const uploader = new WalUploader({ config, logger, concurrency });
         await uploader.start();
         const parent = process.ppid;
         await new Promise<void>((resolve) => {
