@@ -58,6 +58,8 @@ export class HaLoop {
   private postmasterWatch: NodeJS.Timeout | null = null;
   private checkingPostmaster = false;
   private tookOver = false;
+  /** The leader key was acquired since the last cluster read (that view still names someone else). */
+  private acquiredKey = false;
   private lastLeaderSeen: string | null = null;
   private scheduledWake: { at: number; timer: NodeJS.Timeout } | null = null;
 
@@ -145,7 +147,7 @@ export class HaLoop {
   /** Whether this member holds the leader key (per the last view) and runs read-write. */
   isLeader(): boolean {
     const view = this.status.lastCluster;
-    return this.primary && view?.leader?.name === this.config.name && this.lease.remainingMs() > 0;
+    return this.primary && (view?.leader?.name === this.config.name || this.acquiredKey) && this.lease.remainingMs() > 0;
   }
 
   async start(): Promise<void> {
@@ -177,6 +179,9 @@ export class HaLoop {
     // on them; the next tick (loop_wait) picks them up.
     if (event === 'members' || event === 'optime') return;
     this.logger.debug(`dcs change: ${event}`);
+    // Routing (onCluster) must not wait for an iteration busy with a switchover or a promotion:
+    // read the new leader now, beside the loop.
+    if (event === 'leader') void this.readCluster(monotonicMs());
     this.wake();
   }
 
@@ -213,6 +218,7 @@ export class HaLoop {
       }
       this.status.lastCluster = cluster;
       this.status.lastClusterAt = now;
+      this.acquiredKey = false;
       const leader = cluster.leader?.name ?? null;
       if (leader !== null && leader !== this.lastLeaderSeen) {
         if (this.lastLeaderSeen !== null) this.status.leaderChanges += 1;
@@ -280,6 +286,13 @@ export class HaLoop {
         // between attempts instead of spinning (a clone against a master that refuses us, say).
         if (this.executor.consecutiveErrors <= 1) this.wake();
         break;
+      }
+      if (action.type === 'acquireLeader') {
+        // /primary answers for us as soon as PostgreSQL is promoted, and this node's HAProxy points
+        // at us now rather than after the promotion and the next iteration: a fresh read, while
+        // the promotion runs.
+        this.acquiredKey = true;
+        void this.readCluster(monotonicMs());
       }
     }
     this.status.lastIterationAt = monotonicMs();
