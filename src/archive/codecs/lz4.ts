@@ -18,6 +18,7 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import xxhash, { type XXHashAPI } from 'xxhash-wasm';
 import { ByteQueue } from './byte-queue.js';
+import { settle, whenLoaded } from './when-loaded.js';
 import { decodeLz4Block, encodeLz4Block, lz4Bound, newLz4HashTable } from './lz4-block.js';
 
 const MAGIC = 0x184d2204;
@@ -43,17 +44,7 @@ function loadXxhash(): Promise<XXHashAPI> {
 
 /** Run `work` once xxhash is instantiated (synchronously when it already is). */
 function withXxhash(callback: TransformCallback, work: (api: XXHashAPI) => void): void {
-  const run = (api: XXHashAPI) => {
-    try {
-      work(api);
-    } catch (error) {
-      callback(error as Error);
-      return;
-    }
-    callback();
-  };
-  if (xxhashApi) run(xxhashApi);
-  else loadXxhash().then(run, (error: Error) => callback(error));
+  whenLoaded(xxhashApi, loadXxhash, callback, (api) => settle(callback, () => work(api)));
 }
 
 function headerChecksum(api: XXHashAPI, descriptor: Uint8Array): number {

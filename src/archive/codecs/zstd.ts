@@ -14,6 +14,7 @@
 // concatenated and skippable frames, bounded memory; it does not verify checksums, the archive
 // checks each object's sha256 anyway).
 
+import { settle, whenLoaded } from './when-loaded.js';
 import { Transform, type TransformCallback } from 'node:stream';
 import { Decompress } from 'fzstd';
 import { ByteQueue } from './byte-queue.js';
@@ -104,17 +105,7 @@ export class ZstdFrameEncoder extends Transform {
   }
 
   private withWasm(callback: TransformCallback, work: (z: ZstdWasm) => void): void {
-    const run = (z: ZstdWasm) => {
-      try {
-        work(z);
-      } catch (error) {
-        callback(error as Error);
-        return;
-      }
-      callback();
-    };
-    if (wasm) run(wasm);
-    else loadZstd().then(run, (error: Error) => callback(error));
+    whenLoaded(wasm, loadZstd, callback, (z) => settle(callback, () => work(z)));
   }
 
   private writeFrame(z: ZstdWasm, n: number): void {
@@ -202,9 +193,7 @@ export class ZstdDecoder extends Transform {
   }
 
   private withWasm(callback: TransformCallback, work: (z: ZstdWasm) => void): void {
-    const run = (z: ZstdWasm) => this.run(callback, () => work(z));
-    if (wasm) run(wasm);
-    else loadZstd().then(run, (error: Error) => callback(error));
+    whenLoaded(wasm, loadZstd, callback, (z) => this.run(callback, () => work(z)));
   }
 
   /** Decode every complete frame in the queue; at the end, anything left over is an error. */
@@ -231,13 +220,7 @@ export class ZstdDecoder extends Transform {
   }
 
   private run(callback: TransformCallback, work: () => void): void {
-    try {
-      work();
-    } catch (error) {
-      callback(zstdError(error as Error & { code?: number }));
-      return;
-    }
-    callback();
+    settle(callback, work, zstdError);
   }
 }
 
