@@ -21,6 +21,10 @@ interface GlobalOptions {
  *  restapi.cafile, or --insecure), kept beside it so every call site passes just the config. */
 const tlsOf = new WeakMap<GovernorConfig, TlsClientOptions>();
 
+function tlsFor(config: GovernorConfig): TlsClientOptions {
+  return tlsOf.get(config) ?? restApiTls(config, { ctl: true });
+}
+
 export async function load(command: Command): Promise<GovernorConfig> {
   const options = command.optsWithGlobals<GlobalOptions>();
   const { config } = await loadConfigWithImds({ file: options.config ?? process.env.GOVERNOR_CONFIG ?? '/etc/governor/governor.yml' });
@@ -46,7 +50,7 @@ export async function callApi(config: GovernorConfig, member: Member, method: st
       headers,
       body: body === undefined ? undefined : JSON.stringify(body),
       timeoutMs: 60_000,
-      tls: tlsOf.get(config) ?? restApiTls(config, { ctl: true }),
+      tls: tlsFor(config),
     });
   } catch (error) {
     const hint = /certificate|self.signed/i.test((error as Error).message) ? ' (set ctl.cacert or restapi.cafile to the CA that signed it, or pass --insecure)' : '';
@@ -95,7 +99,7 @@ export function preferredMember(cluster: ClusterView): Member {
 
 async function postmasterStart(config: GovernorConfig, member: Member): Promise<{ state: string | null; start: string | null }> {
   try {
-    const response = await httpRequest(`${apiBase(member)}/patroni`, { timeoutMs: 5000, tls: tlsOf.get(config) ?? restApiTls(config, { ctl: true }) });
+    const response = await httpRequest(`${apiBase(member)}/patroni`, { timeoutMs: 5000, tls: tlsFor(config) });
     const doc = JSON.parse(response.body) as { state?: string; postmaster_start_time?: string };
     return { state: doc.state ?? null, start: doc.postmaster_start_time ?? null };
   } catch {

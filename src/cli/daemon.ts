@@ -35,8 +35,8 @@ export async function runDaemon(configFile: string | undefined): Promise<void> {
     Object.assign(process.env, imdsEnvironment(imds));
   }
   process.title = `governor ${config.scope}/${config.name}`;
-  // Read the REST CA now: a missing file stops the start with the field named, not a later race.
-  restApiTls(config);
+  // Read the REST CA now, once: a missing file stops the start with the field named, not a later race.
+  const peerTls = restApiTls(config);
   const dcs = createEtcdDcs({ config, logger });
   const self = governorCommand();
   const configPath = configFile ? path.resolve(configFile) : null;
@@ -57,6 +57,7 @@ export async function runDaemon(configFile: string | undefined): Promise<void> {
     await haproxy.start().catch((error: Error) => logger.error(`HAProxy did not start: ${error.message}`));
   }
   const loop = new HaLoop(config, dcs, pg, logger.child('ha'), fence, {
+    peerTls,
     // Each read of the cluster (watch-driven) goes to HAProxy; the manager serializes applies and a
     // queued apply uses the newest view, so the HA loop never waits for a reload.
     onCluster: haproxy ? (cluster) => void haproxy.apply(routingViewFromCluster(cluster)).catch(() => undefined) : undefined,

@@ -7,12 +7,13 @@ import { readyWalFiles } from '../archive/wal-spool.js';
 import type { GovernorConfig, DynamicConfig } from '../config/types.js';
 import type { ClusterView, Dcs, Member } from '../dcs/types.js';
 import type { Logger } from '../log/logger.js';
-import { slotNameFor, type PostgresController, type StartRole, type StopMode } from '../postgres/types.js';
+import { slotNameFor, type PostgresController, type ReplicationRow, type StartRole, type StopMode } from '../postgres/types.js';
 import { probeServer } from '../postgres/probe.js';
 import { readTimelineSwitch } from '../postgres/timeline-history.js';
 import { monotonicMs, sleep } from '../util/time.js';
 import { memberPostgresAddress } from './member.js';
-import { fetchMemberStatus, peerStatusFromJson, restApiTls } from './peers.js';
+import { fetchMemberStatus, peerStatusFromJson } from './peers.js';
+import type { TlsClientOptions } from '../util/http-client.js';
 import type { Action, LoopMemory, Requests } from './types.js';
 
 const START_TIMEOUT_MS = 120_000;
@@ -32,6 +33,8 @@ export interface ExecutorContext {
   logger: Logger;
   memory: LoopMemory;
   requests: Requests;
+  /** How members' REST certificates are verified (read once at start). */
+  peerTls: TlsClientOptions;
   /** The dynamic config in force and the cluster view of the current iteration. */
   current: () => { dynamic: DynamicConfig; cluster: ClusterView | null };
   /** Tell the lease guard whether PostgreSQL now runs read-write here; false also records that
@@ -85,7 +88,7 @@ export class ActionExecutor {
   }
 
   /** One step of sync.ts's plan per call at most where order matters; the next iteration goes on. */
-  private async syncReplication(): Promise<boolean> {
+  private async syncReplication(replication: ReplicationRow[]): Promise<boolean> {
     const { dcs, pg, logger, config } = this.ctx;
     const { dynamic, cluster } = this.ctx.current();
     const steps = planSync({
@@ -94,7 +97,7 @@ export class ActionExecutor {
       strict: dynamic.synchronous_mode_strict === true,
       key: cluster?.sync ?? null,
       names: await pg.synchronousStandbyNames(),
-      replication: (await pg.status()).replication,
+      replication,
       members: cluster?.members ?? [],
     });
     for (const step of steps) {
@@ -191,7 +194,7 @@ export class ActionExecutor {
         await dcs.clearFailover();
         return true;
       case 'syncReplication':
-        return this.syncReplication();
+        return this.syncReplication(action.replication);
       case 'switchover':
         return this.switchover(action.candidate);
       case 'applyParameters':
@@ -429,7 +432,7 @@ export class ActionExecutor {
     let lastSeen: number | null = null;
     while (shutdownLsn !== null && control?.cleanShutdown && monotonicMs() < deadline) {
       try {
-        const peer = peerStatusFromJson(candidate.name, await fetchMemberStatus(candidate, 1000, restApiTls(this.ctx.config)));
+        const peer = peerStatusFromJson(candidate.name, await fetchMemberStatus(candidate, 1000, this.ctx.peerTls));
         lastSeen = peer.walPosition;
         if (peer.walPosition !== null && peer.walPosition > shutdownLsn) {
           confirmed = true;

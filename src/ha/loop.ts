@@ -16,6 +16,7 @@ import { LeaseKeeper } from './lease.js';
 import { memberData } from './member.js';
 import { failsafeAnswer, FAILSAFE_PROBE_TIMEOUT_MS } from './failsafe.js';
 import { fetchPeers, probeFailsafe, restApiTls } from './peers.js';
+import type { TlsClientOptions } from '../util/http-client.js';
 import type { Decision, LoopMemory, Requests, Snapshot } from './types.js';
 
 const POSTMASTER_CHECK_MS = 100;
@@ -36,6 +37,8 @@ export interface HaStatus {
 export interface HaLoopHooks {
   /** Called with every cluster view read from etcd (not when etcd is unreachable); must not block. */
   onCluster?: (cluster: ClusterView) => void;
+  /** How members' REST certificates are verified (restApiTls); the daemon reads the CA once at start. */
+  peerTls?: TlsClientOptions;
   /** Replica creation from a base backup (see ExecutorContext.restoreBackup). */
   restoreBackup?: (systemIdentifier: string | null) => Promise<string | null>;
 }
@@ -45,6 +48,7 @@ export class HaLoop {
   readonly requests: Requests = { restart: false, reinitialize: false };
   readonly status: HaStatus;
   readonly lease: LeaseKeeper;
+  private readonly peerTls: TlsClientOptions;
   private readonly executor: ActionExecutor;
   private primary = false;
   private stopping = false;
@@ -71,6 +75,7 @@ export class HaLoop {
     private readonly fence: WriteFence | null = null,
     private readonly hooks: HaLoopHooks = {},
   ) {
+    this.peerTls = hooks.peerTls ?? restApiTls(config);
     this.status = {
       cluster: null,
       lastCluster: null,
@@ -86,7 +91,7 @@ export class HaLoop {
       logger: logger.child('lease'),
       timing: () => ({ ttl: this.status.dynamic.ttl, loopWait: this.status.dynamic.loop_wait, failsafeMode: this.status.dynamic.failsafe_mode !== false }),
       probePeers: () =>
-        probeFailsafe(this.status.lastCluster?.members ?? [], this.config.name, FAILSAFE_PROBE_TIMEOUT_MS, basicAuthHeaders(this.config.restapi.authentication), restApiTls(this.config)),
+        probeFailsafe(this.status.lastCluster?.members ?? [], this.config.name, FAILSAFE_PROBE_TIMEOUT_MS, basicAuthHeaders(this.config.restapi.authentication), this.peerTls),
       isPrimary: () => this.primary,
       onRenewed: () => this.updateFence(),
       demote: async () => {
@@ -109,6 +114,7 @@ export class HaLoop {
       },
       touchMember: (state) => this.touchMember(state),
       restoreBackup: hooks.restoreBackup,
+      peerTls: this.peerTls,
     });
   }
 
@@ -273,7 +279,7 @@ export class HaLoop {
     if (Number.isFinite(scheduledAt)) this.wakeAt(scheduledAt);
     if (cluster && !cluster.leader && !failoverInForce && isReplicaStatus(pgStatus) && !this.config.tags.nofailover) {
       const timeout = Math.min(1000, this.status.dynamic.retry_timeout * 1000);
-      snapshot.peers = await fetchPeers(cluster.members, this.config.name, timeout, restApiTls(this.config));
+      snapshot.peers = await fetchPeers(cluster.members, this.config.name, timeout, this.peerTls);
     }
 
     const decision = decide(snapshot);
@@ -287,13 +293,9 @@ export class HaLoop {
         if (this.executor.consecutiveErrors <= 1) this.wake();
         break;
       }
-      if (action.type === 'acquireLeader') {
-        // /primary answers for us as soon as PostgreSQL is promoted, and this node's HAProxy points
-        // at us now rather than after the promotion and the next iteration: a fresh read, while
-        // the promotion runs.
-        this.acquiredKey = true;
-        void this.readCluster(monotonicMs());
-      }
+      // /primary answers for us as soon as PostgreSQL is promoted, not after the next iteration's
+      // read (our own key's watch event re-points this node's HAProxy meanwhile: onDcsEvent).
+      if (action.type === 'acquireLeader') this.acquiredKey = true;
     }
     this.status.lastIterationAt = monotonicMs();
     if (cluster) await this.touchMember();

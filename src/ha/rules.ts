@@ -244,7 +244,7 @@ export const rules: Rule[] = [
         { type: 'publishOptime' },
         { type: 'syncSlots', members: f.otherMembers.map((m) => slotNameFor(m.name)) },
         // Also with synchronous_mode off: it clears what an earlier synchronous mode left.
-        { type: 'syncReplication' },
+        { type: 'syncReplication', replication: s.local.pg.replication },
       ];
       if (failoverKeyIsStale(s, f)) actions.push({ type: 'clearFailover' });
       const note = f.failoverScheduledLater ? ` (switchover to ${f.failover?.member ?? 'a replica'} scheduled at ${f.failover?.scheduled_at})` : '';

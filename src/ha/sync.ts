@@ -10,6 +10,7 @@
 
 import type { SyncState, Member } from '../dcs/types.js';
 import type { ReplicationRow } from '../postgres/types.js';
+import { memberCanFailover } from './candidate.js';
 
 export interface SyncInput {
   self: string;
@@ -38,9 +39,9 @@ export function standbyNames(picked: string | null, strict: boolean): string {
   return `"${picked.replace(/"/g, '""')}"`;
 }
 
+/** May become the synchronous standby: it could take over (candidate.ts) and is not tagged nosync. */
 function eligible(member: Member | undefined): boolean {
-  const tags = member?.tags ?? {};
-  return member !== undefined && tags.nosync !== true && tags.nofailover !== true && Number(tags.failover_priority ?? 1) > 0;
+  return member !== undefined && member.tags?.nosync !== true && memberCanFailover(member);
 }
 
 /**

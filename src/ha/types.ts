@@ -3,7 +3,7 @@
 
 import type { DynamicConfig, Tags } from '../config/types.js';
 import type { ClusterView, Member } from '../dcs/types.js';
-import type { ControlData, DataDirState, PostgresStatus, StopMode } from '../postgres/types.js';
+import type { ControlData, DataDirState, PostgresStatus, ReplicationRow, StopMode } from '../postgres/types.js';
 
 /** What another member's REST API said about itself when asked during a leader race. */
 export interface PeerStatus {
@@ -77,7 +77,8 @@ export type Action =
   | { type: 'reinitialize'; source: Member }
   | { type: 'syncSlots'; members: string[] }
   | { type: 'publishOptime' }
-  | { type: 'syncReplication' }
+  /** pg_stat_replication as read at the start of this iteration. */
+  | { type: 'syncReplication'; replication: ReplicationRow[] }
   | { type: 'clearFailover' }
   | { type: 'switchover'; candidate: Member }
   | { type: 'applyParameters' }

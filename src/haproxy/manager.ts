@@ -200,7 +200,6 @@ export class HaproxyManager {
     const commands = runtimeCommands(running, layout, this.settings.replicas_fallback_to_master);
     if (commands.length > 0) {
       const answer = await cliCommand(this.settings.stats_socket, commands.join('; '), 1000);
-      this.running = layout; // whatever failed below, the commands before it took effect: re-apply in full
       const errors = runtimeErrors(answer);
       if (errors !== '') throw new HaproxyRuntimeRefused(`HAProxy refused runtime commands: ${errors}`);
     }

@@ -54,6 +54,8 @@ export function createPostgresController(config: GovernorConfig, logger: Logger,
   const { logFile, passFile } = sidecarPaths(dataDir);
   const { port } = parseListen(pgc.listen);
   const inData = (name: string) => path.join(dataDir, name);
+  /** synchronous_standby_names as governor last wrote it to SYNC_CONF (null: not read yet). */
+  let syncNames: string | null = null;
 
   const session = new SessionClient(
     {
@@ -227,6 +229,7 @@ export function createPostgresController(config: GovernorConfig, logger: Logger,
         await writeFileAtomic(inData('standby.signal'), '', who);
         // A replica has no synchronous standby; when promoted, the master's loop picks one.
         await fs.rm(inData(SYNC_CONF), { force: true });
+        syncNames = '';
       } else {
         await fs.rm(inData('standby.signal'), { force: true });
         await fs.rm(inData('recovery.signal'), { force: true });
@@ -303,12 +306,14 @@ export function createPostgresController(config: GovernorConfig, logger: Logger,
     },
 
     async synchronousStandbyNames(): Promise<string> {
-      const text = await fs.readFile(inData(SYNC_CONF), 'utf8').catch(() => '');
-      return parseSyncConf(text);
+      // The file is read once (an earlier daemon may have written it); after that only we change it.
+      syncNames ??= parseSyncConf(await fs.readFile(inData(SYNC_CONF), 'utf8').catch(() => ''));
+      return syncNames;
     },
 
     async setSynchronousStandbyNames(names: string): Promise<void> {
       await writeFileAtomic(inData(SYNC_CONF), renderSyncConf(names), await owner());
+      syncNames = names;
       await session.query('SELECT pg_reload_conf()');
       logger.info('synchronous_standby_names set', { synchronous_standby_names: names });
     },
