@@ -1,0 +1,212 @@
+// One chaos run: a real 3-member cluster in synchronous mode with WAL archiving onto a small
+// filesystem, clients writing to every member directly and through every member's HAProxy, and
+// random faults injected one at a time, each followed by a (bounded) wait until the cluster is back
+// to full redundancy. At the end the writers stop and the history checker judges what the clients
+// saw and what the members hold. The PRNG seed is printed first, so a failing run can be replayed.
+
+import { mkdtempSync, chmodSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { sleep } from '../../src/util/time.js';
+import { TestCluster } from '../helpers/cluster.js';
+import { ArchiveDisk } from './archive-disk.js';
+import { finalState, waitRedundant } from './cluster-state.js';
+import { FAULT_KINDS, injectFault, type FaultContext, type FaultKind } from './faults.js';
+import { describeVerdict, judge, type Verdict } from './history.js';
+import { Prng, randomSeed } from './prng.js';
+import { ChaosWriters, type ChaosTarget } from './writers.js';
+
+export interface ChaosOptions {
+  /** Inject faults until this much time has passed (checked before each fault)… */
+  durationMs?: number;
+  /** …or this many faults of each kind (in shuffled rounds, one of each kind per round). */
+  faultsPerKind?: number;
+  seed?: number;
+  kinds?: readonly FaultKind[];
+  /** Size of the archive filesystem (the "disk full" fault fills what is left of it). */
+  archiveSizeMb?: number;
+  /** Longest wait for full redundancy after a fault; a fault that exceeds it ends the run. */
+  recoveryTimeoutMs?: number;
+  /** Where progress lines go (default: stdout). */
+  log?: (line: string) => void;
+  /** Set by a caller (SIGINT in long.ts) to stop injecting faults and go to the verdict. */
+  shouldStop?: () => boolean;
+}
+
+export interface FaultRecord {
+  index: number;
+  kind: FaultKind;
+  target: string;
+  targetRole: string;
+  leaderBefore: string | null;
+  leaderAfter: string | null;
+  /** Seconds since the run's writers started. */
+  startedAt: number;
+  healedAt: number;
+  /** ms from the fault's end (healedAt) / from its start to full redundancy; null: not within the bound. */
+  recoveryMs: number | null;
+  recoveryFromStartMs: number | null;
+  details: Record<string, unknown>;
+  problems: string[];
+}
+
+export interface ChaosResult {
+  seed: number;
+  verdict: Verdict;
+  faults: FaultRecord[];
+  /** Failures outside the verdict: fault checks (archive gaps …), recovery timeouts, unattributable acks. */
+  problems: string[];
+  syncCancelWarnings: number;
+  runMs: number;
+  ok: boolean;
+  /** The cluster directory, kept when the run failed or GOVERNOR_KEEP_TEST_DIRS is set. */
+  clusterDir: string;
+  keptDir: boolean;
+}
+
+/** Fault kinds in shuffled rounds, so every kind gets its share whatever the duration. */
+function* schedule(rng: Prng, kinds: readonly FaultKind[], rounds: number): Generator<FaultKind> {
+  for (let round = 0; round < rounds; round++) yield* rng.shuffle(kinds);
+}
+
+function chaosTargets(cluster: TestCluster): ChaosTarget[] {
+  return cluster.manifest.nodes.flatMap((node) => {
+    const direct = cluster.connectionConfig(node);
+    return [
+      { client: `direct-${node.name}`, target: node.name, config: direct },
+      { client: `haproxy-${node.name}`, target: `haproxy:${node.name}`, config: { ...direct, port: node.haproxy_rw_port } },
+    ];
+  });
+}
+
+/** Member by the address and port its PostgreSQL reported; by port alone when ports are unique. */
+function memberLookup(cluster: TestCluster): (address: string | null, port: number) => string | null {
+  const byEndpoint = new Map(cluster.manifest.nodes.map((n) => [`${n.pg_host}:${n.pg_port}`, n.name]));
+  const byPort = new Map<number, string[]>();
+  for (const n of cluster.manifest.nodes) byPort.set(n.pg_port, [...(byPort.get(n.pg_port) ?? []), n.name]);
+  return (address, port) => {
+    const exact = address ? byEndpoint.get(`${address}:${port}`) : undefined;
+    if (exact) return exact;
+    const candidates = byPort.get(port) ?? [];
+    return candidates.length === 1 ? candidates[0]! : null;
+  };
+}
+
+export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
+  const seed = options.seed ?? randomSeed();
+  const rng = new Prng(seed);
+  const log = options.log ?? ((line: string) => console.log(line));
+  const kinds = options.kinds ?? FAULT_KINDS;
+  const recoveryTimeoutMs = options.recoveryTimeoutMs ?? 180_000;
+  const rounds = options.faultsPerKind ?? (options.durationMs !== undefined ? Number.MAX_SAFE_INTEGER : 1);
+  log(`# chaos seed ${seed} (replay with --seed ${seed}); kinds ${kinds.join(', ')}; ${options.durationMs !== undefined ? `duration ${options.durationMs / 1000} s` : `${rounds} per kind`}`);
+
+  const workDir = mkdtempSync(path.join(os.tmpdir(), 'governor-chaos-'));
+  chmodSync(workDir, 0o755);
+  const archive = await ArchiveDisk.mount(path.join(workDir, 'archive'), options.archiveSizeMb ?? 256);
+  let cluster: TestCluster | null = null;
+  let writers: ChaosWriters | null = null;
+  const ctx: Partial<FaultContext> & { undo: FaultContext['undo'] } = { undo: null };
+  const faults: FaultRecord[] = [];
+  const problems: string[] = [];
+  let origin = performance.now();
+  const since = (t: number) => Math.round((t - origin) / 100) / 10;
+  let result: ChaosResult | null = null;
+  try {
+    cluster = await TestCluster.start(3, ['--archive', archive.url]);
+    log(`# cluster in ${cluster.dir}, archive ${archive.dir}`);
+    const edit = await cluster.ctl(['edit-config', '--set', 'synchronous_mode=true', '--force', '--quiet']);
+    if (edit.code !== 0) throw new Error(`edit-config synchronous_mode=true failed: ${edit.stderr}`);
+    const ready = await waitRedundant(cluster, true, 120_000);
+    if (ready.ms === null) throw new Error(`no synchronous standby after turning synchronous_mode on: ${ready.problems.join('; ')}`);
+    const leader = await cluster.waitHealthy();
+    await ChaosWriters.createTable(cluster.connectionConfig(cluster.node(leader)));
+
+    writers = new ChaosWriters(chaosTargets(cluster), memberLookup(cluster));
+    origin = performance.now();
+    writers.start();
+    Object.assign(ctx, { cluster, rng, archive, log });
+    await sleep(2000);
+
+    let index = 0;
+    for (const kind of schedule(rng, kinds, rounds)) {
+      if (options.durationMs !== undefined && performance.now() - origin >= options.durationMs) break;
+      if (options.shouldStop?.()) break;
+      index++;
+      const leaderBefore = await cluster.leader();
+      const startedAt = performance.now();
+      log(`[${since(startedAt)} s] fault ${index}: ${kind} (leader ${leaderBefore})`);
+      let outcome;
+      try {
+        outcome = await injectFault(kind, ctx as FaultContext);
+      } catch (error) {
+        outcome = { target: '?', targetRole: '?', healedAt: performance.now(), details: {}, problems: [`${kind} failed: ${(error as Error).message}`] };
+      }
+      const recovery = await waitRedundant(cluster, true, recoveryTimeoutMs);
+      const recoveredAt = performance.now();
+      const record: FaultRecord = {
+        index,
+        kind,
+        target: outcome.target,
+        targetRole: outcome.targetRole,
+        leaderBefore,
+        leaderAfter: await cluster.leader(),
+        startedAt: since(startedAt),
+        healedAt: since(outcome.healedAt),
+        recoveryMs: recovery.ms === null ? null : Math.round(recoveredAt - outcome.healedAt),
+        recoveryFromStartMs: recovery.ms === null ? null : Math.round(recoveredAt - startedAt),
+        details: outcome.details,
+        problems: [...outcome.problems, ...(recovery.ms === null ? [`not back to full redundancy within ${recoveryTimeoutMs / 1000} s: ${recovery.problems.join('; ')}`] : [])],
+      };
+      faults.push(record);
+      log(
+        `[${since(recoveredAt)} s]   ${record.target} (${record.targetRole}); leader ${record.leaderBefore} -> ${record.leaderAfter}; ` +
+          `full redundancy ${record.recoveryMs === null ? 'NOT REACHED' : `${record.recoveryMs} ms after the fault ended`}; acked so far ${writers.acked}` +
+          (record.problems.length ? `\n  PROBLEMS: ${record.problems.join('\n  ')}` : ''),
+      );
+      problems.push(...record.problems.map((p) => `fault ${index} (${kind} ${record.target}): ${p}`));
+      if (recovery.ms === null) break; // a cluster that did not recover: more faults would only blur what happened
+      await sleep(rng.int(1000, 3000));
+    }
+
+    await writers.stop();
+    const stoppedAt = performance.now();
+    log(`[${since(stoppedAt)} s] writers stopped: ${writers.attempts.length} attempts, ${writers.acked} acknowledged; checking the end state`);
+    const end = await waitRedundant(cluster, true, recoveryTimeoutMs);
+    if (end.ms === null) log(`  not back to full redundancy at the end: ${end.problems.join('; ')}`);
+    const final = await finalState(cluster, 60_000);
+    const verdict = judge({ attempts: writers.attempts, final, synchronous: true });
+    problems.push(...writers.anomalies);
+    const ok = verdict.ok && problems.length === 0;
+    result = {
+      seed,
+      verdict,
+      faults,
+      problems,
+      syncCancelWarnings: writers.syncCancelWarnings,
+      runMs: Math.round(stoppedAt - origin),
+      ok,
+      clusterDir: cluster.dir,
+      keptDir: !ok || Boolean(process.env.GOVERNOR_KEEP_TEST_DIRS),
+    };
+    for (const line of describeVerdict(verdict, origin)) log(line);
+    if (result.keptDir) {
+      // The raw history beside the member logs, for whoever investigates.
+      writeFileSync(path.join(cluster.dir, 'chaos-history.json'), JSON.stringify({ seed, origin, faults, problems, attempts: writers.attempts }));
+      log(`# kept ${cluster.dir} (member logs node*/governor.log, chaos-history.json)`);
+    }
+    return result;
+  } finally {
+    await ctx.undo?.().catch(() => undefined);
+    await writers?.stop();
+    if (cluster) {
+      const down = await cluster.demo(['down']);
+      if (down.code !== 0) log(`demo down failed: ${down.stderr}`);
+      if (!(result?.keptDir ?? true)) rmSync(cluster.dir, { recursive: true, force: true });
+      else if (!result) log(`# kept ${cluster.dir} (the run did not finish)`);
+    }
+    await archive.unmount().catch((error: Error) => log(`unmount ${archive.dir} failed: ${error.message}`));
+    rmSync(workDir, { recursive: true, force: true });
+  }
+}
