@@ -31,14 +31,14 @@ async function primaryTimeline(cluster: TestCluster, name: string): Promise<{ ti
  * read-write, every other member in the leader's pg_stat_replication as streaming, on the leader's
  * timeline, and in synchronous mode one of them 'sync'.
  */
-export async function redundancyNow(cluster: TestCluster, synchronous: boolean): Promise<string[]> {
+export async function redundancyNow(cluster: TestCluster, synchronous: boolean): Promise<{ leader: string | null; problems: string[] }> {
   const doc = await cluster.clusterDoc();
   const leaders = doc.members.filter((m) => m.role === 'leader' && m.state === 'running');
-  if (leaders.length !== 1) return [`leaders running: ${leaders.map((m) => m.name).join(', ') || 'none'} (${doc.members.map((m) => `${m.name}=${m.role}/${m.state}`).join(' ')})`];
+  if (leaders.length !== 1) return { leader: null, problems: [`leaders running: ${leaders.map((m) => m.name).join(', ') || 'none'} (${doc.members.map((m) => `${m.name}=${m.role}/${m.state}`).join(' ')})`] };
   const leader = leaders[0]!.name;
   const problems: string[] = [];
   const [state] = await query<{ rec: boolean }>(cluster, leader, 'SELECT pg_is_in_recovery() AS rec');
-  if (state!.rec) return [`${leader} holds the key but is in recovery`];
+  if (state!.rec) return { leader: null, problems: [`${leader} holds the key but is in recovery`] };
   const { timeline } = await primaryTimeline(cluster, leader);
   // The writers' timeline comes from the WAL file name; cross-check it on every promotion against
   // the timeline history file the promotion wrote (none on timeline 1).
@@ -57,23 +57,51 @@ export async function redundancyNow(cluster: TestCluster, synchronous: boolean):
     if (receiver?.received_tli !== timeline) problems.push(`${node.name} received timeline ${receiver?.received_tli ?? 'none'}, ${leader} is on ${timeline}`);
   }
   if (synchronous && !rows.some((r) => r.sync_state === 'sync')) problems.push(`${leader} has no synchronous standby`);
-  return problems;
+  return { leader, problems };
 }
 
-/** Poll redundancyNow until it holds; ms it took, or null with the last problems after timeoutMs. */
-export async function waitRedundant(cluster: TestCluster, synchronous: boolean, timeoutMs: number): Promise<{ ms: number | null; problems: string[] }> {
+export interface RedundancyWait {
+  /** ms until the start of a stable stretch of full redundancy, or null when timeoutMs passed first. */
+  ms: number | null;
+  /** The leader full redundancy was verified with (null when it was not reached). */
+  leader: string | null;
+  /** The last problems seen (empty when redundant). */
+  problems: string[];
+  /** Each change of the problem list, with ms since the wait began: what a slow recovery waited for. */
+  stages: Array<{ ms: number; problems: string }>;
+}
+
+/**
+ * Poll redundancyNow until it has held, with the same leader, for stableMs (a cluster can look whole
+ * for a moment and then lose its leader key, e.g. when etcd revokes expired leases a little after it
+ * resumed), or until timeoutMs passes.
+ */
+export async function waitRedundant(cluster: TestCluster, synchronous: boolean, timeoutMs: number, stableMs = 1500): Promise<RedundancyWait> {
   const started = performance.now();
   let problems: string[] = ['not probed'];
+  let leader: string | null = null;
+  let stableSince: number | null = null;
+  const stages: RedundancyWait['stages'] = [];
   while (performance.now() - started < timeoutMs) {
+    let now: { leader: string | null; problems: string[] };
     try {
-      problems = await redundancyNow(cluster, synchronous);
-      if (problems.length === 0) return { ms: performance.now() - started, problems };
+      now = await redundancyNow(cluster, synchronous);
     } catch (error) {
-      problems = [(error as Error).message];
+      now = { leader: null, problems: [(error as Error).message] };
+    }
+    problems = now.problems;
+    // Numbers (LSNs, PIDs) vary between polls of the same condition: compare without them.
+    const text = problems.join('; ');
+    if (stages.at(-1)?.problems.replace(/\d+/g, '#') !== text.replace(/\d+/g, '#')) stages.push({ ms: Math.round(performance.now() - started), problems: text });
+    if (problems.length > 0 || now.leader !== leader) stableSince = null;
+    leader = now.leader;
+    if (problems.length === 0) {
+      stableSince ??= performance.now();
+      if (performance.now() - stableSince >= stableMs) return { ms: stableSince - started, leader, problems, stages };
     }
     await sleep(250);
   }
-  return { ms: null, problems };
+  return { ms: null, leader: null, problems, stages };
 }
 
 async function idsOf(cluster: TestCluster, name: string): Promise<Set<number>> {

@@ -12,7 +12,7 @@ import type { ArchiveDisk } from './archive-disk.js';
 import type { Prng } from './prng.js';
 import { archivedSegments, parseSegmentName, segmentName, walGaps } from './wal-gaps.js';
 
-export const FAULT_KINDS = ['node-kill', 'postmaster-kill', 'etcd-stop', 'archive-full'] as const;
+export const FAULT_KINDS = ['node-kill', 'postmaster-kill', 'etcd-stop', 'archive-full', 'partition'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
 export interface FaultContext {
@@ -40,11 +40,12 @@ async function leaderOf(cluster: TestCluster): Promise<string> {
   return cluster.waitFor('a running leader', () => cluster.leader(), 60_000);
 }
 
-/** The leader half the time (the interesting case), otherwise a random other member. */
-async function pickMember(ctx: FaultContext): Promise<{ name: string; role: 'leader' | 'replica' }> {
-  const leader = await ctx.cluster.leader();
+/** The leader when asked (the run loop alternates, so every kind hits the leader and a replica),
+ *  otherwise a random other member. */
+async function pickMember(ctx: FaultContext, leaderWanted: boolean): Promise<{ name: string; role: 'leader' | 'replica' }> {
+  const leader = await leaderOf(ctx.cluster).catch(() => null);
   const names = ctx.cluster.manifest.nodes.map((n) => n.name);
-  if (leader && ctx.rng.chance(0.5)) return { name: leader, role: 'leader' };
+  if (leader && leaderWanted) return { name: leader, role: 'leader' };
   const others = names.filter((n) => n !== leader);
   return { name: ctx.rng.pick(others), role: 'replica' };
 }
@@ -66,8 +67,8 @@ function kill(pid: number | null, signal: NodeJS.Signals): boolean {
 
 /** The member's machine dies: governor and postmaster SIGKILLed (HAProxy lives on, as a load
  *  balancer in front of it would); after 2-6 s `governor demo start-node` brings governor back. */
-async function nodeKill(ctx: FaultContext): Promise<FaultOutcome> {
-  const { name, role } = await pickMember(ctx);
+async function nodeKill(ctx: FaultContext, leaderWanted: boolean): Promise<FaultOutcome> {
+  const { name, role } = await pickMember(ctx, leaderWanted);
   const governor = ctx.cluster.governorPid(name);
   const postmaster = postmasterPid(ctx.cluster, name);
   kill(governor, 'SIGKILL');
@@ -85,8 +86,8 @@ async function nodeKill(ctx: FaultContext): Promise<FaultOutcome> {
 }
 
 /** PostgreSQL crashes: SIGKILL of the postmaster alone; governor restarts it. */
-async function postmasterKill(ctx: FaultContext): Promise<FaultOutcome> {
-  const { name, role } = await pickMember(ctx);
+async function postmasterKill(ctx: FaultContext, leaderWanted: boolean): Promise<FaultOutcome> {
+  const { name, role } = await pickMember(ctx, leaderWanted);
   const pid = postmasterPid(ctx.cluster, name);
   const killed = kill(pid, 'SIGKILL');
   ctx.log(`  SIGKILL postmaster ${pid ?? '(not running)'} of ${name} (${role})`);
@@ -227,15 +228,35 @@ async function archiveFull(ctx: FaultContext): Promise<FaultOutcome> {
   };
 }
 
-export async function injectFault(kind: FaultKind, ctx: FaultContext): Promise<FaultOutcome> {
+/** A member is cut off from etcd and from the other members for 2-15 s (its cluster link down in a
+ *  cluster started with --netns); the clients on its side still reach it. Then healed. */
+async function partition(ctx: FaultContext, leaderWanted: boolean): Promise<FaultOutcome> {
+  const { name, role } = await pickMember(ctx, leaderWanted);
+  const cutMs = ctx.rng.int(2000, 15_000);
+  ctx.log(`  partition ${name} (${role}) for ${cutMs} ms`);
+  ctx.undo = () => ctx.cluster.heal(name);
+  await ctx.cluster.partition(name);
+  try {
+    await sleep(cutMs);
+  } finally {
+    await ctx.cluster.heal(name);
+    ctx.undo = null;
+  }
+  return { target: name, targetRole: role, healedAt: performance.now(), details: { cutMs }, problems: [] };
+}
+
+/** Inject one fault; `leaderWanted` picks the leader as the target of a member fault. */
+export async function injectFault(kind: FaultKind, ctx: FaultContext, leaderWanted: boolean): Promise<FaultOutcome> {
   switch (kind) {
     case 'node-kill':
-      return nodeKill(ctx);
+      return nodeKill(ctx, leaderWanted);
     case 'postmaster-kill':
-      return postmasterKill(ctx);
+      return postmasterKill(ctx, leaderWanted);
     case 'etcd-stop':
       return etcdStop(ctx);
     case 'archive-full':
       return archiveFull(ctx);
+    case 'partition':
+      return partition(ctx, leaderWanted);
   }
 }

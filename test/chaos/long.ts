@@ -23,7 +23,7 @@ async function main(): Promise<number> {
       duration: { type: 'string', default: '30m' },
       seed: { type: 'string' },
       kinds: { type: 'string' },
-      'archive-size-mb': { type: 'string', default: '1024' },
+      'archive-size-mb': { type: 'string', default: '512' },
     },
   });
   const kinds = values.kinds ? (values.kinds.split(',') as FaultKind[]) : undefined;

@@ -14,8 +14,11 @@ function stats(values: number[]): string {
 function recoveryLine(label: string, faults: FaultRecord[]): string {
   const recovered = faults.filter((f) => f.recoveryMs !== null);
   const notRecovered = faults.length - recovered.length;
+  // A role change is expected after a leader's node kill or partition; after an etcd stop, a
+  // postmaster kill or a full archive disk it means the cluster failed over without need.
+  const leaderChanged = faults.filter((f) => f.leaderBefore !== f.leaderAfter).length;
   return (
-    `  ${label.padEnd(16)} ${String(faults.length).padStart(3)} faults; back to full redundancy after the fault ended: ${stats(recovered.map((f) => f.recoveryMs!))}` +
+    `  ${label.padEnd(16)} ${String(faults.length).padStart(3)} faults, leader changed after ${leaderChanged}; back to full redundancy after the fault ended: ${stats(recovered.map((f) => f.recoveryMs!))}` +
     `; from its start: ${stats(recovered.map((f) => f.recoveryFromStartMs!))}${notRecovered ? `; NOT RECOVERED ${notRecovered}` : ''}`
   );
 }

@@ -48,6 +48,7 @@ export interface FaultRecord {
   recoveryMs: number | null;
   recoveryFromStartMs: number | null;
   details: Record<string, unknown>;
+  recoveryStages: Array<{ ms: number; problems: string }>;
   problems: string[];
 }
 
@@ -82,7 +83,10 @@ function chaosTargets(cluster: TestCluster): ChaosTarget[] {
 
 /** Member by the address and port its PostgreSQL reported; by port alone when ports are unique. */
 function memberLookup(cluster: TestCluster): (address: string | null, port: number) => string | null {
+  // Direct sessions reach a member at pg_host; HAProxy reaches it at its connect address, which in
+  // network namespaces is the member's cluster-link address.
   const byEndpoint = new Map(cluster.manifest.nodes.map((n) => [`${n.pg_host}:${n.pg_port}`, n.name]));
+  for (const ns of cluster.manifest.netns?.nodes ?? []) byEndpoint.set(`${ns.cluster_address}:${cluster.node(ns.name).pg_port}`, ns.name);
   const byPort = new Map<number, string[]>();
   for (const n of cluster.manifest.nodes) byPort.set(n.pg_port, [...(byPort.get(n.pg_port) ?? []), n.name]);
   return (address, port) => {
@@ -114,13 +118,14 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   const since = (t: number) => Math.round((t - origin) / 100) / 10;
   let result: ChaosResult | null = null;
   try {
-    cluster = await TestCluster.start(3, ['--archive', archive.url]);
+    // Partitions need every member in its own network namespace (demo up --netns).
+    cluster = await TestCluster.start(3, ['--archive', archive.url, ...(kinds.includes('partition') ? ['--netns'] : [])]);
     log(`# cluster in ${cluster.dir}, archive ${archive.dir}`);
     const edit = await cluster.ctl(['edit-config', '--set', 'synchronous_mode=true', '--force', '--quiet']);
     if (edit.code !== 0) throw new Error(`edit-config synchronous_mode=true failed: ${edit.stderr}`);
     const ready = await waitRedundant(cluster, true, 120_000);
     if (ready.ms === null) throw new Error(`no synchronous standby after turning synchronous_mode on: ${ready.problems.join('; ')}`);
-    const leader = await cluster.waitHealthy();
+    const leader = ready.leader!;
     await ChaosWriters.createTable(cluster.connectionConfig(cluster.node(leader)));
 
     writers = new ChaosWriters(chaosTargets(cluster), memberLookup(cluster));
@@ -129,45 +134,57 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     Object.assign(ctx, { cluster, rng, archive, log });
     await sleep(2000);
 
+    // Member faults alternate between the leader and a replica per kind, from a random start, so even
+    // the short run hits both with every kind.
+    const occurrences = new Map<FaultKind, number>(kinds.map((k) => [k, rng.int(0, 1)]));
     let index = 0;
+    // The leader as the last full-redundancy check verified it.
+    let leaderBefore: string | null = ready.leader;
     for (const kind of schedule(rng, kinds, rounds)) {
       if (options.durationMs !== undefined && performance.now() - origin >= options.durationMs) break;
       if (options.shouldStop?.()) break;
       index++;
-      const leaderBefore = await cluster.leader();
       const startedAt = performance.now();
       log(`[${since(startedAt)} s] fault ${index}: ${kind} (leader ${leaderBefore})`);
+      const occurrence = occurrences.get(kind)!;
+      occurrences.set(kind, occurrence + 1);
       let outcome;
       try {
-        outcome = await injectFault(kind, ctx as FaultContext);
+        outcome = await injectFault(kind, ctx as FaultContext, occurrence % 2 === 0);
       } catch (error) {
         outcome = { target: '?', targetRole: '?', healedAt: performance.now(), details: {}, problems: [`${kind} failed: ${(error as Error).message}`] };
       }
+      const waitStart = performance.now();
       const recovery = await waitRedundant(cluster, true, recoveryTimeoutMs);
-      const recoveredAt = performance.now();
+      // The start of the stable stretch, not the end of the wait (which adds the stability margin).
+      const recoveredAt = waitStart + (recovery.ms ?? 0);
       const record: FaultRecord = {
         index,
         kind,
         target: outcome.target,
         targetRole: outcome.targetRole,
         leaderBefore,
-        leaderAfter: await cluster.leader(),
+        leaderAfter: recovery.leader,
         startedAt: since(startedAt),
         healedAt: since(outcome.healedAt),
         recoveryMs: recovery.ms === null ? null : Math.round(recoveredAt - outcome.healedAt),
         recoveryFromStartMs: recovery.ms === null ? null : Math.round(recoveredAt - startedAt),
         details: outcome.details,
+        // What the wait for full redundancy saw, when it was slow (for whoever reads the fault log).
+        recoveryStages: recovery.ms === null || recovery.ms > 10_000 ? recovery.stages : [],
         problems: [...outcome.problems, ...(recovery.ms === null ? [`not back to full redundancy within ${recoveryTimeoutMs / 1000} s: ${recovery.problems.join('; ')}`] : [])],
       };
       faults.push(record);
       log(
         `[${since(recoveredAt)} s]   ${record.target} (${record.targetRole}); leader ${record.leaderBefore} -> ${record.leaderAfter}; ` +
           `full redundancy ${record.recoveryMs === null ? 'NOT REACHED' : `${record.recoveryMs} ms after the fault ended`}; acked so far ${writers.acked}` +
+          record.recoveryStages.map((st) => `\n    +${(st.ms / 1000).toFixed(1)} s ${st.problems || 'redundant'}`).join('') +
           (record.problems.length ? `\n  PROBLEMS: ${record.problems.join('\n  ')}` : ''),
       );
       problems.push(...record.problems.map((p) => `fault ${index} (${kind} ${record.target}): ${p}`));
       if (recovery.ms === null) break; // a cluster that did not recover: more faults would only blur what happened
-      await sleep(rng.int(1000, 3000));
+      leaderBefore = recovery.leader;
+      await sleep(rng.int(500, 2000));
     }
 
     await writers.stop();
@@ -200,6 +217,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   } finally {
     await ctx.undo?.().catch(() => undefined);
     await writers?.stop();
+    if (cluster?.manifest.netns) {
+      // A member left cut off would not stop cleanly (its governor cannot release the key).
+      for (const node of cluster.manifest.nodes) await cluster.heal(node.name).catch(() => undefined);
+    }
     if (cluster) {
       const down = await cluster.demo(['down']);
       if (down.code !== 0) log(`demo down failed: ${down.stderr}`);
