@@ -26,10 +26,23 @@ async function primaryTimeline(cluster: TestCluster, name: string): Promise<{ ti
   return { timeline: parseInt(row!.walfile.slice(0, 8), 16), lsn: row!.lsn };
 }
 
+/** The segment the archiver last failed on, when no success came after that failure (archiving
+ *  stuck, or failing right now); null when archiving works or never ran. */
+async function archiveFailing(cluster: TestCluster, name: string): Promise<string | null> {
+  const [row] = await query<{ failing: string | null }>(
+    cluster,
+    name,
+    `SELECT CASE WHEN last_failed_time IS NOT NULL AND (last_archived_time IS NULL OR last_failed_time > last_archived_time)
+            THEN last_failed_wal END AS failing FROM pg_stat_archiver`,
+  );
+  return row?.failing ?? null;
+}
+
 /**
  * Why the cluster is not at full redundancy right now (empty: it is): one leader running and
  * read-write, every other member in the leader's pg_stat_replication as streaming, on the leader's
- * timeline, and in synchronous mode one of them 'sync'.
+ * timeline, in synchronous mode one of them 'sync', and the leader's WAL archiving not failing (a
+ * master that cannot archive loses point-in-time recovery and piles up WAL).
  */
 export async function redundancyNow(cluster: TestCluster, synchronous: boolean): Promise<{ leader: string | null; problems: string[] }> {
   const doc = await cluster.clusterDoc();
@@ -57,6 +70,8 @@ export async function redundancyNow(cluster: TestCluster, synchronous: boolean):
     if (receiver?.received_tli !== timeline) problems.push(`${node.name} received timeline ${receiver?.received_tli ?? 'none'}, ${leader} is on ${timeline}`);
   }
   if (synchronous && !rows.some((r) => r.sync_state === 'sync')) problems.push(`${leader} has no synchronous standby`);
+  const failing = await archiveFailing(cluster, leader);
+  if (failing !== null) problems.push(`${leader}: WAL archiving failing (last failed on ${failing})`);
   return { leader, problems };
 }
 
@@ -119,7 +134,7 @@ export async function finalState(cluster: TestCluster, catchUpMs: number): Promi
   const out: FinalMember[] = [];
   let leaderLsn: bigint | null = null;
   for (const node of cluster.manifest.nodes) {
-    const member: FinalMember = { name: node.name, reachable: false, leader: node.name === leaderName, inRecovery: null, timeline: null, receiverStatus: null, lsn: null, syncStandby: null, ids: new Set() };
+    const member: FinalMember = { name: node.name, reachable: false, leader: node.name === leaderName, inRecovery: null, timeline: null, receiverStatus: null, lsn: null, syncStandby: null, archiveFailing: null, ids: new Set() };
     out.push(member);
     try {
       const [state] = await query<{ rec: boolean }>(cluster, node.name, 'SELECT pg_is_in_recovery() AS rec');
@@ -130,6 +145,7 @@ export async function finalState(cluster: TestCluster, catchUpMs: number): Promi
         member.lsn = parseLsn(lsn);
         const sync = await query<{ application_name: string }>(cluster, node.name, "SELECT application_name FROM pg_stat_replication WHERE sync_state = 'sync'");
         member.syncStandby = sync[0]?.application_name ?? null;
+        member.archiveFailing = await archiveFailing(cluster, node.name);
         if (member.leader) leaderLsn = member.lsn;
       }
       member.reachable = true;

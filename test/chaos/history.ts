@@ -28,7 +28,8 @@
 //   are counted, not an error by themselves (an async failover may lose the last commits).
 // - *Full redundancy* at the end: one leader running read-write, every other member a replica
 //   streaming from it on the leader's timeline with replay caught up to the leader's position
-//   (taken after the writers stopped), in synchronous mode a synchronous standby in place, and
+//   (taken after the writers stopped), in synchronous mode a synchronous standby in place, WAL
+//   archiving on the leader not failing (its last attempt succeeded), and
 //   every acknowledged row the master holds present on every member (rows the master lacks are
 //   the lost commits above).
 
@@ -158,6 +159,9 @@ export interface FinalMember {
   lsn: bigint | null;
   /** Leader in synchronous mode: the standby pg_stat_replication reports 'sync'. */
   syncStandby: string | null;
+  /** Leader with WAL archiving: the segment its archiver last failed on, when that failure is more
+   *  recent than its last success (archiving stuck), else null. */
+  archiveFailing: string | null;
   /** Ids in its chaos table. */
   ids: ReadonlySet<number>;
 }
@@ -183,6 +187,7 @@ export function redundancyProblems(members: readonly FinalMember[], attempts: re
   if (leader.inRecovery !== false) problems.push(`${leader.name} (leader): in recovery`);
   if (leader.timeline === null || leader.lsn === null) problems.push(`${leader.name} (leader): timeline or WAL position unknown`);
   if (synchronous && leader.syncStandby === null) problems.push(`${leader.name} (leader): no synchronous standby`);
+  if (leader.archiveFailing !== null) problems.push(`${leader.name} (leader): WAL archiving failing (last failed on ${leader.archiveFailing})`);
   for (const m of members) {
     if (m === leader || !m.reachable) continue;
     if (m.inRecovery !== true) problems.push(`${m.name}: not a replica (in recovery: ${m.inRecovery})`);

@@ -28,6 +28,8 @@ export interface ChaosOptions {
   archiveSizeMb?: number;
   /** Longest wait for full redundancy after a fault; a fault that exceeds it ends the run. */
   recoveryTimeoutMs?: number;
+  /** Bound on each wait of the archive fault (wal-push failing, archiving resuming); default 90 s. */
+  archiveWaitMs?: number;
   /** Where progress lines go (default: stdout). */
   log?: (line: string) => void;
   /** Set by a caller (SIGINT in long.ts) to stop injecting faults and go to the verdict. */
@@ -111,7 +113,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   const archive = await ArchiveDisk.mount(path.join(workDir, 'archive'), options.archiveSizeMb ?? 256);
   let cluster: TestCluster | null = null;
   let writers: ChaosWriters | null = null;
-  const ctx: Partial<FaultContext> & { undo: FaultContext['undo'] } = { undo: null };
+  const ctx: Partial<FaultContext> & Pick<FaultContext, 'undo' | 'archiveWaitMs'> = { undo: null, archiveWaitMs: options.archiveWaitMs ?? 90_000 };
   const faults: FaultRecord[] = [];
   const problems: string[] = [];
   let origin = performance.now();

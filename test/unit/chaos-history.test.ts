@@ -101,7 +101,7 @@ describe('chaos history: dual-master detection', () => {
 });
 
 function member(name: string, over: Partial<FinalMember> = {}): FinalMember {
-  return { name, reachable: true, leader: false, inRecovery: true, timeline: 3, receiverStatus: 'streaming', lsn: 1000n, syncStandby: null, ids: new Set(), ...over };
+  return { name, reachable: true, leader: false, inRecovery: true, timeline: 3, receiverStatus: 'streaming', lsn: 1000n, syncStandby: null, archiveFailing: null, ids: new Set(), ...over };
 }
 
 describe('chaos history: lost acknowledged commits and redundancy', () => {
@@ -154,6 +154,7 @@ describe('chaos history: lost acknowledged commits and redundancy', () => {
     { name: 'a replica behind in replay', final: (m) => m.map((x) => (x.name === 'node2' ? { ...x, lsn: 999n } : x)), problem: /node2: replayed 999/ },
     { name: 'a replica missing an acknowledged row', final: (m) => m.map((x) => (x.name === 'node3' ? { ...x, ids: new Set(acked.slice(1)) } : x)), problem: /node3: 1 acknowledged rows/ },
     { name: 'no synchronous standby', final: (m) => m.map((x) => ({ ...x, syncStandby: null })), problem: /no synchronous standby/ },
+    { name: 'archiving stuck on the leader', final: (m) => m.map((x) => (x.leader ? { ...x, archiveFailing: '000000010000000000000004' } : x)), problem: /WAL archiving failing \(last failed on 000000010000000000000004\)/ },
     { name: 'the leader in recovery', final: (m) => m.map((x) => (x.leader ? { ...x, inRecovery: true } : x)), problem: /\(leader\): in recovery/ },
   ];
   for (const c of redundancyCases) {
