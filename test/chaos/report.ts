@@ -37,6 +37,8 @@ export function summaryLines(result: ChaosResult): string[] {
     `  acknowledgements with a "canceling wait for synchronous replication" warning: ${result.syncCancelWarnings}`,
     `  other problems: ${result.problems.length === 0 ? 'none' : ''}`,
     ...result.problems.map((p) => `    ${p}`),
+    `  warnings (slow recoveries, not failures by themselves): ${result.warnings.length === 0 ? 'none' : ''}`,
+    ...result.warnings.map((w) => `    ${w}`),
     `VERDICT: ${result.ok ? 'PASS' : 'FAIL'}`,
   ];
   return lines;

@@ -26,8 +26,13 @@ export interface ChaosOptions {
   kinds?: readonly FaultKind[];
   /** Size of the archive filesystem (the "disk full" fault fills what is left of it). */
   archiveSizeMb?: number;
-  /** Longest wait for full redundancy after a fault; a fault that exceeds it ends the run. */
+  /** Longest wait for full redundancy after a fault. A fault that exceeds it is reported as a
+   *  warning and ends the fault injection (more faults on a degraded cluster would only blur what
+   *  happened); the end state is then judged as always. Default 180 s. */
   recoveryTimeoutMs?: number;
+  /** Longest wait for full redundancy once the writers stopped, before the end state is taken
+   *  (default 180 s). */
+  finalTimeoutMs?: number;
   /** Bound on each wait of the archive fault (wal-push failing, archiving resuming); default 90 s. */
   archiveWaitMs?: number;
   /** Where progress lines go (default: stdout). */
@@ -58,8 +63,11 @@ export interface ChaosResult {
   seed: number;
   verdict: Verdict;
   faults: FaultRecord[];
-  /** Failures outside the verdict: fault checks (archive gaps …), recovery timeouts, unattributable acks. */
+  /** Failures outside the verdict: fault checks (archive gaps …), unattributable acks. */
   problems: string[];
+  /** Faults after which the cluster was not back to full redundancy within recoveryTimeoutMs. Not
+   *  a failure by itself (the end state decides), but reported: a recovery that slow is a finding. */
+  warnings: string[];
   syncCancelWarnings: number;
   runMs: number;
   ok: boolean;
@@ -116,6 +124,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   const ctx: Partial<FaultContext> & Pick<FaultContext, 'undo' | 'archiveWaitMs'> = { undo: null, archiveWaitMs: options.archiveWaitMs ?? 90_000 };
   const faults: FaultRecord[] = [];
   const problems: string[] = [];
+  const warnings: string[] = [];
   let origin = performance.now();
   const since = (t: number) => Math.round((t - origin) / 100) / 10;
   let result: ChaosResult | null = null;
@@ -174,14 +183,16 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
         details: outcome.details,
         // What the wait for full redundancy saw, when it was slow (for whoever reads the fault log).
         recoveryStages: recovery.ms === null || recovery.ms > 10_000 ? recovery.stages : [],
-        problems: [...outcome.problems, ...(recovery.ms === null ? [`not back to full redundancy within ${recoveryTimeoutMs / 1000} s: ${recovery.problems.join('; ')}`] : [])],
+        problems: outcome.problems,
       };
+      if (recovery.ms === null) warnings.push(`fault ${index} (${kind} ${record.target}): not back to full redundancy within ${recoveryTimeoutMs / 1000} s: ${recovery.problems.join('; ')}`);
       faults.push(record);
       log(
         `[${since(recoveredAt)} s]   ${record.target} (${record.targetRole}); leader ${record.leaderBefore} -> ${record.leaderAfter}; ` +
           `full redundancy ${record.recoveryMs === null ? 'NOT REACHED' : `${record.recoveryMs} ms after the fault ended`}; acked so far ${writers.acked}` +
           record.recoveryStages.map((st) => `\n    +${(st.ms / 1000).toFixed(1)} s ${st.problems || 'redundant'}`).join('') +
-          (record.problems.length ? `\n  PROBLEMS: ${record.problems.join('\n  ')}` : ''),
+          (record.problems.length ? `\n  PROBLEMS: ${record.problems.join('\n  ')}` : '') +
+          (recovery.ms === null ? `\n  WARNING: not back to full redundancy within ${recoveryTimeoutMs / 1000} s; no more faults` : ''),
       );
       problems.push(...record.problems.map((p) => `fault ${index} (${kind} ${record.target}): ${p}`));
       if (recovery.ms === null) break; // a cluster that did not recover: more faults would only blur what happened
@@ -192,7 +203,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     await writers.stop();
     const stoppedAt = performance.now();
     log(`[${since(stoppedAt)} s] writers stopped: ${writers.attempts.length} attempts, ${writers.acked} acknowledged; checking the end state`);
-    const end = await waitRedundant(cluster, true, recoveryTimeoutMs);
+    const end = await waitRedundant(cluster, true, options.finalTimeoutMs ?? 180_000);
     if (end.ms === null) log(`  not back to full redundancy at the end: ${end.problems.join('; ')}`);
     const final = await finalState(cluster, 60_000);
     const verdict = judge({ attempts: writers.attempts, final, synchronous: true });
@@ -203,6 +214,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       verdict,
       faults,
       problems,
+      warnings,
       syncCancelWarnings: writers.syncCancelWarnings,
       runMs: Math.round(stoppedAt - origin),
       ok,
@@ -212,7 +224,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     for (const line of describeVerdict(verdict, origin)) log(line);
     if (result.keptDir) {
       // The raw history beside the member logs, for whoever investigates.
-      writeFileSync(path.join(cluster.dir, 'chaos-history.json'), JSON.stringify({ seed, origin, faults, problems, attempts: writers.attempts }));
+      writeFileSync(path.join(cluster.dir, 'chaos-history.json'), JSON.stringify({ seed, origin, faults, problems, warnings, attempts: writers.attempts }));
       log(`# kept ${cluster.dir} (member logs node*/governor.log, chaos-history.json)`);
     }
     return result;
