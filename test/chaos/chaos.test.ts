@@ -13,7 +13,7 @@ import { runChaos } from './run.js';
 const seed = process.env.CHAOS_SEED ? Number(process.env.CHAOS_SEED) : undefined;
 
 test('chaos (short): random node kills, postmaster kills, etcd stops, full archive disk and partitions under writes', { timeout: 300_000 }, async () => {
-  const result = await runChaos({ faultsPerKind: 2, seed, recoveryTimeoutMs: 90_000, finalTimeoutMs: 150_000, archiveWaitMs: 60_000 });
+  const result = await runChaos({ faultsPerKind: 2, seed, recoveryTimeoutMs: 60_000, finalTimeoutMs: 150_000, archiveWaitMs: 60_000 });
   for (const line of summaryLines(result)) console.log(`# ${line}`);
   const context = () => [`seed ${result.seed} (CHAOS_SEED=${result.seed} replays it)`, 'fault log:', ...faultLogLines(result), ...summaryLines(result)].join('\n');
   assert.equal(result.verdict.dualMasters.length, 0, `dual-master intervals\n${context()}`);
