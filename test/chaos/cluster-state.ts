@@ -28,7 +28,7 @@ async function primaryTimeline(cluster: TestCluster, name: string): Promise<{ ti
 
 /** The segment the archiver last failed on, when no success came after that failure (archiving
  *  stuck, or failing right now); null when archiving works or never ran. */
-async function archiveFailing(cluster: TestCluster, name: string): Promise<string | null> {
+export async function archiveFailing(cluster: TestCluster, name: string): Promise<string | null> {
   const [row] = await query<{ failing: string | null }>(
     cluster,
     name,
@@ -38,11 +38,22 @@ async function archiveFailing(cluster: TestCluster, name: string): Promise<strin
   return row?.failing ?? null;
 }
 
+/** Poll archiveFailing on the leader until it clears or timeoutMs passes: what it still fails on. */
+export async function waitArchiving(cluster: TestCluster, leader: string, timeoutMs: number): Promise<string | null> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    const failing = await archiveFailing(cluster, leader).catch((error: Error) => `(pg_stat_archiver unreadable: ${error.message})`);
+    if (failing === null || performance.now() > deadline) return failing;
+    await sleep(500);
+  }
+}
+
 /**
- * Why the cluster is not at full redundancy right now (empty: it is): one leader running and
- * read-write, every other member in the leader's pg_stat_replication as streaming, on the leader's
- * timeline, in synchronous mode one of them 'sync', and the leader's WAL archiving not failing (a
- * master that cannot archive loses point-in-time recovery and piles up WAL).
+ * Why the cluster's replication is not at full redundancy right now (empty: it is): one leader
+ * running and read-write, every other member in the leader's pg_stat_replication as streaming, on
+ * the leader's timeline, and in synchronous mode one of them 'sync'. WAL archiving, the other half
+ * of redundancy, is checked apart (waitArchiving; finalState): a stuck archiver does not heal by
+ * waiting, and pacing the faults on it would leave a run that hit one with nothing but waits.
  */
 export async function redundancyNow(cluster: TestCluster, synchronous: boolean): Promise<{ leader: string | null; problems: string[] }> {
   const doc = await cluster.clusterDoc();
@@ -70,8 +81,6 @@ export async function redundancyNow(cluster: TestCluster, synchronous: boolean):
     if (receiver?.received_tli !== timeline) problems.push(`${node.name} received timeline ${receiver?.received_tli ?? 'none'}, ${leader} is on ${timeline}`);
   }
   if (synchronous && !rows.some((r) => r.sync_state === 'sync')) problems.push(`${leader} has no synchronous standby`);
-  const failing = await archiveFailing(cluster, leader);
-  if (failing !== null) problems.push(`${leader}: WAL archiving failing (last failed on ${failing})`);
   return { leader, problems };
 }
 

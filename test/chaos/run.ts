@@ -11,7 +11,7 @@ import { performance } from 'node:perf_hooks';
 import { sleep } from '../../src/util/time.js';
 import { TestCluster } from '../helpers/cluster.js';
 import { ArchiveDisk } from './archive-disk.js';
-import { finalState, waitRedundant } from './cluster-state.js';
+import { finalState, waitArchiving, waitRedundant } from './cluster-state.js';
 import { FAULT_KINDS, injectFault, type FaultContext, type FaultKind } from './faults.js';
 import { describeVerdict, judge, type Verdict } from './history.js';
 import { Prng, randomSeed } from './prng.js';
@@ -124,6 +124,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   const faults: FaultRecord[] = [];
   const problems: string[] = [];
   const warnings: string[] = [];
+  const stuckArchives = new Set<string>();
   let origin = performance.now();
   const since = (t: number) => Math.round((t - origin) / 100) / 10;
   let result: ChaosResult | null = null;
@@ -184,6 +185,16 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
         recoveryStages: recovery.ms === null || recovery.ms > 10_000 ? recovery.stages : [],
         problems: outcome.problems,
       };
+      // Archiving on the leader must work again too (a failed archive_command after a failover, say,
+      // is retried by PostgreSQL within seconds). One that stays stuck is a problem, reported once.
+      if (recovery.leader !== null) {
+        const failing = await waitArchiving(cluster, recovery.leader, 30_000);
+        const key = `${recovery.leader} ${failing}`;
+        if (failing !== null && !stuckArchives.has(key)) {
+          stuckArchives.add(key);
+          record.problems.push(`WAL archiving on the leader ${recovery.leader} failing 30 s after full replication redundancy: last failed on ${failing}`);
+        }
+      }
       if (recovery.ms === null) warnings.push(`fault ${index} (${kind} ${record.target}): not back to full redundancy within ${recoveryTimeoutMs / 1000} s: ${recovery.problems.join('; ')}`);
       faults.push(record);
       log(
