@@ -11,6 +11,7 @@ import type { TestCluster } from '../helpers/cluster.js';
 import type { ArchiveDisk } from './archive-disk.js';
 import type { Prng } from './prng.js';
 import { archivedSegments, parseSegmentName, segmentName, walGaps } from './wal-gaps.js';
+import { archiveFailing } from './cluster-state.js';
 
 export const FAULT_KINDS = ['node-kill', 'postmaster-kill', 'etcd-stop', 'archive-full', 'partition'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
@@ -154,6 +155,13 @@ async function archiveFull(ctx: FaultContext): Promise<FaultOutcome> {
   const { cluster, archive } = ctx;
   const leader = await leaderOf(cluster);
   const problems: string[] = [];
+  // Archiving that already fails (reported after the fault that broke it) would make this fault
+  // bite without the disk and leave nothing to judge: say so instead of filling the disk.
+  const failing = await archiveFailing(cluster, leader);
+  if (failing !== null) {
+    ctx.log(`  skipped: WAL archiving on ${leader} already failing (last failed on ${failing})`);
+    return { target: leader, targetRole: 'archive', healedAt: performance.now(), details: { skipped: true, alreadyFailingOn: failing }, problems: [`archive fault skipped: WAL archiving on ${leader} was already failing (last failed on ${failing})`] };
+  }
   const before = await archiverState(cluster, leader);
   const timeline = (await cluster.query<{ walfile: string }>(leader, 'SELECT pg_walfile_name(pg_current_wal_lsn()) AS walfile'))[0]!.walfile.slice(0, 8);
   ctx.undo = () => archive.free();
