@@ -11,7 +11,7 @@ import { performance } from 'node:perf_hooks';
 import { sleep } from '../../src/util/time.js';
 import { TestCluster } from '../helpers/cluster.js';
 import { ArchiveDisk } from './archive-disk.js';
-import { finalState, waitArchiving, waitRedundant } from './cluster-state.js';
+import { archiveFailing, finalState, waitArchiving, waitRedundant } from './cluster-state.js';
 import { FAULT_KINDS, injectFault, type FaultContext, type FaultKind } from './faults.js';
 import { describeVerdict, judge, type Verdict } from './history.js';
 import { Prng, randomSeed } from './prng.js';
@@ -151,6 +151,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     let index = 0;
     // The leader as the last full-redundancy check verified it.
     let leaderBefore: string | null = ready.leader;
+    let leaderSince = 'the start';
     for (const kind of schedule(rng, kinds, rounds)) {
       if (options.durationMs !== undefined && performance.now() - origin >= options.durationMs) break;
       if (options.shouldStop?.()) break;
@@ -187,12 +188,17 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       };
       // Archiving on the leader must work again too (a failed archive_command after a failover, say,
       // is retried by PostgreSQL within seconds). One that stays stuck is a problem, reported once.
+      if (recovery.leader !== null && recovery.leader !== leaderBefore) leaderSince = `fault ${index} (${kind} ${record.target})`;
       if (recovery.leader !== null) {
-        const failing = await waitArchiving(cluster, recovery.leader, 30_000);
+        // A stuck segment already reported is not waited for again: it does not heal by waiting.
+        const now = await archiveFailing(cluster, recovery.leader).catch(() => null);
+        const failing = now !== null && stuckArchives.has(`${recovery.leader} ${now}`) ? now : await waitArchiving(cluster, recovery.leader, 30_000);
         const key = `${recovery.leader} ${failing}`;
         if (failing !== null && !stuckArchives.has(key)) {
           stuckArchives.add(key);
-          record.problems.push(`WAL archiving on the leader ${recovery.leader} failing 30 s after full replication redundancy: last failed on ${failing}`);
+          // PostgreSQL marks what it will archive at checkpoints, so a promotion's trouble can show
+          // a fault later: name the fault the leader took over at, too.
+          record.problems.push(`WAL archiving on the leader ${recovery.leader} (leader since ${leaderSince}) failing 30 s after full replication redundancy: last failed on ${failing}`);
         }
       }
       if (recovery.ms === null) warnings.push(`fault ${index} (${kind} ${record.target}): not back to full redundancy within ${recoveryTimeoutMs / 1000} s: ${recovery.problems.join('; ')}`);
