@@ -2,7 +2,7 @@
 //
 // - etcd confirms renewals: until the lease could expire, ttl - margin after the last confirmed
 //   renewal was sent.
-// - etcd stops answering (no confirmed renewal for loop_wait + ETCD_OVERDUE_GRACE_MS): the master
+// - etcd stops answering (no confirmed renewal for the renewal interval + ETCD_OVERDUE_GRACE_MS): the master
 //   asks every other member of the last known view over REST (POST /failsafe). A member that
 //   confirms it sees this master and no other also promises not to race for the key for ttl
 //   seconds. When they all confirm and failsafe_mode is on, writes may go on until ttl - margin
@@ -14,8 +14,16 @@
 
 import { LEASE_SAFETY_MARGIN_MS } from './types.js';
 
-/** A renewal this late (beyond loop_wait) makes the master ask its peers. */
+/** Lease renewals are sent this often (or every loop_wait, when that is shorter), independent of the
+ *  HA loop: how soon a cut-off master notices that etcd is gone is what bounds the writes it
+ *  acknowledges in isolation (renewal interval + grace + probe timeout: about 1.2 s). */
+export const LEASE_RENEW_INTERVAL_MS = 500;
+/** A renewal this late (beyond the renewal interval) makes the master ask its peers. */
 export const ETCD_OVERDUE_GRACE_MS = 200;
+
+export function renewIntervalMs(loopWaitMs: number): number {
+  return Math.min(loopWaitMs, LEASE_RENEW_INTERVAL_MS);
+}
 /** How long each member gets to answer a failsafe probe. */
 export const FAILSAFE_PROBE_TIMEOUT_MS = 500;
 /** Probes repeat this often while etcd is overdue. */
@@ -39,7 +47,8 @@ export function allConfirmed(probe: FailsafeProbe): boolean {
 export interface WriteWindowInput {
   now: number;
   ttlMs: number;
-  loopWaitMs: number;
+  /** renewIntervalMs(loop_wait) */
+  renewIntervalMs: number;
   failsafeMode: boolean;
   /** Monotonic ms the last renewal etcd confirmed was sent (null: never). */
   lastRenewal: number | null;
@@ -66,7 +75,7 @@ export function writeWindow(input: WriteWindowInput): WriteWindow {
   if (input.failsafeMode && confirmed !== null && confirmed.sentAt > lastRenewal && allConfirmed(confirmed)) {
     deadline = Math.max(deadline, confirmed.sentAt + ttlMs - LEASE_SAFETY_MARGIN_MS);
   }
-  const etcdOverdue = now - lastRenewal > input.loopWaitMs + ETCD_OVERDUE_GRACE_MS;
+  const etcdOverdue = now - lastRenewal > input.renewIntervalMs + ETCD_OVERDUE_GRACE_MS;
   const probe = input.lastProbe;
   const isolated = etcdOverdue && probe !== null && probe.sentAt > lastRenewal && probe.asked > 0 && probe.confirmed === 0;
   return { deadline, etcdOverdue, isolated };

@@ -6,7 +6,7 @@
 import type { Dcs } from '../dcs/types.js';
 import type { Logger } from '../log/logger.js';
 import { monotonicMs } from '../util/time.js';
-import { allConfirmed, FAILSAFE_PROBE_INTERVAL_MS, writeWindow, type FailsafeProbe, type WriteWindow } from './failsafe.js';
+import { allConfirmed, FAILSAFE_PROBE_INTERVAL_MS, renewIntervalMs, writeWindow, type FailsafeProbe, type WriteWindow } from './failsafe.js';
 
 export interface LeaseKeeperOptions {
   dcs: Dcs;
@@ -54,7 +54,7 @@ export class LeaseKeeper {
     return writeWindow({
       now,
       ttlMs: ttl * 1000,
-      loopWaitMs: loopWait * 1000,
+      renewIntervalMs: renewIntervalMs(loopWait * 1000),
       failsafeMode,
       lastRenewal: this.lastRenewal,
       lastProbe: this.lastProbe,
@@ -99,7 +99,7 @@ export class LeaseKeeper {
       }
     } finally {
       this.renewing = false;
-      if (this.guardTimer) this.scheduleRenewal(timing().loopWait * 1000);
+      if (this.guardTimer) this.scheduleRenewal(renewIntervalMs(timing().loopWait * 1000));
     }
   }
 

@@ -1,24 +1,33 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { ETCD_OVERDUE_GRACE_MS, failsafeAnswer, writeWindow, type FailsafeProbe, type WriteWindowInput } from '../../src/ha/failsafe.js';
+import { ETCD_OVERDUE_GRACE_MS, failsafeAnswer, LEASE_RENEW_INTERVAL_MS, renewIntervalMs, writeWindow, type FailsafeProbe, type WriteWindowInput } from '../../src/ha/failsafe.js';
 import { LEASE_SAFETY_MARGIN_MS } from '../../src/ha/types.js';
 
 const NOW = 1_000_000;
 const TTL = 5000;
-const LOOP = 1000;
+const RENEW = 500;
 
 function input(over: Partial<WriteWindowInput>): WriteWindowInput {
-  return { now: NOW, ttlMs: TTL, loopWaitMs: LOOP, failsafeMode: true, lastRenewal: NOW - 500, lastConfirmedProbe: null, lastProbe: null, ...over };
+  return { now: NOW, ttlMs: TTL, renewIntervalMs: RENEW, failsafeMode: true, lastRenewal: NOW - 500, lastConfirmedProbe: null, lastProbe: null, ...over };
 }
 
 const probe = (sentAt: number, asked: number, confirmed: number): FailsafeProbe => ({ sentAt, asked, confirmed, refused: [] });
+
+describe('renewIntervalMs', () => {
+  it('renews every 500 ms, or every loop_wait when that is shorter', () => {
+    assert.equal(LEASE_RENEW_INTERVAL_MS, 500);
+    assert.equal(renewIntervalMs(1000), 500);
+    assert.equal(renewIntervalMs(10_000), 500);
+    assert.equal(renewIntervalMs(300), 300);
+  });
+});
 
 describe('writeWindow', () => {
   // [case, input, deadline, etcdOverdue, isolated]
   const cases: Array<[string, WriteWindowInput, number | null, boolean, boolean]> = [
     ['renewals confirmed: the lease deadline', input({}), NOW - 500 + TTL - LEASE_SAFETY_MARGIN_MS, false, false],
     ['never renewed: no deadline (must not write)', input({ lastRenewal: null }), null, true, false],
-    ['renewal late by less than the grace: not overdue', input({ lastRenewal: NOW - LOOP - ETCD_OVERDUE_GRACE_MS }), NOW - LOOP - ETCD_OVERDUE_GRACE_MS + TTL - LEASE_SAFETY_MARGIN_MS, false, false],
+    ['renewal late by less than the grace: not overdue', input({ lastRenewal: NOW - RENEW - ETCD_OVERDUE_GRACE_MS }), NOW - RENEW - ETCD_OVERDUE_GRACE_MS + TTL - LEASE_SAFETY_MARGIN_MS, false, false],
     ['renewal overdue, no probe yet', input({ lastRenewal: NOW - 1500 }), NOW - 1500 + TTL - LEASE_SAFETY_MARGIN_MS, true, false],
     [
       'overdue, every member confirmed: deadline moves to the probe',
