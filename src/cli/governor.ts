@@ -71,11 +71,12 @@ export function buildGovernor(): Command {
     .option('--archive <url>', 'WAL archive and backups: s3://bucket/prefix (AWS_* variables for endpoint, region, credentials) or file:///path (default DIR/archive)')
     .option('--no-archive', 'run without WAL archiving')
     .option('--tls-dir <dir>', 'etcd (client certificates), REST APIs and PostgreSQL over TLS with ca.crt, server.crt/key (for 127.0.0.1) and client.crt/key from DIR')
-    .action(async (options: { dir: string; nodes: number; portBase?: number; timeout: number; archive?: string | false; tlsDir?: string }) => {
+    .option('--ttl <seconds>', 'leader key TTL (default 5; at least loop_wait 1 + 2 * retry_timeout 2)', integer('--ttl'))
+    .action(async (options: { dir: string; nodes: number; portBase?: number; timeout: number; archive?: string | false; tlsDir?: string; ttl?: number }) => {
       if (typeof options.archive === 'string' && !/^(s3:\/\/[^/]+|file:\/\/\/)/.test(options.archive)) {
         throw new InvalidArgumentError(`--archive: expected s3://bucket/prefix or file:///path, got ${JSON.stringify(options.archive)}`);
       }
-      const manifest = await (await demoModule()).demoUp({ dir: options.dir, nodes: options.nodes, portBase: options.portBase, timeoutMs: options.timeout * 1000, archive: options.archive, tlsDir: options.tlsDir });
+      const manifest = await (await demoModule()).demoUp({ dir: options.dir, nodes: options.nodes, portBase: options.portBase, timeoutMs: options.timeout * 1000, archive: options.archive, tlsDir: options.tlsDir, ttl: options.ttl });
       console.log(JSON.stringify(manifest));
     });
   demo

@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, chownSync, closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { stringify } from 'yaml';
+import { validateDynamicConfig } from '../../config/load.js';
 import { resolvePgUser } from '../../postgres/exec.js';
 import { httpRequest } from '../../util/http-client.js';
 import { freePorts } from '../../util/ports.js';
@@ -25,6 +26,8 @@ export interface DemoUpOptions {
   archive?: string | false;
   /** Everything over TLS with the PEM files in this directory (TLS_FILES). */
   tlsDir?: string;
+  /** Leader key TTL in seconds (default TTL); checked as bootstrap.dcs.ttl is. */
+  ttl?: number;
 }
 
 /** What --tls-dir must hold: one CA, a server certificate for 127.0.0.1 (etcd, REST APIs,
@@ -195,6 +198,9 @@ export async function demoUp(options: DemoUpOptions): Promise<DemoManifest> {
   const socketPath = path.join(dir, 'node1', '.s.PGSQL.65535');
   if (socketPath.length > 100) throw new Error(`--dir ${dir}: path too long for PostgreSQL's Unix socket (${socketPath.length} > 100 bytes)`);
 
+  // The members' bootstrap.dcs, checked by the configuration's own rules (ttl >= loop_wait + 2 *
+  // retry_timeout) before anything starts, so a bad --ttl fails here and not in every member.
+  const dcs = validateDynamicConfig({ ttl: options.ttl ?? TTL, loop_wait: 1, retry_timeout: 2 }, 'bootstrap.dcs');
   const count = options.nodes;
   const ports = options.portBase
     ? Array.from({ length: 2 + 4 * count }, (_, i) => options.portBase! + i)
@@ -221,7 +227,7 @@ export async function demoUp(options: DemoUpOptions): Promise<DemoManifest> {
   const pgUser = await resolvePgUser(null);
   const manifest: DemoManifest = {
     scope: SCOPE,
-    ttl: TTL,
+    ttl: dcs.ttl,
     etcd: { endpoints: [etcd.endpoint], pid: etcd.pid, data_dir: path.join(dir, 'etcd') },
     postgres: { user: 'postgres', password: secret(), dbname: 'postgres' },
     api: { username: 'admin', password: secret() },

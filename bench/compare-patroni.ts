@@ -1,0 +1,156 @@
+// Write outage of governor and Patroni 3 side by side: the same script, the same machine, the same
+// client, one system at a time (3 members each on 127.0.0.1, one etcd 3.4 each).
+//   node dist/bench/compare-patroni.js [--systems governor,patroni] [--runs 3]
+//     [--scenarios switchover,node-kill,postmaster-kill,etcd-freeze] [--etcd-freeze-s 45]
+//     [--etcd-freeze-runs N] [--ttl N] [--patroni-tuned]
+// Needs root, PostgreSQL 15, etcd, and Patroni: `apt-get install -y patroni` (Debian's 3.0.2).
+// Both systems run with their own defaults; --ttl N runs governor at ttl N (demo up --ttl), and
+// --patroni-tuned runs Patroni at ttl 10, loop_wait 2, retry_timeout 4 (PATRONI_TUNED).
+// The outage is measured as bench/outage.ts does: an INSERT on every member's PostgreSQL every
+// 20 ms, outage = the longest interval without an acknowledged one. Prints the settings and one
+// table. Not a test: nothing is asserted.
+
+import os from 'node:os';
+import { OutageWriter } from '../test/helpers/writer.js';
+import { monotonicMs, sleep } from '../src/util/time.js';
+import { GovernorUnderTest, waitFor, type ClusterUnderTest } from './cluster-under-test.js';
+import { PATRONI_DEFAULTS, PATRONI_TUNED, PatroniCluster } from './patroni-cluster.js';
+
+const SCENARIOS = ['switchover', 'node-kill', 'postmaster-kill', 'etcd-freeze'] as const;
+type Scenario = (typeof SCENARIOS)[number];
+const SYSTEMS = ['governor', 'patroni'] as const;
+type System = (typeof SYSTEMS)[number];
+
+function argument(name: string, fallback: string): string {
+  const index = process.argv.indexOf(`--${name}`);
+  return index >= 0 && process.argv[index + 1] ? process.argv[index + 1]! : fallback;
+}
+
+function list<T extends string>(name: string, fallback: readonly T[]): T[] {
+  const values = argument(name, fallback.join(',')).split(',') as T[];
+  for (const v of values) if (!fallback.includes(v)) throw new Error(`--${name}: unknown value ${JSON.stringify(v)} (${fallback.join(', ')})`);
+  return values;
+}
+
+function positive(name: string, fallback: string): number {
+  const n = Number(argument(name, fallback));
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`--${name}: expected a positive integer`);
+  return n;
+}
+
+const systems = list('systems', SYSTEMS);
+const scenarios = list('scenarios', SCENARIOS);
+const runs = positive('runs', '3');
+const freezeRuns = positive('etcd-freeze-runs', String(runs));
+const freezeMs = positive('etcd-freeze-s', '45') * 1000;
+const governorTtl = process.argv.includes('--ttl') ? positive('ttl', '5') : null;
+const patroniTiming = process.argv.includes('--patroni-tuned') ? PATRONI_TUNED : PATRONI_DEFAULTS;
+const INTERVAL_MS = 20;
+/** After a thaw, the window runs on this long: a system may take a moment to notice etcd is back. */
+const AFTER_THAW_MS = 5000;
+
+async function inject(cluster: ClusterUnderTest, scenario: Scenario, leader: string): Promise<void> {
+  switch (scenario) {
+    case 'switchover':
+      return cluster.switchover(leader, cluster.targets().find((t) => t.name !== leader)!.name);
+    case 'node-kill': {
+      // Both PIDs first: the daemon's death must not give it a chance to touch its PostgreSQL.
+      const pids = [cluster.daemonPid(leader), cluster.postmasterPid(leader)];
+      for (const pid of pids) process.kill(pid, 'SIGKILL');
+      return;
+    }
+    case 'postmaster-kill':
+      process.kill(cluster.postmasterPid(leader), 'SIGKILL');
+      return;
+    case 'etcd-freeze':
+      process.kill(cluster.etcdPid, 'SIGSTOP');
+      try {
+        await sleep(freezeMs);
+      } finally {
+        process.kill(cluster.etcdPid, 'SIGCONT');
+      }
+      return;
+  }
+}
+
+/** One run: the longest gap (ms) from the injection until writes have resumed, plus 1 s. */
+async function measure(cluster: ClusterUnderTest, scenario: Scenario): Promise<number> {
+  const leader = await cluster.waitHealthy();
+  const leaderPort = cluster.targets().find((t) => t.name === leader)!.port;
+  const writer = new OutageWriter(cluster.targets(), INTERVAL_MS);
+  writer.start();
+  try {
+    await sleep(1000);
+    const from = monotonicMs();
+    await inject(cluster, scenario, leader);
+    const injected = monotonicMs();
+    if (scenario === 'etcd-freeze') await sleep(AFTER_THAW_MS);
+    // After a switchover or a node loss only another member's acknowledgement means writes resumed:
+    // a commit in flight on the old master can still be acknowledged just after the kill. After a
+    // thaw the window runs on until some write after it was acknowledged, so an outage that outlasts
+    // the freeze is measured whole, not cut at the window's end.
+    const elsewhere = scenario === 'switchover' || scenario === 'node-kill';
+    const since = scenario === 'etcd-freeze' ? injected : from + 50;
+    await waitFor('writes to resume', async () => writer.acks.some((a) => a.at > since && (!elsewhere || a.serverPort !== leaderPort)), 180_000);
+    await sleep(1000);
+    const to = monotonicMs();
+    await writer.stop();
+    return Math.round(writer.longestGap(from, to).ms);
+  } finally {
+    await writer.stop();
+    if (scenario === 'node-kill') await cluster.restart(leader);
+    await cluster.waitHealthy(300_000);
+  }
+}
+
+async function start(system: System): Promise<ClusterUnderTest> {
+  return system === 'governor' ? GovernorUnderTest.start(governorTtl) : PatroniCluster.start({ timing: patroniTiming });
+}
+
+function load(): string {
+  return os.loadavg().map((l) => l.toFixed(2)).join(' ');
+}
+
+function summary(values: number[]): string {
+  if (values.length === 0) return '';
+  const sorted = [...values].sort((a, b) => a - b);
+  const median = sorted[Math.floor(sorted.length / 2)]!;
+  return `${String(sorted[0]).padStart(6)} ${String(median).padStart(7)} ${String(sorted.at(-1)).padStart(6)}   ${values.join(', ')}`;
+}
+
+async function main(): Promise<void> {
+  const results = new Map<string, number[]>();
+  const settings: string[] = [];
+  console.log(`load average at start: ${load()} (${os.cpus().length} cores)`);
+  for (const system of systems) {
+    const cluster = await start(system);
+    try {
+      const leader = await cluster.waitHealthy();
+      await OutageWriter.prepare(cluster.targets().find((t) => t.name === leader)!);
+      settings.push(`${system}: ${cluster.settings}`);
+      console.log(`${system} up: ${cluster.settings}; load average ${load()}`);
+      for (const scenario of scenarios) {
+        const values: number[] = [];
+        results.set(`${scenario} ${system}`, values);
+        for (let i = 0; i < (scenario === 'etcd-freeze' ? freezeRuns : runs); i++) {
+          values.push(await measure(cluster, scenario));
+          console.log(`  ${scenario} run ${i + 1}: ${values.at(-1)} ms (load average ${load()})`);
+        }
+      }
+    } finally {
+      await cluster.stop();
+    }
+  }
+  console.log(`\nsettings: 3 members on 127.0.0.1, one etcd 3.4; client INSERT on every member's PostgreSQL every ${INTERVAL_MS} ms; etcd frozen (SIGSTOP) ${freezeMs / 1000} s, window until ${AFTER_THAW_MS / 1000} s after the thaw or later until writes resumed`);
+  for (const line of settings) console.log(`  ${line}`);
+  console.log(`load average at end: ${load()}`);
+  console.log('scenario         system        min  median    max   (write outage, ms; all runs)');
+  for (const scenario of scenarios) {
+    for (const system of systems) console.log(`${scenario.padEnd(16)} ${system.padEnd(10)} ${summary(results.get(`${scenario} ${system}`) ?? [])}`);
+  }
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});
