@@ -166,6 +166,17 @@ export class TestCluster {
     return runGovernor(['demo', ...args, '--dir', this.dir]);
   }
 
+  /** Cut `name` off from etcd and the other members (a cluster started with --netns). */
+  async partition(name: string): Promise<void> {
+    const result = await this.demo(['partition', name]);
+    if (result.code !== 0) throw new Error(`demo partition ${name} failed: ${result.stderr}`);
+  }
+
+  async heal(name: string): Promise<void> {
+    const result = await this.demo(['heal', name]);
+    if (result.code !== 0) throw new Error(`demo heal ${name} failed: ${result.stderr}`);
+  }
+
   logOf(name: string): string {
     return readFileSync(this.node(name).log_file, 'utf8');
   }

@@ -15,6 +15,7 @@ import { governorCommand } from '../self.js';
 import { isAlive, logTail, readPidFile } from '../../util/process.js';
 import { startEtcdProcess, stopProcess } from './etcd-process.js';
 import { findNode, manifestPath, readManifest, writeManifest, type DemoManifest, type DemoNode } from './manifest.js';
+import { inNamespace, netnsCreate, netnsDestroy, netnsHeal, netnsPartition, type NetnsLayout, type NetnsNode } from './netns.js';
 
 export interface DemoUpOptions {
   dir: string;
@@ -28,6 +29,8 @@ export interface DemoUpOptions {
   tlsDir?: string;
   /** Leader key TTL in seconds (default TTL); checked as bootstrap.dcs.ttl is. */
   ttl?: number;
+  /** Each member in its own network namespace (root only), so `demo partition` can cut it off. */
+  netns?: boolean;
 }
 
 /** What --tls-dir must hold: one CA, a server certificate for 127.0.0.1 (etcd, REST APIs,
@@ -72,10 +75,11 @@ function childEnv(): NodeJS.ProcessEnv {
   return env;
 }
 
-function spawnGovernor(node: Pick<DemoNode, 'config_file' | 'log_file'>): number {
-  const [command, ...args] = governorCommand();
+function spawnGovernor(node: Pick<DemoNode, 'config_file' | 'log_file'>, netns: NetnsNode | undefined): number {
+  const argv = [...governorCommand(), '-c', node.config_file];
+  const [command, ...args] = netns ? inNamespace(netns.namespace, argv) : argv;
   const log = openSync(node.log_file, 'a', 0o600);
-  const child = spawn(command!, [...args, '-c', node.config_file], { detached: true, stdio: ['ignore', log, log], env: childEnv() });
+  const child = spawn(command!, args, { detached: true, stdio: ['ignore', log, log], env: childEnv() });
   closeSync(log);
   child.unref();
   if (!child.pid) throw new Error(`could not start governor for ${node.config_file}`);
@@ -86,9 +90,19 @@ function haproxyPidFile(node: Pick<DemoNode, 'config_file'>): string {
   return path.join(path.dirname(node.config_file), 'haproxy.pid');
 }
 
+function nodeNetns(manifest: DemoManifest, name: string): NetnsNode | undefined {
+  return manifest.netns?.nodes.find((n) => n.name === name);
+}
+
 function nodeConfig(manifest: DemoManifest, node: DemoNode, replicationPassword: string, tls: NodeTls | null): string {
   const nodeDir = path.dirname(node.config_file);
   const file = (name: string) => path.join(tls!.dir, name);
+  // In a namespace, peers and etcd use the cluster link and clients the client link; PostgreSQL
+  // listens on both, the REST API and HAProxy on the namespace's every address (only those two links).
+  const netns = nodeNetns(manifest, node.name);
+  const connectHost = netns?.cluster_address ?? '127.0.0.1';
+  const pgListen = netns ? `${netns.cluster_address},${netns.client_address}` : node.pg_host;
+  const anyHost = netns ? '0.0.0.0' : '127.0.0.1';
   return stringify({
     scope: manifest.scope,
     namespace: 'service',
@@ -98,15 +112,15 @@ function nodeConfig(manifest: DemoManifest, node: DemoNode, replicationPassword:
       ...(tls ? { protocol: 'https', cacert: file('ca.crt'), cert: file('client.crt'), key: file('client.key') } : {}),
     },
     restapi: {
-      listen: `127.0.0.1:${node.api_port}`,
-      connect_address: `127.0.0.1:${node.api_port}`,
+      listen: `${anyHost}:${node.api_port}`,
+      connect_address: `${connectHost}:${node.api_port}`,
       authentication: { username: manifest.api.username, password: manifest.api.password },
       ...(tls ? { certfile: file('server.crt'), keyfile: tls.serverKey, cafile: file('ca.crt') } : {}),
     },
     postgresql: {
       data_dir: node.data_dir,
-      listen: `${node.pg_host}:${node.pg_port}`,
-      connect_address: `${node.pg_host}:${node.pg_port}`,
+      listen: `${pgListen}:${node.pg_port}`,
+      connect_address: `${connectHost}:${node.pg_port}`,
       socket_dir: path.dirname(node.data_dir),
       authentication: {
         superuser: { username: manifest.postgres.user, password: manifest.postgres.password },
@@ -121,7 +135,7 @@ function nodeConfig(manifest: DemoManifest, node: DemoNode, replicationPassword:
     haproxy: {
       enabled: true,
       manage: true,
-      listen_address: '127.0.0.1',
+      listen_address: anyHost,
       rw_port: node.haproxy_rw_port,
       ro_port: node.haproxy_ro_port,
       config_file: path.join(nodeDir, 'haproxy.cfg'),
@@ -188,6 +202,7 @@ export async function demoUp(options: DemoUpOptions): Promise<DemoManifest> {
     }
     // A stopped demo (its demo.json says so, and none of its processes lives): start afresh.
     process.stderr.write(`removing the stopped demo in ${dir}\n`);
+    if (old.netns) await netnsDestroy(old.netns);
     for (const entry of [...old.nodes.map((n) => path.dirname(n.data_dir)), old.etcd.data_dir, path.join(dir, 'etcd.log'), manifestPath(dir)]) {
       rmSync(entry, { recursive: true, force: true });
     }
@@ -205,14 +220,32 @@ export async function demoUp(options: DemoUpOptions): Promise<DemoManifest> {
   const ports = options.portBase
     ? Array.from({ length: 2 + 4 * count }, (_, i) => options.portBase! + i)
     : await freePorts(2 + 4 * count);
-  const [clientPort, peerPort] = ports as [number, number];
   const tlsDir = options.tlsDir ? path.resolve(options.tlsDir) : null;
   if (tlsDir) {
     const absent = TLS_FILES.filter((name) => !existsSync(path.join(tlsDir, name)));
     if (absent.length > 0) throw new Error(`--tls-dir ${tlsDir}: missing ${absent.join(', ')} (expected ${TLS_FILES.join(', ')})`);
   }
+  if (options.netns && tlsDir) throw new Error('--netns with --tls-dir: the demo certificates are for 127.0.0.1 only; use one or the other');
+  const names = Array.from({ length: count }, (_, i) => `node${i + 1}`);
+  const netns = options.netns ? await netnsCreate(names) : undefined;
+  try {
+    return await startMembers(dir, options, { count, ports, tlsDir, netns, names, ttl: dcs.ttl });
+  } catch (error) {
+    // Nothing recorded in demo.json yet means demo down cannot find it: undo here.
+    if (netns && !existsSync(manifestPath(dir))) await netnsDestroy(netns);
+    throw error;
+  }
+}
+
+async function startMembers(
+  dir: string,
+  options: DemoUpOptions,
+  setup: { count: number; ports: number[]; tlsDir: string | null; netns: NetnsLayout | undefined; names: string[]; ttl: number },
+): Promise<DemoManifest> {
+  const { count, ports, tlsDir, netns, names, ttl } = setup;
+  const [clientPort, peerPort] = ports as [number, number];
   const etcd = await startEtcdProcess({
-    dataDir: path.join(dir, 'etcd'), clientPort, peerPort, logFile: path.join(dir, 'etcd.log'), detached: true,
+    dataDir: path.join(dir, 'etcd'), clientPort, peerPort, logFile: path.join(dir, 'etcd.log'), detached: true, host: netns?.host_address,
     ...(tlsDir
       ? {
           tls: {
@@ -227,12 +260,13 @@ export async function demoUp(options: DemoUpOptions): Promise<DemoManifest> {
   const pgUser = await resolvePgUser(null);
   const manifest: DemoManifest = {
     scope: SCOPE,
-    ttl: dcs.ttl,
+    ttl,
     etcd: { endpoints: [etcd.endpoint], pid: etcd.pid, data_dir: path.join(dir, 'etcd') },
     postgres: { user: 'postgres', password: secret(), dbname: 'postgres' },
     api: { username: 'admin', password: secret() },
     archive: { storage: options.archive === false ? null : options.archive ?? `file://${path.join(dir, 'archive')}` },
     ...(tlsDir ? { tls: { ca_file: path.join(tlsDir, 'ca.crt') } } : {}),
+    ...(netns ? { netns } : {}),
     nodes: [],
   };
   if (options.archive === undefined) {
@@ -242,7 +276,8 @@ export async function demoUp(options: DemoUpOptions): Promise<DemoManifest> {
     if (pgUser.uid !== undefined) chownSync(archiveDir, pgUser.uid, pgUser.gid!);
   }
   for (let i = 0; i < count; i++) {
-    const name = `node${i + 1}`;
+    const name = names[i]!;
+    const clientHost = netns?.nodes[i]!.client_address ?? '127.0.0.1';
     const nodeDir = path.join(dir, name);
     mkdirSync(nodeDir, { recursive: true });
     // The node directory holds PostgreSQL's socket and log, so its OS user must own it.
@@ -251,8 +286,8 @@ export async function demoUp(options: DemoUpOptions): Promise<DemoManifest> {
     const node: DemoNode = {
       name,
       governor_pid: 0,
-      api_url: `${tlsDir ? 'https' : 'http'}://127.0.0.1:${apiPort}`,
-      pg_host: '127.0.0.1',
+      api_url: `${tlsDir ? 'https' : 'http'}://${clientHost}:${apiPort}`,
+      pg_host: clientHost,
       pg_port: ports[2 + i]!,
       data_dir: path.join(nodeDir, 'data'),
       config_file: path.join(nodeDir, 'governor.yml'),
@@ -274,7 +309,7 @@ export async function demoUp(options: DemoUpOptions): Promise<DemoManifest> {
     if (pgUser.uid !== undefined) chownSync(node.config_file, pgUser.uid, pgUser.gid!);
     manifest.nodes.push(node);
   }
-  for (const node of manifest.nodes) node.governor_pid = spawnGovernor(node);
+  for (const node of manifest.nodes) node.governor_pid = spawnGovernor(node, nodeNetns(manifest, node.name));
   writeManifest(dir, manifest);
   await waitReady(manifest, options.timeoutMs ?? 120_000);
   for (const node of manifest.nodes) node.haproxy_pid = readPidFile(haproxyPidFile(node));
@@ -292,7 +327,7 @@ export async function demoStartNode(dir: string, name: string): Promise<DemoNode
   const manifest = readManifest(dir);
   const node = findNode(manifest, name);
   if (isAlive(node.governor_pid)) throw new Error(`NAME: ${name} is already running (pid ${node.governor_pid})`);
-  node.governor_pid = spawnGovernor(node);
+  node.governor_pid = spawnGovernor(node, nodeNetns(manifest, node.name));
   writeManifest(dir, manifest);
   return node;
 }
@@ -323,7 +358,27 @@ export async function demoDown(dir: string): Promise<string[]> {
     await stopProcess(manifest.etcd.pid);
     stopped.push(`etcd (pid ${manifest.etcd.pid})`);
   }
+  if (manifest.netns) {
+    await netnsDestroy(manifest.netns);
+    stopped.push(`network namespaces ${manifest.netns.nodes.map((n) => n.namespace).join(', ')}`);
+  }
   return stopped;
+}
+
+function demoNetns(dir: string, name: string): { manifest: DemoManifest; layout: NetnsLayout } {
+  const manifest = readManifest(dir);
+  findNode(manifest, name);
+  if (!manifest.netns) throw new Error(`--dir ${dir}: this demo runs without network namespaces; start it with "governor demo up --netns" to partition members`);
+  return { manifest, layout: manifest.netns };
+}
+
+/** Cut `name` off from etcd and the other members; clients still reach it on its client address. */
+export async function demoPartition(dir: string, name: string): Promise<void> {
+  await netnsPartition(demoNetns(dir, name).layout, name);
+}
+
+export async function demoHeal(dir: string, name: string): Promise<void> {
+  await netnsHeal(demoNetns(dir, name).layout, name);
 }
 
 export async function demoStatus(dir: string): Promise<Record<string, unknown>> {

@@ -12,6 +12,8 @@ export interface EtcdProcessOptions {
   clientPort: number;
   peerPort: number;
   logFile: string;
+  /** Address to listen on, default 127.0.0.1. */
+  host?: string;
   name?: string;
   /** Own process group, not waited for: outlives the parent (demo). */
   detached?: boolean;
@@ -44,11 +46,12 @@ async function healthy(endpoint: string, tls?: TlsClientOptions): Promise<boolea
   }
 }
 
-/** Spawn etcd listening on 127.0.0.1 and resolve once /health answers true. */
+/** Spawn etcd listening on opts.host (127.0.0.1) and resolve once /health answers true. */
 export async function startEtcdProcess(opts: EtcdProcessOptions): Promise<{ endpoint: string; pid: number }> {
   const name = opts.name ?? 'etcd0';
-  const client = `${opts.tls ? 'https' : 'http'}://127.0.0.1:${opts.clientPort}`;
-  const peer = `http://127.0.0.1:${opts.peerPort}`;
+  const host = opts.host ?? '127.0.0.1';
+  const client = `${opts.tls ? 'https' : 'http'}://${host}:${opts.clientPort}`;
+  const peer = `http://${host}:${opts.peerPort}`;
   const args = [
     '--name', name,
     '--data-dir', opts.dataDir,

@@ -2,6 +2,7 @@
 
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import type { NetnsLayout } from './netns.js';
 
 export interface DemoNode {
   name: string;
@@ -29,6 +30,8 @@ export interface DemoManifest {
   archive: { storage: string | null };
   /** With --tls-dir: the CA that signed every certificate (REST API, etcd, PostgreSQL). */
   tls?: { ca_file: string };
+  /** With --netns: the namespaces, links and addresses (pg_host and api_url use the client links). */
+  netns?: NetnsLayout;
   nodes: DemoNode[];
 }
 
