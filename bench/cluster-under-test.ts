@@ -4,6 +4,7 @@
 import { execFile } from 'node:child_process';
 import type pg from 'pg';
 import { TestCluster } from '../test/helpers/cluster.js';
+import { netnsHeal, netnsPartition, type NetnsLayout } from '../src/cli/demo/netns.js';
 import { logTail } from '../src/util/process.js';
 import { sleep } from '../src/util/time.js';
 
@@ -27,6 +28,9 @@ export interface ClusterUnderTest {
   postmasterPid(name: string): number;
   /** Start a member's daemon again after it was killed. */
   restart(name: string): Promise<void>;
+  /** Cut a member off from etcd and its peers / undo it (clusters started in network namespaces). */
+  partition(name: string): Promise<void>;
+  heal(name: string): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -62,13 +66,14 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | null | u
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${(lastError as Error).message}` : ''}\n${tails}`);
 }
 
-/** Governor through the demo (TestCluster): `governor demo up --no-archive [--ttl N]`. */
+/** Governor through the demo (TestCluster): `governor demo up --no-archive [--ttl N] [--netns]`. */
 export class GovernorUnderTest implements ClusterUnderTest {
   readonly system = 'governor';
   private constructor(readonly cluster: TestCluster) {}
 
-  static async start(ttl: number | null): Promise<GovernorUnderTest> {
-    return new GovernorUnderTest(await TestCluster.start(3, ['--no-archive', ...(ttl === null ? [] : ['--ttl', String(ttl)])]));
+  static async start(ttl: number | null, netns: boolean): Promise<GovernorUnderTest> {
+    const args = ['--no-archive', ...(ttl === null ? [] : ['--ttl', String(ttl)]), ...(netns ? ['--netns'] : [])];
+    return new GovernorUnderTest(await TestCluster.start(3, args));
   }
 
   get settings(): string {
@@ -105,7 +110,25 @@ export class GovernorUnderTest implements ClusterUnderTest {
     if (started.code !== 0) throw new Error(`demo start-node failed: ${started.stderr}`);
   }
 
-  stop(): Promise<void> {
-    return this.cluster.stop();
+  // netns.ts directly rather than `governor demo partition` (TestCluster.partition): starting a
+  // Node.js CLI takes 0.5-1 s on a loaded machine, which would sit inside governor's measured window
+  // and not Patroni's.
+  partition(name: string): Promise<void> {
+    return netnsPartition(this.layout(), name);
+  }
+
+  heal(name: string): Promise<void> {
+    return netnsHeal(this.layout(), name);
+  }
+
+  private layout(): NetnsLayout {
+    if (!this.cluster.manifest.netns) throw new Error('partition: this governor demo runs without network namespaces');
+    return this.cluster.manifest.netns;
+  }
+
+  async stop(): Promise<void> {
+    // A member left cut off by a failed run: heal it so its governor stops cleanly.
+    if (this.cluster.manifest.netns) for (const node of this.cluster.manifest.nodes) await this.heal(node.name).catch(() => undefined);
+    await this.cluster.stop();
   }
 }

@@ -1,22 +1,28 @@
 // Write outage of governor and Patroni 3 side by side: the same script, the same machine, the same
 // client, one system at a time (3 members each on 127.0.0.1, one etcd 3.4 each).
 //   node dist/bench/compare-patroni.js [--systems governor,patroni] [--runs 3]
-//     [--scenarios switchover,node-kill,postmaster-kill,etcd-freeze] [--etcd-freeze-s 45]
+//     [--scenarios switchover,node-kill,postmaster-kill,etcd-freeze,partition] [--etcd-freeze-s 45]
 //     [--etcd-freeze-runs N] [--ttl N] [--patroni-tuned]
-// Needs root, PostgreSQL 15, etcd, and Patroni: `apt-get install -y patroni` (Debian's 3.0.2).
+// Needs root, PostgreSQL 15, etcd, iproute2, and Patroni: `apt-get install -y patroni` (Debian's 3.0.2).
 // Both systems run with their own defaults; --ttl N runs governor at ttl N (demo up --ttl), and
 // --patroni-tuned runs Patroni at ttl 10, loop_wait 2, retry_timeout 4 (PATRONI_TUNED).
 // The outage is measured as bench/outage.ts does: an INSERT on every member's PostgreSQL every
 // 20 ms, outage = the longest interval without an acknowledged one. Prints the settings and one
 // table. Not a test: nothing is asserted.
+// partition runs on a second cluster of each system with every member in its own network namespace
+// (src/cli/demo/netns.ts): the master's link to etcd and its peers goes down while the bench's
+// clients keep their own link to it. Its acknowledgements after the cut do not count as writes (they
+// are lost: replication is asynchronous in both systems' defaults); the bench reports how many it
+// acknowledged and how many of those the new master lacks.
 
 import os from 'node:os';
+import pg from 'pg';
 import { OutageWriter } from '../test/helpers/writer.js';
 import { monotonicMs, sleep } from '../src/util/time.js';
 import { GovernorUnderTest, waitFor, type ClusterUnderTest } from './cluster-under-test.js';
 import { PATRONI_DEFAULTS, PATRONI_TUNED, PatroniCluster } from './patroni-cluster.js';
 
-const SCENARIOS = ['switchover', 'node-kill', 'postmaster-kill', 'etcd-freeze'] as const;
+const SCENARIOS = ['switchover', 'node-kill', 'postmaster-kill', 'etcd-freeze', 'partition'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 const SYSTEMS = ['governor', 'patroni'] as const;
 type System = (typeof SYSTEMS)[number];
@@ -70,11 +76,35 @@ async function inject(cluster: ClusterUnderTest, scenario: Scenario, leader: str
         process.kill(cluster.etcdPid, 'SIGCONT');
       }
       return;
+    case 'partition':
+      return cluster.partition(leader);
+  }
+}
+
+interface Run {
+  ms: number;
+  /** partition: writes the isolated master acknowledged after the cut, and how many of those the
+   *  new master lacks. */
+  isolatedAcks?: number;
+  lost?: number;
+}
+
+/** How many of `ids` the member behind `config` lacks. */
+async function missingOn(config: pg.ClientConfig, ids: number[]): Promise<number> {
+  if (ids.length === 0) return 0;
+  const client = new pg.Client(config);
+  client.on('error', () => undefined);
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ n: string }>('SELECT count(*) AS n FROM outage_probe WHERE id = ANY($1::bigint[])', [ids]);
+    return ids.length - Number(rows[0]!.n);
+  } finally {
+    await client.end().catch(() => undefined);
   }
 }
 
 /** One run: the longest gap (ms) from the injection until writes have resumed, plus 1 s. */
-async function measure(cluster: ClusterUnderTest, scenario: Scenario): Promise<number> {
+async function measure(cluster: ClusterUnderTest, scenario: Scenario): Promise<Run> {
   const leader = await cluster.waitHealthy();
   const leaderPort = cluster.targets().find((t) => t.name === leader)!.port;
   const writer = new OutageWriter(cluster.targets(), INTERVAL_MS);
@@ -89,59 +119,77 @@ async function measure(cluster: ClusterUnderTest, scenario: Scenario): Promise<n
     // a commit in flight on the old master can still be acknowledged just after the kill. After a
     // thaw the window runs on until some write after it was acknowledged, so an outage that outlasts
     // the freeze is measured whole, not cut at the window's end.
-    const elsewhere = scenario === 'switchover' || scenario === 'node-kill';
+    const elsewhere = scenario === 'switchover' || scenario === 'node-kill' || scenario === 'partition';
     const since = scenario === 'etcd-freeze' ? injected : from + 50;
-    await waitFor('writes to resume', async () => writer.acks.some((a) => a.at > since && (!elsewhere || a.serverPort !== leaderPort)), 180_000);
+    const resumed = await waitFor('writes to resume', async () => writer.acks.find((a) => a.at > since && (!elsewhere || a.serverPort !== leaderPort)), 180_000);
     await sleep(1000);
     const to = monotonicMs();
     await writer.stop();
-    return Math.round(writer.longestGap(from, to).ms);
+    if (scenario !== 'partition') return { ms: Math.round(writer.longestGap(from, to).ms) };
+    const isolated = (a: { at: number; serverPort: number }) => a.serverPort === leaderPort && a.at > from;
+    const ids = writer.acks.filter(isolated).map((a) => a.id);
+    const newMaster = cluster.targets().find((t) => t.port === resumed.serverPort)!;
+    const lost = await missingOn(newMaster.config, ids);
+    return { ms: Math.round(writer.longestGap(from, to, (a) => !isolated(a)).ms), isolatedAcks: ids.length, lost };
   } finally {
     await writer.stop();
     if (scenario === 'node-kill') await cluster.restart(leader);
+    if (scenario === 'partition') await cluster.heal(leader);
     await cluster.waitHealthy(300_000);
   }
 }
 
-async function start(system: System): Promise<ClusterUnderTest> {
-  return system === 'governor' ? GovernorUnderTest.start(governorTtl) : PatroniCluster.start({ timing: patroniTiming });
+async function start(system: System, netns: boolean): Promise<ClusterUnderTest> {
+  return system === 'governor' ? GovernorUnderTest.start(governorTtl, netns) : PatroniCluster.start({ timing: patroniTiming, netns });
 }
 
 function load(): string {
   return os.loadavg().map((l) => l.toFixed(2)).join(' ');
 }
 
-function summary(values: number[]): string {
-  if (values.length === 0) return '';
+function summary(runs: Run[]): string {
+  if (runs.length === 0) return '';
+  const values = runs.map((r) => r.ms);
   const sorted = [...values].sort((a, b) => a - b);
   const median = sorted[Math.floor(sorted.length / 2)]!;
-  return `${String(sorted[0]).padStart(6)} ${String(median).padStart(7)} ${String(sorted.at(-1)).padStart(6)}   ${values.join(', ')}`;
+  const lost = runs.some((r) => r.lost !== undefined) ? `   (lost/acknowledged by the isolated master: ${runs.map((r) => `${r.lost}/${r.isolatedAcks}`).join(', ')})` : '';
+  return `${String(sorted[0]).padStart(6)} ${String(median).padStart(7)} ${String(sorted.at(-1)).padStart(6)}   ${values.join(', ')}${lost}`;
 }
 
 async function main(): Promise<void> {
-  const results = new Map<string, number[]>();
+  const results = new Map<string, Run[]>();
   const settings: string[] = [];
   console.log(`load average at start: ${load()} (${os.cpus().length} cores)`);
+  // The partition needs network namespaces; the other scenarios run on loopback, as bench/outage.ts.
+  const groups = [
+    { netns: false, scenarios: scenarios.filter((s) => s !== 'partition') },
+    { netns: true, scenarios: scenarios.filter((s) => s === 'partition') },
+  ].filter((g) => g.scenarios.length > 0);
   for (const system of systems) {
-    const cluster = await start(system);
-    try {
-      const leader = await cluster.waitHealthy();
-      await OutageWriter.prepare(cluster.targets().find((t) => t.name === leader)!);
-      settings.push(`${system}: ${cluster.settings}`);
-      console.log(`${system} up: ${cluster.settings}; load average ${load()}`);
-      for (const scenario of scenarios) {
-        const values: number[] = [];
-        results.set(`${scenario} ${system}`, values);
-        for (let i = 0; i < (scenario === 'etcd-freeze' ? freezeRuns : runs); i++) {
-          values.push(await measure(cluster, scenario));
-          console.log(`  ${scenario} run ${i + 1}: ${values.at(-1)} ms (load average ${load()})`);
+    for (const group of groups) {
+      const cluster = await start(system, group.netns);
+      try {
+        const leader = await cluster.waitHealthy();
+        await OutageWriter.prepare(cluster.targets().find((t) => t.name === leader)!);
+        const where = group.netns ? 'in network namespaces' : 'on 127.0.0.1';
+        if (!settings.some((line) => line.startsWith(`${system}:`))) settings.push(`${system}: ${cluster.settings}`);
+        console.log(`${system} up ${where}: ${cluster.settings}; load average ${load()}`);
+        for (const scenario of group.scenarios) {
+          const values: Run[] = [];
+          results.set(`${scenario} ${system}`, values);
+          for (let i = 0; i < (scenario === 'etcd-freeze' ? freezeRuns : runs); i++) {
+            values.push(await measure(cluster, scenario));
+            const run = values.at(-1)!;
+            const lost = run.lost === undefined ? '' : `, ${run.isolatedAcks} acknowledged by the isolated master after the cut, ${run.lost} of them missing on the new master`;
+            console.log(`  ${scenario} run ${i + 1}: ${run.ms} ms${lost} (load average ${load()})`);
+          }
         }
+      } finally {
+        await cluster.stop();
       }
-    } finally {
-      await cluster.stop();
     }
   }
-  console.log(`\nsettings: 3 members on 127.0.0.1, one etcd 3.4; client INSERT on every member's PostgreSQL every ${INTERVAL_MS} ms; etcd frozen (SIGSTOP) ${freezeMs / 1000} s, window until ${AFTER_THAW_MS / 1000} s after the thaw or later until writes resumed`);
+  console.log(`\nsettings: 3 members, one etcd 3.4; client INSERT on every member's PostgreSQL every ${INTERVAL_MS} ms; etcd frozen (SIGSTOP) ${freezeMs / 1000} s, window until ${AFTER_THAW_MS / 1000} s after the thaw or later until writes resumed`);
   for (const line of settings) console.log(`  ${line}`);
   console.log(`load average at end: ${load()}`);
   console.log('scenario         system        min  median    max   (write outage, ms; all runs)');

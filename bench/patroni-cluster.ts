@@ -15,6 +15,7 @@ import pg from 'pg';
 import { stringify } from 'yaml';
 import { resolvePgUser } from '../src/postgres/exec.js';
 import { startEtcdProcess, stopProcess } from '../src/cli/demo/etcd-process.js';
+import { inNamespace, netnsCreate, netnsDestroy, netnsHeal, netnsPartition, type NetnsLayout } from '../src/cli/demo/netns.js';
 import { httpRequest } from '../src/util/http-client.js';
 import { freePorts } from '../src/util/ports.js';
 import { isAlive, readPidFile } from '../src/util/process.js';
@@ -34,30 +35,28 @@ export const PATRONI_DEFAULTS: PatroniTiming = { ttl: 30, loop_wait: 10, retry_t
  *  is the largest that keeps Patroni's documented rule loop_wait + 2 * retry_timeout <= ttl. */
 export const PATRONI_TUNED: PatroniTiming = { ttl: 10, loop_wait: 2, retry_timeout: 4, failsafe_mode: false };
 
-/** Where a member runs: a command prefix its processes are started through (e.g. ['ip', 'netns',
- *  'exec', NS], for the partition scenario) and the address it binds to and is reached at. */
-export interface Placement {
-  prefix: string[];
-  host: string;
-}
-
 export interface PatroniMember {
   name: string;
+  /** Where etcd and the other members reach it (its connect addresses). */
   host: string;
+  /** Where the bench's clients reach it: `host`, or its client link in a network namespace. */
+  clientHost: string;
+  /** Network namespace it runs in (null: the root namespace, on 127.0.0.1). */
+  namespace: string | null;
   pgPort: number;
   apiPort: number;
   dataDir: string;
   configFile: string;
   logFile: string;
-  prefix: string[];
   pid: number;
 }
 
 export interface PatroniClusterOptions {
   members?: number;
   timing: PatroniTiming;
-  /** Per member index; default: no prefix, 127.0.0.1. */
-  placement?: (index: number) => Placement;
+  /** Each member in its own network namespace (src/cli/demo/netns.ts, as `governor demo up
+   *  --netns`), so partition() can cut it off from etcd and its peers. */
+  netns?: boolean;
 }
 
 const BIN_DIR = '/usr/lib/postgresql/15/bin';
@@ -72,6 +71,7 @@ export class PatroniCluster implements ClusterUnderTest {
     readonly superuser: { username: string; password: string },
     readonly timing: PatroniTiming,
     private readonly pgUser: { uid: number; gid: number },
+    readonly netns: NetnsLayout | null,
   ) {}
 
   static async start(options: PatroniClusterOptions): Promise<PatroniCluster> {
@@ -83,28 +83,34 @@ export class PatroniCluster implements ClusterUnderTest {
     chmodSync(dir, 0o755);
     const [clientPort, peerPort, ...memberPorts] = await freePorts(2 + 2 * count);
     let etcd: { endpoint: string; pid: number } | null = null;
+    let netns: NetnsLayout | null = null;
     const cluster = (): PatroniCluster =>
-      new PatroniCluster(dir, etcd ?? { endpoint: '', pid: 0 }, members, superuser, options.timing, { uid: pgUser.uid!, gid: pgUser.gid! });
+      new PatroniCluster(dir, etcd ?? { endpoint: '', pid: 0 }, members, superuser, options.timing, { uid: pgUser.uid!, gid: pgUser.gid! }, netns);
     const members: PatroniMember[] = [];
+    const names = Array.from({ length: count }, (_, i) => `pg${i + 1}`);
     const superuser = { username: 'postgres', password: randomBytes(12).toString('base64url') };
     const replication = { username: 'replicator', password: randomBytes(12).toString('base64url') };
     try {
-      etcd = await startEtcdProcess({ dataDir: path.join(dir, 'etcd'), clientPort: clientPort!, peerPort: peerPort!, logFile: path.join(dir, 'etcd.log') });
+      if (options.netns) netns = await netnsCreate(names);
+      etcd = await startEtcdProcess({
+        dataDir: path.join(dir, 'etcd'), clientPort: clientPort!, peerPort: peerPort!, logFile: path.join(dir, 'etcd.log'), host: netns?.host_address,
+      });
       for (let i = 0; i < count; i++) {
-        const placement = options.placement?.(i) ?? { prefix: [], host: '127.0.0.1' };
-        const name = `pg${i + 1}`;
+        const name = names[i]!;
+        const ns = netns?.nodes[i];
         const memberDir = path.join(dir, name);
         mkdirSync(memberDir, { mode: 0o700 });
         chownSync(memberDir, pgUser.uid, pgUser.gid!);
         const member: PatroniMember = {
           name,
-          host: placement.host,
+          host: ns?.cluster_address ?? '127.0.0.1',
+          clientHost: ns?.client_address ?? '127.0.0.1',
+          namespace: ns?.namespace ?? null,
           pgPort: memberPorts[i]!,
           apiPort: memberPorts[count + i]!,
           dataDir: path.join(memberDir, 'data'),
           configFile: path.join(memberDir, 'patroni.yml'),
           logFile: path.join(memberDir, 'patroni.log'),
-          prefix: placement.prefix,
           pid: 0,
         };
         writeFileSync(member.configFile, memberConfig(member, memberDir, etcd.endpoint, options.timing, superuser, replication), { mode: 0o600 });
@@ -124,15 +130,12 @@ export class PatroniCluster implements ClusterUnderTest {
     }
   }
 
-  /** Start (or restart) a member's Patroni, as the OS user postgres, through its prefix. setpriv
-   *  execs, as `ip netns exec` does, so the PID is Patroni's own. */
+  /** Start (or restart) a member's Patroni as the OS user postgres, in its namespace if it has one.
+   *  setpriv execs, as `ip netns exec` does, so the PID is Patroni's own. */
   spawn(member: PatroniMember): void {
     const log = openSync(member.logFile, 'a', 0o644);
-    const argv = [
-      ...member.prefix,
-      'setpriv', `--reuid=${this.pgUser.uid}`, `--regid=${this.pgUser.gid}`, '--clear-groups',
-      'patroni', member.configFile,
-    ];
+    const own = ['setpriv', `--reuid=${this.pgUser.uid}`, `--regid=${this.pgUser.gid}`, '--clear-groups', 'patroni', member.configFile];
+    const argv = member.namespace ? inNamespace(member.namespace, own) : own;
     const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: path.dirname(member.configFile), LANG: 'C.UTF-8' };
     try {
       const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', log, log], detached: true, env });
@@ -173,7 +176,7 @@ export class PatroniCluster implements ClusterUnderTest {
   }
 
   connectionConfig(member: PatroniMember): pg.ClientConfig {
-    return { host: member.host, port: member.pgPort, user: this.superuser.username, password: this.superuser.password, database: 'postgres' };
+    return { host: member.clientHost, port: member.pgPort, user: this.superuser.username, password: this.superuser.password, database: 'postgres' };
   }
 
   postmasterPid(name: string): number {
@@ -186,7 +189,7 @@ export class PatroniCluster implements ClusterUnderTest {
   async leader(): Promise<string | null> {
     for (const member of this.members) {
       try {
-        const res = await httpRequest(`http://${member.host}:${member.apiPort}/cluster`, { timeoutMs: 1000 });
+        const res = await httpRequest(`http://${member.clientHost}:${member.apiPort}/cluster`, { timeoutMs: 1000 });
         if (res.status !== 200) continue;
         const doc = JSON.parse(res.body) as { members?: Array<{ name: string; role: string; state: string }> };
         return doc.members?.find((m) => m.role === 'leader' && m.state === 'running')?.name ?? null;
@@ -227,8 +230,19 @@ export class PatroniCluster implements ClusterUnderTest {
     if (result.code !== 0) throw new Error(`patronictl switchover failed (${result.code}): ${result.stderr}${result.stdout}`);
   }
 
-  /** Every Patroni, then any postmaster a killed Patroni left behind, then etcd: by PID. */
+  async partition(name: string): Promise<void> {
+    if (!this.netns) throw new Error('partition: this Patroni cluster runs without network namespaces');
+    await netnsPartition(this.netns, name);
+  }
+
+  async heal(name: string): Promise<void> {
+    if (this.netns) await netnsHeal(this.netns, name);
+  }
+
+  /** Every Patroni, then any postmaster a killed Patroni left behind, then etcd, by PID; then the
+   *  namespaces (healed first, so a member cut off still releases its key on the way down). */
   async stop(): Promise<void> {
+    for (const member of this.members) await this.heal(member.name).catch(() => undefined);
     await Promise.all(
       this.members.map(async (member) => {
         // SIGTERM: Patroni stops its PostgreSQL (fast) and releases the leader key.
@@ -238,6 +252,7 @@ export class PatroniCluster implements ClusterUnderTest {
       }),
     );
     if (this.etcd.pid > 0) await stopProcess(this.etcd.pid);
+    if (this.netns) await netnsDestroy(this.netns);
     if (!process.env.GOVERNOR_KEEP_TEST_DIRS) rmSync(this.dir, { recursive: true, force: true });
   }
 }
@@ -254,7 +269,8 @@ function memberConfig(
     scope: SCOPE,
     namespace: '/service/',
     name: member.name,
-    restapi: { listen: `${member.host}:${member.apiPort}`, connect_address: `${member.host}:${member.apiPort}` },
+    // In a namespace, clients come over the client link and peers over the cluster link: listen on both.
+    restapi: { listen: `${member.namespace ? '0.0.0.0' : member.host}:${member.apiPort}`, connect_address: `${member.host}:${member.apiPort}` },
     etcd3: { hosts: [etcdEndpoint.replace(/^https?:\/\//, '')] },
     bootstrap: {
       dcs: {
@@ -270,7 +286,7 @@ function memberConfig(
       initdb: [{ encoding: 'UTF8' }, 'data-checksums'],
     },
     postgresql: {
-      listen: `${member.host}:${member.pgPort}`,
+      listen: `${member.namespace ? `${member.host},${member.clientHost}` : member.host}:${member.pgPort}`,
       connect_address: `${member.host}:${member.pgPort}`,
       data_dir: member.dataDir,
       bin_dir: BIN_DIR,

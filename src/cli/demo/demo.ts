@@ -195,6 +195,9 @@ export async function waitReady(manifest: DemoManifest, timeoutMs: number): Prom
 export async function demoUp(options: DemoUpOptions): Promise<DemoManifest> {
   const dir = path.resolve(options.dir);
   if (!Number.isInteger(options.nodes) || options.nodes < 1 || options.nodes > 9) throw new Error(`--nodes: expected 1-9, got ${options.nodes}`);
+  // The members' bootstrap.dcs, checked by the configuration's own rules (ttl >= loop_wait + 2 *
+  // retry_timeout) before anything is made or started, so a bad --ttl fails here and not in every member.
+  const dcs = validateDynamicConfig({ ttl: options.ttl ?? TTL, loop_wait: 1, retry_timeout: 2 }, 'bootstrap.dcs');
   if (existsSync(manifestPath(dir))) {
     const old = readManifest(dir);
     if (isAlive(old.etcd.pid) || old.nodes.some((n) => isAlive(n.governor_pid))) {
@@ -213,9 +216,6 @@ export async function demoUp(options: DemoUpOptions): Promise<DemoManifest> {
   const socketPath = path.join(dir, 'node1', '.s.PGSQL.65535');
   if (socketPath.length > 100) throw new Error(`--dir ${dir}: path too long for PostgreSQL's Unix socket (${socketPath.length} > 100 bytes)`);
 
-  // The members' bootstrap.dcs, checked by the configuration's own rules (ttl >= loop_wait + 2 *
-  // retry_timeout) before anything starts, so a bad --ttl fails here and not in every member.
-  const dcs = validateDynamicConfig({ ttl: options.ttl ?? TTL, loop_wait: 1, retry_timeout: 2 }, 'bootstrap.dcs');
   const count = options.nodes;
   const ports = options.portBase
     ? Array.from({ length: 2 + 4 * count }, (_, i) => options.portBase! + i)
