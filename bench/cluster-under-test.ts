@@ -2,7 +2,7 @@
 // Patroni alike: its members' PostgreSQL, health, a switchover, PIDs to kill, a restart, stop.
 
 import { execFile } from 'node:child_process';
-import type pg from 'pg';
+import pg from 'pg';
 import { TestCluster } from '../test/helpers/cluster.js';
 import { netnsHeal, netnsPartition, type NetnsLayout } from '../src/cli/demo/netns.js';
 import { logTail } from '../src/util/process.js';
@@ -20,6 +20,8 @@ export interface ClusterUnderTest {
   /** The timing settings, printed with the results. */
   readonly settings: string;
   readonly etcdPid: number;
+  /** Its temporary directory (data, configs, logs). */
+  readonly dir: string;
   targets(): MemberTarget[];
   /** One leader, every other member streaming from it; returns the leader's name. */
   waitHealthy(timeoutMs?: number): Promise<string>;
@@ -66,6 +68,24 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | null | u
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${(lastError as Error).message}` : ''}\n${tails}`);
 }
 
+/** Whether the PostgreSQL behind `config` is a primary that every member in `replicas` streams from
+ *  (application_name is the member name in both systems). Asked of PostgreSQL itself: a member's
+ *  REST view can be stale (a member just healed from a partition still shows its last view, in
+ *  which it is the leader and the others stream from it). */
+export async function streamsFrom(config: pg.ClientConfig, replicas: string[]): Promise<boolean> {
+  const client = new pg.Client({ ...config, connectionTimeoutMillis: 1000 });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    const { rows } = await client.query<{ primary: boolean; names: string[] }>(
+      "SELECT NOT pg_is_in_recovery() AS primary, ARRAY(SELECT application_name FROM pg_stat_replication WHERE state = 'streaming')::text[] AS names",
+    );
+    return rows[0]!.primary && replicas.every((n) => rows[0]!.names.includes(n));
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
 /** Governor through the demo (TestCluster): `governor demo up --no-archive [--ttl N] [--netns]`. */
 export class GovernorUnderTest implements ClusterUnderTest {
   readonly system = 'governor';
@@ -84,12 +104,20 @@ export class GovernorUnderTest implements ClusterUnderTest {
     return this.cluster.manifest.etcd.pid;
   }
 
+  get dir(): string {
+    return this.cluster.dir;
+  }
+
   targets(): MemberTarget[] {
     return this.cluster.manifest.nodes.map((n) => ({ name: n.name, port: n.pg_port, config: this.cluster.connectionConfig(n) }));
   }
 
   waitHealthy(timeoutMs = 120_000): Promise<string> {
-    return this.cluster.waitHealthy(timeoutMs);
+    return waitFor('a governor master with every other member streaming from it', async () => {
+      const leader = await this.cluster.waitHealthy(timeoutMs);
+      const others = this.targets().filter((t) => t.name !== leader).map((t) => t.name);
+      return (await streamsFrom(this.targets().find((t) => t.name === leader)!.config, others)) ? leader : null;
+    }, timeoutMs);
   }
 
   async switchover(_leader: string, candidate: string): Promise<void> {

@@ -104,23 +104,32 @@ async function missingOn(config: pg.ClientConfig, ids: number[]): Promise<number
 }
 
 /** One run: the longest gap (ms) from the injection until writes have resumed, plus 1 s. */
-async function measure(cluster: ClusterUnderTest, scenario: Scenario): Promise<Run> {
+async function measure(cluster: ClusterUnderTest, scenario: Scenario): Promise<Run | null> {
   const leader = await cluster.waitHealthy();
   const leaderPort = cluster.targets().find((t) => t.name === leader)!.port;
   const writer = new OutageWriter(cluster.targets(), INTERVAL_MS);
   writer.start();
+  let injected = false;
   try {
     await sleep(1000);
     const from = monotonicMs();
+    // The member named leader must be the one taking writes when the fault is injected; otherwise
+    // the run measures nothing (and says so) and is repeated.
+    const warm = writer.acks.filter((a) => a.at > from - 500);
+    if (warm.length === 0 || warm.some((a) => a.serverPort !== leaderPort)) {
+      console.log(`  note: before the injection ${leader} (port ${leaderPort}) was not the only member acknowledging writes (ports ${[...new Set(warm.map((a) => a.serverPort))].join(', ')}): run repeated`);
+      return null;
+    }
+    injected = true;
     await inject(cluster, scenario, leader);
-    const injected = monotonicMs();
+    const thawed = monotonicMs();
     if (scenario === 'etcd-freeze') await sleep(AFTER_THAW_MS);
     // After a switchover or a node loss only another member's acknowledgement means writes resumed:
     // a commit in flight on the old master can still be acknowledged just after the kill. After a
     // thaw the window runs on until some write after it was acknowledged, so an outage that outlasts
     // the freeze is measured whole, not cut at the window's end.
     const elsewhere = scenario === 'switchover' || scenario === 'node-kill' || scenario === 'partition';
-    const since = scenario === 'etcd-freeze' ? injected : from + 50;
+    const since = scenario === 'etcd-freeze' ? thawed : from + 50;
     const resumed = await waitFor('writes to resume', async () => writer.acks.find((a) => a.at > since && (!elsewhere || a.serverPort !== leaderPort)), 180_000);
     await sleep(1000);
     const to = monotonicMs();
@@ -133,8 +142,8 @@ async function measure(cluster: ClusterUnderTest, scenario: Scenario): Promise<R
     return { ms: Math.round(writer.longestGap(from, to, (a) => !isolated(a)).ms), isolatedAcks: ids.length, lost };
   } finally {
     await writer.stop();
-    if (scenario === 'node-kill') await cluster.restart(leader);
-    if (scenario === 'partition') await cluster.heal(leader);
+    if (injected && scenario === 'node-kill') await cluster.restart(leader);
+    if (injected && scenario === 'partition') await cluster.heal(leader);
     await cluster.waitHealthy(300_000);
   }
 }
@@ -173,13 +182,18 @@ async function main(): Promise<void> {
         await OutageWriter.prepare(cluster.targets().find((t) => t.name === leader)!);
         const where = group.netns ? 'in network namespaces' : 'on 127.0.0.1';
         if (!settings.some((line) => line.startsWith(`${system}:`))) settings.push(`${system}: ${cluster.settings}`);
-        console.log(`${system} up ${where}: ${cluster.settings}; load average ${load()}`);
+        console.log(`${system} up ${where}: ${cluster.settings}; load average ${load()}${process.env.GOVERNOR_KEEP_TEST_DIRS ? `; kept: ${cluster.dir}` : ''}`);
         for (const scenario of group.scenarios) {
           const values: Run[] = [];
           results.set(`${scenario} ${system}`, values);
-          for (let i = 0; i < (scenario === 'etcd-freeze' ? freezeRuns : runs); i++) {
-            values.push(await measure(cluster, scenario));
-            const run = values.at(-1)!;
+          for (let i = 0, attempts = 0; i < (scenario === 'etcd-freeze' ? freezeRuns : runs); i++) {
+            const run = await measure(cluster, scenario);
+            if (run === null) {
+              if (++attempts > 3) throw new Error(`${system} ${scenario}: the named leader was not the member taking writes in ${attempts} attempts`);
+              i--;
+              continue;
+            }
+            values.push(run);
             const lost = run.lost === undefined ? '' : `, ${run.isolatedAcks} acknowledged by the isolated master after the cut, ${run.lost} of them missing on the new master`;
             console.log(`  ${scenario} run ${i + 1}: ${run.ms} ms${lost} (load average ${load()})`);
           }

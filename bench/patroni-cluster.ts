@@ -19,7 +19,7 @@ import { inNamespace, netnsCreate, netnsDestroy, netnsHeal, netnsPartition, type
 import { httpRequest } from '../src/util/http-client.js';
 import { freePorts } from '../src/util/ports.js';
 import { isAlive, readPidFile } from '../src/util/process.js';
-import { runCommand, waitFor, type ClusterUnderTest, type MemberTarget } from './cluster-under-test.js';
+import { runCommand, streamsFrom, waitFor, type ClusterUnderTest, type MemberTarget } from './cluster-under-test.js';
 
 /** Patroni's cluster-wide timing (bootstrap.dcs). */
 export interface PatroniTiming {
@@ -206,18 +206,8 @@ export class PatroniCluster implements ClusterUnderTest {
     return this.waitFor('a Patroni leader with every other member streaming', async () => {
       const leader = await this.leader();
       if (!leader) return null;
-      const client = new pg.Client({ ...this.connectionConfig(this.member(leader)), connectionTimeoutMillis: 1000 });
-      client.on('error', () => undefined);
-      try {
-        await client.connect();
-        const { rows } = await client.query<{ primary: boolean; names: string[] }>(
-          "SELECT NOT pg_is_in_recovery() AS primary, ARRAY(SELECT application_name FROM pg_stat_replication WHERE state = 'streaming')::text[] AS names",
-        );
-        const others = this.members.filter((m) => m.name !== leader).map((m) => m.name);
-        return rows[0]?.primary && others.every((n) => rows[0]!.names.includes(n)) ? leader : null;
-      } finally {
-        await client.end().catch(() => undefined);
-      }
+      const others = this.members.filter((m) => m.name !== leader).map((m) => m.name);
+      return (await streamsFrom(this.connectionConfig(this.member(leader)), others)) ? leader : null;
     }, timeoutMs);
   }
 
