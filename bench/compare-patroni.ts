@@ -1,5 +1,5 @@
 // Write outage of governor and Patroni 3 side by side: the same script, the same machine, the same
-// client, one system at a time (3 members each on 127.0.0.1, one etcd 3.4 each).
+// client, one system at a time (3 members and one etcd 3.4 each, on 127.0.0.1; in network namespaces for partition).
 //   node dist/bench/compare-patroni.js [--systems governor,patroni] [--runs 3]
 //     [--scenarios switchover,node-kill,postmaster-kill,etcd-freeze,partition] [--etcd-freeze-s 45]
 //     [--etcd-freeze-runs N] [--ttl N] [--patroni-tuned]
