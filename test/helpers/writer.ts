@@ -93,9 +93,10 @@ export class OutageWriter {
     await client?.end().catch(() => undefined);
   }
 
-  /** Longest interval without any acknowledged write, within [from, to] (monotonic ms). */
-  longestGap(from: number, to: number): { ms: number; start: number; end: number } {
-    const times = this.acks.map((a) => a.at).filter((t) => t >= from && t <= to).sort((a, b) => a - b);
+  /** Longest interval without any acknowledged write, within [from, to] (monotonic ms). `counts`
+   *  leaves out acknowledgements that do not count (a partitioned master's, which are lost). */
+  longestGap(from: number, to: number, counts: (ack: Ack) => boolean = () => true): { ms: number; start: number; end: number } {
+    const times = this.acks.filter(counts).map((a) => a.at).filter((t) => t >= from && t <= to).sort((a, b) => a - b);
     let best = { ms: 0, start: from, end: from };
     let previous = from;
     for (const t of [...times, to]) {
