@@ -2,8 +2,8 @@
 //
 // - etcd confirms renewals: until the lease could expire, ttl - margin after the last confirmed
 //   renewal was sent.
-// - etcd stops answering (no confirmed renewal for the renewal interval + ETCD_OVERDUE_GRACE_MS): the master
-//   asks every other member of the last known view over REST (POST /failsafe). A member that
+// - etcd stops answering (neither a renewal nor a heartbeat answered for ETCD_HEARTBEAT_INTERVAL_MS +
+//   ETCD_OVERDUE_GRACE_MS): the master asks every other member of the last known view over REST (POST /failsafe). A member that
 //   confirms it sees this master and no other also promises not to race for the key for ttl
 //   seconds. When they all confirm and failsafe_mode is on, writes may go on until ttl - margin
 //   after that probe was sent (the cluster survives an etcd outage with 0 s of write outage).
@@ -14,20 +14,27 @@
 
 import { LEASE_SAFETY_MARGIN_MS } from './types.js';
 
-/** Lease renewals are sent this often (or every loop_wait, when that is shorter), independent of the
- *  HA loop: how soon a cut-off master notices that etcd is gone is what bounds the writes it
- *  acknowledges in isolation (renewal interval + grace + probe timeout: about 1.2 s). */
-export const LEASE_RENEW_INTERVAL_MS = 500;
-/** A renewal this late (beyond the renewal interval) makes the master ask its peers. */
+/** While it runs read-write the master asks etcd this often whether it answers (a linearizable read
+ *  that leaves the lease alone): how soon a cut-off master notices etcd is gone bounds the writes it
+ *  acknowledges in isolation (heartbeat + grace + probe timeout + guard tick: about 1.3 s). */
+export const ETCD_HEARTBEAT_INTERVAL_MS = 500;
+/** No answer from etcd for this long beyond the heartbeat interval makes the master ask its peers. */
 export const ETCD_OVERDUE_GRACE_MS = 200;
-
-export function renewIntervalMs(loopWaitMs: number): number {
-  return Math.min(loopWaitMs, LEASE_RENEW_INTERVAL_MS);
-}
 /** How long each member gets to answer a failsafe probe. */
 export const FAILSAFE_PROBE_TIMEOUT_MS = 500;
 /** Probes repeat this often while etcd is overdue. */
 export const FAILSAFE_PROBE_INTERVAL_MS = 300;
+
+/**
+ * How often the lease is renewed: ttl / 5 (1 s at ttl 5, 2 s at ttl 10), at least 0.5 s. A dead
+ * master's key lives ttl after its last renewal, so renewing more often than needed only makes node
+ * loss slower on average; the master's own deadline (ttl - LEASE_SAFETY_MARGIN_MS after the last
+ * confirmed renewal) leaves room for several failed renewals, and the heartbeat, not the renewal,
+ * detects etcd going away.
+ */
+export function renewIntervalMs(ttlMs: number): number {
+  return Math.max(500, Math.round(ttlMs / 5));
+}
 
 export interface FailsafeProbe {
   /** Monotonic ms the probe was sent. */
@@ -47,8 +54,8 @@ export function allConfirmed(probe: FailsafeProbe): boolean {
 export interface WriteWindowInput {
   now: number;
   ttlMs: number;
-  /** renewIntervalMs(loop_wait) */
-  renewIntervalMs: number;
+  /** Monotonic ms at which the last request etcd answered was sent (renewal or heartbeat). */
+  lastEtcdContact: number | null;
   failsafeMode: boolean;
   /** Monotonic ms the last renewal etcd confirmed was sent (null: never). */
   lastRenewal: number | null;
@@ -75,9 +82,10 @@ export function writeWindow(input: WriteWindowInput): WriteWindow {
   if (input.failsafeMode && confirmed !== null && confirmed.sentAt > lastRenewal && allConfirmed(confirmed)) {
     deadline = Math.max(deadline, confirmed.sentAt + ttlMs - LEASE_SAFETY_MARGIN_MS);
   }
-  const etcdOverdue = now - lastRenewal > input.renewIntervalMs + ETCD_OVERDUE_GRACE_MS;
+  const contact = Math.max(lastRenewal, input.lastEtcdContact ?? lastRenewal);
+  const etcdOverdue = now - contact > ETCD_HEARTBEAT_INTERVAL_MS + ETCD_OVERDUE_GRACE_MS;
   const probe = input.lastProbe;
-  const isolated = etcdOverdue && probe !== null && probe.sentAt > lastRenewal && probe.asked > 0 && probe.confirmed === 0;
+  const isolated = etcdOverdue && probe !== null && probe.sentAt > contact && probe.asked > 0 && probe.confirmed === 0;
   return { deadline, etcdOverdue, isolated };
 }
 

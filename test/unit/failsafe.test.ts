@@ -1,24 +1,25 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { ETCD_OVERDUE_GRACE_MS, failsafeAnswer, LEASE_RENEW_INTERVAL_MS, renewIntervalMs, writeWindow, type FailsafeProbe, type WriteWindowInput } from '../../src/ha/failsafe.js';
+import { ETCD_HEARTBEAT_INTERVAL_MS, ETCD_OVERDUE_GRACE_MS, failsafeAnswer, renewIntervalMs, writeWindow, type FailsafeProbe, type WriteWindowInput } from '../../src/ha/failsafe.js';
 import { LEASE_SAFETY_MARGIN_MS } from '../../src/ha/types.js';
 
 const NOW = 1_000_000;
 const TTL = 5000;
-const RENEW = 500;
+const BEAT = 500;
 
 function input(over: Partial<WriteWindowInput>): WriteWindowInput {
-  return { now: NOW, ttlMs: TTL, renewIntervalMs: RENEW, failsafeMode: true, lastRenewal: NOW - 500, lastConfirmedProbe: null, lastProbe: null, ...over };
+  return { now: NOW, ttlMs: TTL, lastEtcdContact: null, failsafeMode: true, lastRenewal: NOW - 500, lastConfirmedProbe: null, lastProbe: null, ...over };
 }
 
 const probe = (sentAt: number, asked: number, confirmed: number): FailsafeProbe => ({ sentAt, asked, confirmed, refused: [] });
 
 describe('renewIntervalMs', () => {
-  it('renews every 500 ms, or every loop_wait when that is shorter', () => {
-    assert.equal(LEASE_RENEW_INTERVAL_MS, 500);
-    assert.equal(renewIntervalMs(1000), 500);
-    assert.equal(renewIntervalMs(10_000), 500);
-    assert.equal(renewIntervalMs(300), 300);
+  it('renews every ttl / 5, at least every 0.5 s', () => {
+    assert.equal(ETCD_HEARTBEAT_INTERVAL_MS, 500);
+    assert.equal(renewIntervalMs(5000), 1000);
+    assert.equal(renewIntervalMs(10_000), 2000);
+    assert.equal(renewIntervalMs(30_000), 6000);
+    assert.equal(renewIntervalMs(2000), 500);
   });
 });
 
@@ -27,7 +28,7 @@ describe('writeWindow', () => {
   const cases: Array<[string, WriteWindowInput, number | null, boolean, boolean]> = [
     ['renewals confirmed: the lease deadline', input({}), NOW - 500 + TTL - LEASE_SAFETY_MARGIN_MS, false, false],
     ['never renewed: no deadline (must not write)', input({ lastRenewal: null }), null, true, false],
-    ['renewal late by less than the grace: not overdue', input({ lastRenewal: NOW - RENEW - ETCD_OVERDUE_GRACE_MS }), NOW - RENEW - ETCD_OVERDUE_GRACE_MS + TTL - LEASE_SAFETY_MARGIN_MS, false, false],
+    ['renewal late by less than the grace: not overdue', input({ lastRenewal: NOW - BEAT - ETCD_OVERDUE_GRACE_MS }), NOW - BEAT - ETCD_OVERDUE_GRACE_MS + TTL - LEASE_SAFETY_MARGIN_MS, false, false],
     ['renewal overdue, no probe yet', input({ lastRenewal: NOW - 1500 }), NOW - 1500 + TTL - LEASE_SAFETY_MARGIN_MS, true, false],
     [
       'overdue, every member confirmed: deadline moves to the probe',
@@ -57,6 +58,27 @@ describe('writeWindow', () => {
       input({ lastRenewal: NOW - 500, lastConfirmedProbe: probe(NOW - 600, 2, 2) }),
       NOW - 500 + TTL - LEASE_SAFETY_MARGIN_MS,
       false,
+      false,
+    ],
+    [
+      'renewal old but a heartbeat answered recently: etcd is there, not overdue, the lease deadline stands',
+      input({ lastRenewal: NOW - 1900, lastEtcdContact: NOW - 300, lastProbe: probe(NOW - 100, 2, 0) }),
+      NOW - 1900 + TTL - LEASE_SAFETY_MARGIN_MS,
+      false,
+      false,
+    ],
+    [
+      'heartbeat answered, then nothing for longer than heartbeat + grace and nobody confirmed: isolated',
+      input({ lastRenewal: NOW - 1900, lastEtcdContact: NOW - 800, lastProbe: probe(NOW - 50, 2, 0) }),
+      NOW - 1900 + TTL - LEASE_SAFETY_MARGIN_MS,
+      true,
+      true,
+    ],
+    [
+      'a failed probe sent before the last heartbeat answer does not count',
+      input({ lastRenewal: NOW - 1900, lastEtcdContact: NOW - 800, lastProbe: probe(NOW - 900, 2, 0) }),
+      NOW - 1900 + TTL - LEASE_SAFETY_MARGIN_MS,
+      true,
       false,
     ],
     ['single member: nobody to ask, never isolated', input({ lastRenewal: NOW - 1500, lastProbe: probe(NOW - 100, 0, 0) }), NOW - 1500 + TTL - LEASE_SAFETY_MARGIN_MS, true, false],
