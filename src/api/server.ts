@@ -27,6 +27,8 @@ export interface ApiBackend {
   logger: Logger;
   /** Last known cluster view (may be stale while etcd is unreachable). */
   cluster(): ClusterView | null;
+  /** How long the last cluster read has been failing (ms; null: etcd answered the last one). */
+  etcdUnreachableMs(): number | null;
   /** PostgreSQL's state now (a live query: a switchover polls the candidate's WAL position here). */
   pg(): Promise<PostgresStatus | null>;
   isLeader(): boolean;
@@ -153,8 +155,14 @@ export function createApiServer(backend: ApiBackend): ApiServer {
           const ready = healthVerdict('primary', { ...input, maxLag: null }) === 200 || healthVerdict('replica', { ...input, maxLag: null }) === 200;
           return send(res, ready ? 200 : 503, ready ? 'ready' : 'not ready');
         }
-        case '/cluster':
-          return send(res, 200, clusterDocument(backend.cluster()));
+        case '/cluster': {
+          // A member cut off from etcd still shows the last view it read (useful to a person), but
+          // not as a 200: in it this member may still be the leader it no longer is.
+          const unreachableMs = backend.etcdUnreachableMs();
+          const doc = clusterDocument(backend.cluster());
+          if (unreachableMs === null) return send(res, 200, doc);
+          return send(res, 503, { ...doc, error: `etcd unreachable for ${(unreachableMs / 1000).toFixed(1)} s: the last view this member read, possibly stale` });
+        }
         case '/history':
           return send(res, 200, backend.cluster()?.history ?? []);
         case '/config':

@@ -215,6 +215,11 @@ export class HaLoop {
     }
   }
 
+  /** How long reading the cluster from etcd has been failing (null: the last read succeeded). */
+  etcdUnreachableMs(now = monotonicMs()): number | null {
+    return this.dcsDownSince === null ? null : now - this.dcsDownSince;
+  }
+
   private async readCluster(now: number): Promise<ClusterView | null> {
     try {
       const cluster = await this.dcs.readCluster();

@@ -85,6 +85,10 @@ describe('network partitions (3 members in network namespaces, real PostgreSQL, 
     await cluster.waitFor(`${newLeader} to acknowledge writes`, async () => writer.acks.some((a) => a.node === newLeader && a.at > cutAt), 20_000);
     await sleep(1000);
     await writer.stop();
+    // The cut-off member still shows the last view it read (itself as leader), but not as a 200.
+    const stale = await cluster.api(leader, '/cluster');
+    assert.equal(stale.status, 503, stale.body);
+    assert.match(stale.body, /etcd unreachable for/);
 
     const isolatedAcks = writer.acks.filter((a) => a.node === leader && a.at > cutAt);
     const lastIsolatedAck = Math.max(cutAt, ...isolatedAcks.map((a) => a.at));
