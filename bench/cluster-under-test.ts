@@ -5,8 +5,9 @@ import { execFile } from 'node:child_process';
 import pg from 'pg';
 import { TestCluster } from '../test/helpers/cluster.js';
 import { netnsHeal, netnsPartition, type NetnsLayout } from '../src/cli/demo/netns.js';
-import { logTail } from '../src/util/process.js';
-import { sleep } from '../src/util/time.js';
+import { waitFor } from '../test/helpers/wait.js';
+
+export { waitFor };
 
 export interface MemberTarget {
   name: string;
@@ -51,22 +52,6 @@ export function runCommand(argv: string[], timeoutMs = 180_000): Promise<Command
   });
 }
 
-/** Poll `probe` every 200 ms; on timeout the error carries the tails of `logs()`. */
-export async function waitFor<T>(what: string, probe: () => Promise<T | null | undefined | false>, timeoutMs: number, logs: () => string[] = () => []): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown = null;
-  while (Date.now() < deadline) {
-    try {
-      const value = await probe();
-      if (value !== null && value !== undefined && value !== false) return value;
-    } catch (error) {
-      lastError = error;
-    }
-    await sleep(200);
-  }
-  const tails = logs().map((file) => `--- ${file}\n${logTail(file, 15)}`).join('\n');
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${(lastError as Error).message}` : ''}\n${tails}`);
-}
 
 /** Whether the PostgreSQL behind `config` is a primary that every member in `replicas` streams from
  *  (application_name is the member name in both systems). Asked of PostgreSQL itself: a member's

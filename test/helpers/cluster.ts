@@ -8,6 +8,7 @@ import path from 'node:path';
 import pg from 'pg';
 import type { DemoManifest, DemoNode } from '../../src/cli/demo/manifest.js';
 import { netnsHeal, netnsPartition, type NetnsLayout } from '../../src/cli/demo/netns.js';
+import { waitFor } from './wait.js';
 import { httpRequest, type TlsClientOptions } from '../../src/util/http-client.js';
 import { sleep } from '../../src/util/time.js';
 
@@ -133,18 +134,7 @@ export class TestCluster {
   }
 
   async waitFor<T>(what: string, probe: () => Promise<T | null | undefined | false>, timeoutMs = 60_000): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    let lastError: unknown = null;
-    while (Date.now() < deadline) {
-      try {
-        const value = await probe();
-        if (value !== null && value !== undefined && value !== false) return value;
-      } catch (error) {
-        lastError = error;
-      }
-      await sleep(200);
-    }
-    throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${(lastError as Error).message}` : ''}`);
+    return waitFor(what, probe, timeoutMs);
   }
 
   /** Every member streaming from one running leader, as every member that answers sees it (a member
