@@ -10,6 +10,7 @@ import type { GovernorConfig } from '../config/types.js';
 import type { ClusterView, Dcs } from '../dcs/types.js';
 import type { Logger } from '../log/logger.js';
 import type { PostgresStatus } from '../postgres/types.js';
+import { refusalBody, type FailsafeAnswer } from '../ha/failsafe.js';
 import { parseHostPort } from '../util/ports.js';
 import { clusterDocument, healthVerdict, parseByteSize, statusDocument, type HealthCheck } from './status.js';
 import { handleFailover, handleSwitchover, handleCancelSwitchover, type ControlContext } from './control.js';
@@ -36,7 +37,7 @@ export interface ApiBackend {
   /** The HA loop iterated recently. */
   alive(): boolean;
   /** POST /failsafe: confirm `leader` as master while etcd does not answer it (HaLoop.confirmFailsafe). */
-  confirmFailsafe(leader: string): { ok: true } | { ok: false; reason: string };
+  confirmFailsafe(leader: string): FailsafeAnswer;
   /** Facts for /metrics that only the daemon keeps. */
   metrics(): Promise<DaemonMetrics>;
   requestRestart(): void;
@@ -199,7 +200,7 @@ export function createApiServer(backend: ApiBackend): ApiServer {
         const name = control.body.name;
         if (typeof name !== 'string' || name === '') throw new HttpError(400, 'name: expected the name of the member asking to be confirmed as master');
         const answer = backend.confirmFailsafe(name);
-        return answer.ok ? [200, 'confirmed'] : [409, answer.reason];
+        return answer.ok ? [200, 'confirmed'] : [409, refusalBody(answer)];
       },
       'POST /restart': async () => {
         backend.requestRestart();

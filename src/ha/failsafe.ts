@@ -39,9 +39,13 @@ export function renewIntervalMs(ttlMs: number): number {
 export interface FailsafeProbe {
   /** Monotonic ms the probe was sent. */
   sentAt: number;
-  /** Other members of the last known view asked, and how many confirmed. */
+  /** Other members of the last known view asked, how many answered at all, and how many confirmed. */
   asked: number;
+  answered: number;
   confirmed: number;
+  /** Members whose refusal says another master may exist (they see another leader, or run
+   *  read-write themselves), or whose answer could not be read as a failsafe answer. */
+  deposed: number;
   /** Members that did not confirm, with why (for the log). */
   refused: string[];
 }
@@ -70,7 +74,11 @@ export interface WriteWindow {
   deadline: number | null;
   /** etcd has not confirmed a renewal in time: probes are due. */
   etcdOverdue: boolean;
-  /** Stop now: etcd is overdue and no member confirmed the newest probe since. */
+  /** Stop now: etcd is overdue, and since then no member could be reached (cut off from both), or a
+   *  member answered that another master may exist. Members that answer but refuse only because
+   *  they see no leader (etcd expired the key while it was frozen, and they read etcd again before
+   *  this master could) are not a reason: the deadline from the last probe they all confirmed
+   *  stands, and they promised not to race for the key until after it. */
   isolated: boolean;
 }
 
@@ -85,7 +93,8 @@ export function writeWindow(input: WriteWindowInput): WriteWindow {
   const contact = Math.max(lastRenewal, input.lastEtcdContact ?? lastRenewal);
   const etcdOverdue = now - contact > ETCD_HEARTBEAT_INTERVAL_MS + ETCD_OVERDUE_GRACE_MS;
   const probe = input.lastProbe;
-  const isolated = etcdOverdue && probe !== null && probe.sentAt > contact && probe.asked > 0 && probe.confirmed === 0;
+  const fresh = etcdOverdue && probe !== null && probe.sentAt > contact;
+  const isolated = fresh && (probe.deposed > 0 || (probe.asked > 0 && probe.answered === 0));
   return { deadline, etcdOverdue, isolated };
 }
 
@@ -106,10 +115,29 @@ export interface FailsafeRequest {
  * never while it runs read-write itself. Confirming is a promise not to race for the leader key
  * for ttl seconds (the caller records it).
  */
-export function failsafeAnswer(r: FailsafeRequest): { ok: true } | { ok: false; reason: string } {
-  if (!r.failsafeMode) return { ok: false, reason: 'failsafe_mode is off in the dynamic configuration' };
-  if (r.requester === r.self) return { ok: false, reason: 'a member cannot confirm itself' };
-  if (r.primary) return { ok: false, reason: `${r.self} runs PostgreSQL read-write itself` };
-  if (r.knownLeader !== r.requester) return { ok: false, reason: `${r.self} sees ${r.knownLeader === null ? 'no leader' : `leader ${r.knownLeader}`}, not ${r.requester}` };
+export type FailsafeAnswer = { ok: true } | { ok: false; reason: string; deposes: boolean };
+
+export function failsafeAnswer(r: FailsafeRequest): FailsafeAnswer {
+  if (!r.failsafeMode) return { ok: false, reason: 'failsafe_mode is off in the dynamic configuration', deposes: false };
+  if (r.requester === r.self) return { ok: false, reason: 'a member cannot confirm itself', deposes: false };
+  if (r.primary) return { ok: false, reason: `${r.self} runs PostgreSQL read-write itself`, deposes: true };
+  if (r.knownLeader === null) return { ok: false, reason: `${r.self} sees no leader, not ${r.requester}`, deposes: false };
+  if (r.knownLeader !== r.requester) return { ok: false, reason: `${r.self} sees leader ${r.knownLeader}, not ${r.requester}`, deposes: true };
   return { ok: true };
+}
+
+/** How a refusal travels (409 body): the reason, and whether it says another master may exist. */
+export function refusalBody(answer: { reason: string; deposes: boolean }): string {
+  return JSON.stringify({ reason: answer.reason, deposes: answer.deposes });
+}
+
+/** Reads a 409 body; anything else (a foreign or garbled answer) counts as deposing, the safe side. */
+export function parseRefusal(body: string): { reason: string; deposes: boolean } {
+  try {
+    const parsed = JSON.parse(body) as { reason?: unknown; deposes?: unknown };
+    if (typeof parsed.reason === 'string' && typeof parsed.deposes === 'boolean') return { reason: parsed.reason, deposes: parsed.deposes };
+  } catch {
+    // not ours
+  }
+  return { reason: body.slice(0, 200), deposes: true };
 }

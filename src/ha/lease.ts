@@ -133,8 +133,9 @@ export class LeaseKeeper {
     let reason: string;
     if (window.isolated) {
       reason =
-        `etcd has not confirmed a renewal for ${((now - this.lastRenewal!) / 1000).toFixed(1)} s and no member confirmed this master ` +
-        `(${this.lastProbe!.refused.join('; ')}): demoting now, since writes acknowledged from here on could be lost at failover`;
+        `etcd has not confirmed a renewal for ${((now - this.lastRenewal!) / 1000).toFixed(1)} s and ` +
+        (this.lastProbe!.deposed > 0 ? 'a member says another master may exist' : 'no member could be reached') +
+        ` (${this.lastProbe!.refused.join('; ')}): demoting now, since writes acknowledged from here on could be lost at failover`;
     } else if (window.deadline === null || window.deadline <= now) {
       const since = this.lastRenewal === null ? 'never renewed' : `no confirmed renewal for ${((now - this.lastRenewal) / 1000).toFixed(1)} s`;
       reason = `etcd lease ${since} (ttl ${this.options.timing().ttl} s): demoting before the leader key can expire, to protect against split brain`;
@@ -165,7 +166,7 @@ export class LeaseKeeper {
         this.options.onRenewed?.();
       }
     } catch (error) {
-      this.lastProbe = { sentAt, asked: 1, confirmed: 0, refused: [`probe failed: ${(error as Error).message}`] };
+      this.lastProbe = { sentAt, asked: 1, answered: 0, confirmed: 0, deposed: 0, refused: [`probe failed: ${(error as Error).message}`] };
     } finally {
       this.probing = false;
     }
