@@ -1,8 +1,11 @@
 # governor: build, test, and a local demo cluster.
 DEMO_DIR ?= /tmp/governor-demo
 NODES ?= 3
+# The long chaos run: `make chaos DURATION=30m [SEED=N]`.
+DURATION ?= 30m
+SEED ?=
 
-.PHONY: all deps build test test-unit test-integration demo demo-down clean binary test-binary ami-validate test-packaging
+.PHONY: all deps build test test-unit test-integration test-chaos chaos demo demo-down clean binary test-binary ami-validate test-packaging
 
 all: build
 
@@ -12,14 +15,24 @@ deps:
 build: deps
 	npx tsc -p tsconfig.json
 
+# dist/test/chaos: only its *.test.js run (the chaos suite's short run); its other modules are the harness.
 test: build
-	node --test --test-concurrency=1 --test-reporter=spec dist/test/unit dist/test/integration
+	node --test --test-concurrency=1 --test-reporter=spec dist/test/unit dist/test/integration dist/test/chaos
 
 test-unit: build
 	node --test --test-reporter=spec dist/test/unit
 
 test-integration: build
 	node --test --test-concurrency=1 --test-reporter=spec dist/test/integration
+
+# The chaos suite's short run alone (a few faults of each kind; CHAOS_SEED=N replays a run's faults).
+test-chaos: build
+	node --test --test-concurrency=1 --test-reporter=spec dist/test/chaos
+
+# The long chaos run: random faults for DURATION under writes, then the history checker's verdict
+# (fault count per kind, dual-master intervals, lost acknowledged commits, time back to redundancy).
+chaos: build
+	node dist/test/chaos/long.js --duration $(DURATION) $(if $(SEED),--seed $(SEED))
 
 demo: build
 	node dist/src/cli/governor.js demo up --dir $(DEMO_DIR) --nodes $(NODES)
