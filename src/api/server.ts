@@ -10,6 +10,7 @@ import type { GovernorConfig } from '../config/types.js';
 import type { ClusterView, Dcs } from '../dcs/types.js';
 import type { Logger } from '../log/logger.js';
 import type { PostgresStatus } from '../postgres/types.js';
+import { refusalBody, type FailsafeAnswer } from '../ha/failsafe.js';
 import { parseHostPort } from '../util/ports.js';
 import { clusterDocument, healthVerdict, parseByteSize, statusDocument, type HealthCheck } from './status.js';
 import { handleFailover, handleSwitchover, handleCancelSwitchover, type ControlContext } from './control.js';
@@ -27,6 +28,8 @@ export interface ApiBackend {
   logger: Logger;
   /** Last known cluster view (may be stale while etcd is unreachable). */
   cluster(): ClusterView | null;
+  /** How long the last cluster read has been failing (ms; null: etcd answered the last one). */
+  etcdUnreachableMs(): number | null;
   /** PostgreSQL's state now (a live query: a switchover polls the candidate's WAL position here). */
   pg(): Promise<PostgresStatus | null>;
   isLeader(): boolean;
@@ -34,7 +37,7 @@ export interface ApiBackend {
   /** The HA loop iterated recently. */
   alive(): boolean;
   /** POST /failsafe: confirm `leader` as master while etcd does not answer it (HaLoop.confirmFailsafe). */
-  confirmFailsafe(leader: string): { ok: true } | { ok: false; reason: string };
+  confirmFailsafe(leader: string): FailsafeAnswer;
   /** Facts for /metrics that only the daemon keeps. */
   metrics(): Promise<DaemonMetrics>;
   requestRestart(): void;
@@ -153,8 +156,14 @@ export function createApiServer(backend: ApiBackend): ApiServer {
           const ready = healthVerdict('primary', { ...input, maxLag: null }) === 200 || healthVerdict('replica', { ...input, maxLag: null }) === 200;
           return send(res, ready ? 200 : 503, ready ? 'ready' : 'not ready');
         }
-        case '/cluster':
-          return send(res, 200, clusterDocument(backend.cluster()));
+        case '/cluster': {
+          // A member cut off from etcd still shows the last view it read (useful to a person), but
+          // not as a 200: in it this member may still be the leader it no longer is.
+          const unreachableMs = backend.etcdUnreachableMs();
+          const doc = clusterDocument(backend.cluster());
+          if (unreachableMs === null) return send(res, 200, doc);
+          return send(res, 503, { ...doc, error: `etcd unreachable for ${(unreachableMs / 1000).toFixed(1)} s: the last view this member read, possibly stale` });
+        }
         case '/history':
           return send(res, 200, backend.cluster()?.history ?? []);
         case '/config':
@@ -191,7 +200,7 @@ export function createApiServer(backend: ApiBackend): ApiServer {
         const name = control.body.name;
         if (typeof name !== 'string' || name === '') throw new HttpError(400, 'name: expected the name of the member asking to be confirmed as master');
         const answer = backend.confirmFailsafe(name);
-        return answer.ok ? [200, 'confirmed'] : [409, answer.reason];
+        return answer.ok ? [200, 'confirmed'] : [409, refusalBody(answer)];
       },
       'POST /restart': async () => {
         backend.requestRestart();

@@ -82,6 +82,7 @@ export async function runDaemon(configFile: string | undefined): Promise<void> {
     dcs,
     logger: logger.child('api'),
     cluster: () => loop.status.lastCluster,
+    etcdUnreachableMs: () => loop.etcdUnreachableMs(),
     pg: () => pg.status(),
     isLeader: () => loop.isLeader(),
     confirmFailsafe: (leader) => loop.confirmFailsafe(leader),

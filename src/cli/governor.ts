@@ -71,12 +71,13 @@ export function buildGovernor(): Command {
     .option('--archive <url>', 'WAL archive and backups: s3://bucket/prefix (AWS_* variables for endpoint, region, credentials) or file:///path (default DIR/archive)')
     .option('--no-archive', 'run without WAL archiving')
     .option('--tls-dir <dir>', 'etcd (client certificates), REST APIs and PostgreSQL over TLS with ca.crt, server.crt/key (for 127.0.0.1) and client.crt/key from DIR')
+    .option('--ttl <seconds>', 'leader key TTL (default 5; at least loop_wait 1 + 2 * retry_timeout 2)', integer('--ttl'))
     .option('--netns', 'each member in its own network namespace (root; etcd on a bridge, clients on a link per member), so "demo partition" can cut one off; the archive must be file:// or reachable from the namespaces')
-    .action(async (options: { dir: string; nodes: number; portBase?: number; timeout: number; archive?: string | false; tlsDir?: string; netns?: boolean }) => {
+    .action(async (options: { dir: string; nodes: number; portBase?: number; timeout: number; archive?: string | false; tlsDir?: string; ttl?: number; netns?: boolean }) => {
       if (typeof options.archive === 'string' && !/^(s3:\/\/[^/]+|file:\/\/\/)/.test(options.archive)) {
         throw new InvalidArgumentError(`--archive: expected s3://bucket/prefix or file:///path, got ${JSON.stringify(options.archive)}`);
       }
-      const manifest = await (await demoModule()).demoUp({ dir: options.dir, nodes: options.nodes, portBase: options.portBase, timeoutMs: options.timeout * 1000, archive: options.archive, tlsDir: options.tlsDir, netns: options.netns });
+      const manifest = await (await demoModule()).demoUp({ dir: options.dir, nodes: options.nodes, portBase: options.portBase, timeoutMs: options.timeout * 1000, archive: options.archive, tlsDir: options.tlsDir, ttl: options.ttl, netns: options.netns });
       console.log(JSON.stringify(manifest));
     });
   demo

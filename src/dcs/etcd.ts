@@ -151,6 +151,12 @@ class EtcdDcsImpl implements EtcdDcs {
     });
   }
 
+  async ping(): Promise<number> {
+    const sentAt = monotonicMs();
+    await this.call('ping', (deadline) => this.etcd.kv.range({ key: this.key(KEY.leader), count_only: true }, { deadline }));
+    return sentAt;
+  }
+
   async renewLease(): Promise<{ sentAt: number; renewed: boolean }> {
     const sentAt = monotonicMs();
     return this.call('lease keep-alive', async (deadline) => {

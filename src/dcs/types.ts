@@ -78,6 +78,9 @@ export interface Dcs {
   /** One keep-alive of this member's lease; grants a new lease if the old one expired.
    *  Resolves to the local monotonic time (ms) at which the renewal request was sent. */
   renewLease(): Promise<{ sentAt: number; renewed: boolean }>;
+  /** One linearizable read (the leader key, count only): etcd answers, through its quorum. It does
+   *  not touch the lease. Resolves to the local monotonic time (ms) at which it was sent. */
+  ping(): Promise<number>;
   /** The lease TTL in force (seconds); changes take effect on the next grant. */
   setTtl(ttlSeconds: number): void;
   touchMember(data: MemberData): Promise<void>;

@@ -2,8 +2,8 @@
 //
 // - etcd confirms renewals: until the lease could expire, ttl - margin after the last confirmed
 //   renewal was sent.
-// - etcd stops answering (no confirmed renewal for loop_wait + ETCD_OVERDUE_GRACE_MS): the master
-//   asks every other member of the last known view over REST (POST /failsafe). A member that
+// - etcd stops answering (neither a renewal nor a heartbeat answered for ETCD_HEARTBEAT_INTERVAL_MS +
+//   ETCD_OVERDUE_GRACE_MS): the master asks every other member of the last known view over REST (POST /failsafe). A member that
 //   confirms it sees this master and no other also promises not to race for the key for ttl
 //   seconds. When they all confirm and failsafe_mode is on, writes may go on until ttl - margin
 //   after that probe was sent (the cluster survives an etcd outage with 0 s of write outage).
@@ -14,19 +14,38 @@
 
 import { LEASE_SAFETY_MARGIN_MS } from './types.js';
 
-/** A renewal this late (beyond loop_wait) makes the master ask its peers. */
+/** While it runs read-write the master asks etcd this often whether it answers (a linearizable read
+ *  that leaves the lease alone): how soon a cut-off master notices etcd is gone bounds the writes it
+ *  acknowledges in isolation (heartbeat + grace + probe timeout + guard tick: about 1.3 s). */
+export const ETCD_HEARTBEAT_INTERVAL_MS = 500;
+/** No answer from etcd for this long beyond the heartbeat interval makes the master ask its peers. */
 export const ETCD_OVERDUE_GRACE_MS = 200;
 /** How long each member gets to answer a failsafe probe. */
 export const FAILSAFE_PROBE_TIMEOUT_MS = 500;
 /** Probes repeat this often while etcd is overdue. */
 export const FAILSAFE_PROBE_INTERVAL_MS = 300;
 
+/**
+ * How often the lease is renewed: ttl / 5 (1 s at ttl 5, 2 s at ttl 10), at least 0.5 s. A dead
+ * master's key lives ttl after its last renewal, so renewing more often than needed only makes node
+ * loss slower on average; the master's own deadline (ttl - LEASE_SAFETY_MARGIN_MS after the last
+ * confirmed renewal) leaves room for several failed renewals, and the heartbeat, not the renewal,
+ * detects etcd going away.
+ */
+export function renewIntervalMs(ttlMs: number): number {
+  return Math.max(500, Math.round(ttlMs / 5));
+}
+
 export interface FailsafeProbe {
   /** Monotonic ms the probe was sent. */
   sentAt: number;
-  /** Other members of the last known view asked, and how many confirmed. */
+  /** Other members of the last known view asked, how many answered at all, and how many confirmed. */
   asked: number;
+  answered: number;
   confirmed: number;
+  /** Members whose refusal says another master may exist (they see another leader, or run
+   *  read-write themselves), or whose answer could not be read as a failsafe answer. */
+  deposed: number;
   /** Members that did not confirm, with why (for the log). */
   refused: string[];
 }
@@ -39,7 +58,8 @@ export function allConfirmed(probe: FailsafeProbe): boolean {
 export interface WriteWindowInput {
   now: number;
   ttlMs: number;
-  loopWaitMs: number;
+  /** Monotonic ms at which the last request etcd answered was sent (renewal or heartbeat). */
+  lastEtcdContact: number | null;
   failsafeMode: boolean;
   /** Monotonic ms the last renewal etcd confirmed was sent (null: never). */
   lastRenewal: number | null;
@@ -54,7 +74,11 @@ export interface WriteWindow {
   deadline: number | null;
   /** etcd has not confirmed a renewal in time: probes are due. */
   etcdOverdue: boolean;
-  /** Stop now: etcd is overdue and no member confirmed the newest probe since. */
+  /** Stop now: etcd is overdue, and since then no member could be reached (cut off from both), or a
+   *  member answered that another master may exist. Members that answer but refuse only because
+   *  they see no leader (etcd expired the key while it was frozen, and they read etcd again before
+   *  this master could) are not a reason: the deadline from the last probe they all confirmed
+   *  stands, and they promised not to race for the key until after it. */
   isolated: boolean;
 }
 
@@ -66,9 +90,11 @@ export function writeWindow(input: WriteWindowInput): WriteWindow {
   if (input.failsafeMode && confirmed !== null && confirmed.sentAt > lastRenewal && allConfirmed(confirmed)) {
     deadline = Math.max(deadline, confirmed.sentAt + ttlMs - LEASE_SAFETY_MARGIN_MS);
   }
-  const etcdOverdue = now - lastRenewal > input.loopWaitMs + ETCD_OVERDUE_GRACE_MS;
+  const contact = Math.max(lastRenewal, input.lastEtcdContact ?? lastRenewal);
+  const etcdOverdue = now - contact > ETCD_HEARTBEAT_INTERVAL_MS + ETCD_OVERDUE_GRACE_MS;
   const probe = input.lastProbe;
-  const isolated = etcdOverdue && probe !== null && probe.sentAt > lastRenewal && probe.asked > 0 && probe.confirmed === 0;
+  const fresh = etcdOverdue && probe !== null && probe.sentAt > contact;
+  const isolated = fresh && (probe.deposed > 0 || (probe.asked > 0 && probe.answered === 0));
   return { deadline, etcdOverdue, isolated };
 }
 
@@ -89,10 +115,29 @@ export interface FailsafeRequest {
  * never while it runs read-write itself. Confirming is a promise not to race for the leader key
  * for ttl seconds (the caller records it).
  */
-export function failsafeAnswer(r: FailsafeRequest): { ok: true } | { ok: false; reason: string } {
-  if (!r.failsafeMode) return { ok: false, reason: 'failsafe_mode is off in the dynamic configuration' };
-  if (r.requester === r.self) return { ok: false, reason: 'a member cannot confirm itself' };
-  if (r.primary) return { ok: false, reason: `${r.self} runs PostgreSQL read-write itself` };
-  if (r.knownLeader !== r.requester) return { ok: false, reason: `${r.self} sees ${r.knownLeader === null ? 'no leader' : `leader ${r.knownLeader}`}, not ${r.requester}` };
+export type FailsafeAnswer = { ok: true } | { ok: false; reason: string; deposes: boolean };
+
+export function failsafeAnswer(r: FailsafeRequest): FailsafeAnswer {
+  if (!r.failsafeMode) return { ok: false, reason: 'failsafe_mode is off in the dynamic configuration', deposes: false };
+  if (r.requester === r.self) return { ok: false, reason: 'a member cannot confirm itself', deposes: false };
+  if (r.primary) return { ok: false, reason: `${r.self} runs PostgreSQL read-write itself`, deposes: true };
+  if (r.knownLeader === null) return { ok: false, reason: `${r.self} sees no leader, not ${r.requester}`, deposes: false };
+  if (r.knownLeader !== r.requester) return { ok: false, reason: `${r.self} sees leader ${r.knownLeader}, not ${r.requester}`, deposes: true };
   return { ok: true };
+}
+
+/** How a refusal travels (409 body): the reason, and whether it says another master may exist. */
+export function refusalBody(answer: { reason: string; deposes: boolean }): string {
+  return JSON.stringify({ reason: answer.reason, deposes: answer.deposes });
+}
+
+/** Reads a 409 body; anything else (a foreign or garbled answer) counts as deposing, the safe side. */
+export function parseRefusal(body: string): { reason: string; deposes: boolean } {
+  try {
+    const parsed = JSON.parse(body) as { reason?: unknown; deposes?: unknown };
+    if (typeof parsed.reason === 'string' && typeof parsed.deposes === 'boolean') return { reason: parsed.reason, deposes: parsed.deposes };
+  } catch {
+    // not ours
+  }
+  return { reason: body.slice(0, 200), deposes: true };
 }

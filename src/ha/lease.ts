@@ -6,7 +6,7 @@
 import type { Dcs } from '../dcs/types.js';
 import type { Logger } from '../log/logger.js';
 import { monotonicMs } from '../util/time.js';
-import { allConfirmed, FAILSAFE_PROBE_INTERVAL_MS, writeWindow, type FailsafeProbe, type WriteWindow } from './failsafe.js';
+import { allConfirmed, ETCD_HEARTBEAT_INTERVAL_MS, FAILSAFE_PROBE_INTERVAL_MS, renewIntervalMs, writeWindow, type FailsafeProbe, type WriteWindow } from './failsafe.js';
 
 export interface LeaseKeeperOptions {
   dcs: Dcs;
@@ -26,8 +26,12 @@ export interface LeaseKeeperOptions {
 export class LeaseKeeper {
   /** Monotonic ms at which the last renewal that etcd confirmed was sent. */
   lastRenewal: number | null = null;
+  /** Monotonic ms at which the last heartbeat etcd answered was sent. */
+  private lastHeartbeat: number | null = null;
+  private heartbeating = false;
   private renewTimer: NodeJS.Timeout | null = null;
   private guardTimer: NodeJS.Timeout | null = null;
+  private heartbeatTimer: NodeJS.Timeout | null = null;
   private renewing = false;
   private demoting = false;
   private failingSince: number | null = null;
@@ -40,21 +44,24 @@ export class LeaseKeeper {
   start(): void {
     this.scheduleRenewal(0);
     this.guardTimer = setInterval(() => void this.guard(), 100);
+    this.heartbeatTimer = setInterval(() => void this.heartbeat(), ETCD_HEARTBEAT_INTERVAL_MS);
   }
 
   stop(): void {
     if (this.renewTimer) clearTimeout(this.renewTimer);
     if (this.guardTimer) clearInterval(this.guardTimer);
+    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     this.renewTimer = null;
     this.guardTimer = null;
+    this.heartbeatTimer = null;
   }
 
   window(now = monotonicMs()): WriteWindow {
-    const { ttl, loopWait, failsafeMode } = this.options.timing();
+    const { ttl, failsafeMode } = this.options.timing();
     return writeWindow({
       now,
       ttlMs: ttl * 1000,
-      loopWaitMs: loopWait * 1000,
+      lastEtcdContact: this.lastHeartbeat,
       failsafeMode,
       lastRenewal: this.lastRenewal,
       lastProbe: this.lastProbe,
@@ -99,7 +106,20 @@ export class LeaseKeeper {
       }
     } finally {
       this.renewing = false;
-      if (this.guardTimer) this.scheduleRenewal(timing().loopWait * 1000);
+      if (this.guardTimer) this.scheduleRenewal(renewIntervalMs(timing().ttl * 1000));
+    }
+  }
+
+  /** Only a master needs to know within a second that etcd stopped answering (see failsafe.ts). */
+  private async heartbeat(): Promise<void> {
+    if (this.heartbeating || !this.options.isPrimary()) return;
+    this.heartbeating = true;
+    try {
+      this.lastHeartbeat = await this.options.dcs.ping();
+    } catch {
+      // Unanswered: the guard sees etcd overdue and asks the peers; renew() logs etcd failures.
+    } finally {
+      this.heartbeating = false;
     }
   }
 
@@ -113,8 +133,9 @@ export class LeaseKeeper {
     let reason: string;
     if (window.isolated) {
       reason =
-        `etcd has not confirmed a renewal for ${((now - this.lastRenewal!) / 1000).toFixed(1)} s and no member confirmed this master ` +
-        `(${this.lastProbe!.refused.join('; ')}): demoting now, since writes acknowledged from here on could be lost at failover`;
+        `etcd has not confirmed a renewal for ${((now - this.lastRenewal!) / 1000).toFixed(1)} s and ` +
+        (this.lastProbe!.deposed > 0 ? 'a member says another master may exist' : 'no member could be reached') +
+        ` (${this.lastProbe!.refused.join('; ')}): demoting now, since writes acknowledged from here on could be lost at failover`;
     } else if (window.deadline === null || window.deadline <= now) {
       const since = this.lastRenewal === null ? 'never renewed' : `no confirmed renewal for ${((now - this.lastRenewal) / 1000).toFixed(1)} s`;
       reason = `etcd lease ${since} (ttl ${this.options.timing().ttl} s): demoting before the leader key can expire, to protect against split brain`;
@@ -145,7 +166,7 @@ export class LeaseKeeper {
         this.options.onRenewed?.();
       }
     } catch (error) {
-      this.lastProbe = { sentAt, asked: 1, confirmed: 0, refused: [`probe failed: ${(error as Error).message}`] };
+      this.lastProbe = { sentAt, asked: 1, answered: 0, confirmed: 0, deposed: 0, refused: [`probe failed: ${(error as Error).message}`] };
     } finally {
       this.probing = false;
     }

@@ -14,7 +14,7 @@ import { ActionExecutor } from './execute.js';
 import type { WriteFence } from './fence.js';
 import { LeaseKeeper } from './lease.js';
 import { memberData } from './member.js';
-import { failsafeAnswer, FAILSAFE_PROBE_TIMEOUT_MS } from './failsafe.js';
+import { failsafeAnswer, FAILSAFE_PROBE_TIMEOUT_MS, type FailsafeAnswer } from './failsafe.js';
 import { fetchPeers, probeFailsafe, restApiTls } from './peers.js';
 import type { TlsClientOptions } from '../util/http-client.js';
 import type { Decision, LoopMemory, Requests, Snapshot } from './types.js';
@@ -134,7 +134,7 @@ export class HaLoop {
    * POST /failsafe from `requester`: confirm it as the master while etcd does not answer it, and
    * promise not to race for the leader key for ttl seconds.
    */
-  confirmFailsafe(requester: string): { ok: true } | { ok: false; reason: string } {
+  confirmFailsafe(requester: string): FailsafeAnswer {
     const answer = failsafeAnswer({
       self: this.config.name,
       requester,
@@ -213,6 +213,11 @@ export class HaLoop {
       if (this.wakeTimer) clearTimeout(this.wakeTimer);
       this.wakeResolve = null;
     }
+  }
+
+  /** How long reading the cluster from etcd has been failing (null: the last read succeeded). */
+  etcdUnreachableMs(now = monotonicMs()): number | null {
+    return this.dcsDownSince === null ? null : now - this.dcsDownSince;
   }
 
   private async readCluster(now: number): Promise<ClusterView | null> {

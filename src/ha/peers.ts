@@ -6,6 +6,7 @@ import type { Member } from '../dcs/types.js';
 import { httpRequest, type TlsClientOptions } from '../util/http-client.js';
 import { readPemFile } from '../util/pem.js';
 import type { PeerStatus } from './types.js';
+import { parseRefusal, type FailsafeProbe } from './failsafe.js';
 
 /** How to verify members' REST certificates: against restapi.cafile (governorctl: ctl.cacert
  *  first), else the system trust store; `insecure` (governorctl --insecure) skips verification. */
@@ -57,17 +58,19 @@ export async function fetchPeers(members: Member[], selfName: string, timeoutMs:
   );
 }
 
-/** POST /failsafe to every other member at once; a member confirms with 200. */
+/** POST /failsafe to every other member at once; a member confirms with 200 and refuses with 409
+ *  (failsafe.ts refusalBody). An error or timeout is a member not reached. */
 export async function probeFailsafe(
   members: Member[],
   selfName: string,
   timeoutMs: number,
   headers: Record<string, string>,
   tls: TlsClientOptions = {},
-): Promise<{ asked: number; confirmed: number; refused: string[] }> {
+): Promise<Omit<FailsafeProbe, 'sentAt'>> {
   const others = members.filter((m) => m.name !== selfName);
+  type Answer = { answered: boolean; confirmed: boolean; deposes: boolean; note: string | null };
   const answers = await Promise.all(
-    others.map(async (m): Promise<string | null> => {
+    others.map(async (m): Promise<Answer> => {
       try {
         const response = await httpRequest(new URL('/failsafe', m.api_url), {
           method: 'POST',
@@ -76,12 +79,19 @@ export async function probeFailsafe(
           headers: { ...headers, 'Content-Type': 'application/json' },
           body: JSON.stringify({ name: selfName }),
         });
-        return response.status === 200 ? null : `${m.name}: ${response.status} ${response.body.slice(0, 200)}`;
+        if (response.status === 200) return { answered: true, confirmed: true, deposes: false, note: null };
+        const refusal = response.status === 409 ? parseRefusal(response.body) : { reason: response.body.slice(0, 200), deposes: true };
+        return { answered: true, confirmed: false, deposes: refusal.deposes, note: `${m.name}: ${response.status} ${refusal.reason}` };
       } catch (error) {
-        return `${m.name}: ${(error as Error).message}`;
+        return { answered: false, confirmed: false, deposes: false, note: `${m.name}: ${(error as Error).message}` };
       }
     }),
   );
-  const refused = answers.filter((a): a is string => a !== null);
-  return { asked: others.length, confirmed: others.length - refused.length, refused };
+  return {
+    asked: others.length,
+    answered: answers.filter((a) => a.answered).length,
+    confirmed: answers.filter((a) => a.confirmed).length,
+    deposed: answers.filter((a) => a.deposes).length,
+    refused: answers.map((a) => a.note).filter((n): n is string => n !== null),
+  };
 }

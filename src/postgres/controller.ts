@@ -14,6 +14,7 @@ import {
   renderPostgresqlConf, renderSyncConf, SYNC_CONF,
 } from './render.js';
 import { ensureReplicationRole, SLOT_NAME_RE, syncPhysicalSlots } from './admin.js';
+import { readyToRetire } from './rewound-wal.js';
 import { keyFileProblem, sslConninfo, sslEnvironment, sslSettings } from './ssl.js';
 import { mapStatusRow, offlineStatus, SessionClient, STATUS_SQL, type StatusRow } from './status.js';
 import type { ArchiverStatus, ControlData, DataDirState, HostPort, PostgresController, PostgresStatus, StartRole, StopMode } from './types.js';
@@ -172,6 +173,14 @@ export function createPostgresController(config: GovernorConfig, logger: Logger,
     logger.warn('data directory is not empty but holds no PostgreSQL cluster', { path: dataDir, entries: entries.slice(0, 10) });
     return 'empty';
   };
+
+  /** See rewound-wal.ts: old-timeline segments a rewound member must never archive. */
+  async function retireOldTimelineReady(): Promise<void> {
+    const statusDir = inData('pg_wal/archive_status');
+    const retire = readyToRetire(await fs.readdir(inData('pg_wal')).catch(() => []), await fs.readdir(statusDir).catch(() => []));
+    for (const name of retire) await fs.rename(path.join(statusDir, name), path.join(statusDir, name.replace(/\.ready$/, '.done')));
+    if (retire.length > 0) logger.info('marked old-timeline WAL of the rewound history as not to be archived by this member', { segments: retire.map((n) => n.replace(/\.ready$/, '')) });
+  }
 
   const controller: PostgresController = {
     dataDirState,
@@ -380,6 +389,7 @@ export function createPostgresController(config: GovernorConfig, logger: Logger,
       }
       await resetAutoConf();
       logger.info('pg_rewind succeeded', { source: `${source.host}:${source.port}`, output: output.split('\n').slice(-5).join('\n') });
+      await retireOldTimelineReady();
       return true;
     },
 

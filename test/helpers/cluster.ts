@@ -7,6 +7,8 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import type { DemoManifest, DemoNode } from '../../src/cli/demo/manifest.js';
+import { netnsHeal, netnsPartition, type NetnsLayout } from '../../src/cli/demo/netns.js';
+import { waitFor } from './wait.js';
 import { httpRequest, type TlsClientOptions } from '../../src/util/http-client.js';
 import { sleep } from '../../src/util/time.js';
 
@@ -35,6 +37,10 @@ export function runGovernor(args: string[], options: { script?: string; env?: No
 }
 
 export const GOVERNORCTL_JS = path.join(path.dirname(GOVERNOR_JS), 'governorctl.js');
+
+export interface ClusterView {
+  members: Array<{ name: string; role: string; state: string; timeline: number | null }>;
+}
 
 export class TestCluster {
   constructor(
@@ -102,48 +108,48 @@ export class TestCluster {
     return httpRequest(`${this.node(name).api_url}${pathName}`, { method: init.method, body: init.body, headers, timeoutMs: 60_000, tls: this.apiTls });
   }
 
-  async clusterDoc(): Promise<{ members: Array<{ name: string; role: string; state: string; timeline: number | null }> }> {
-    for (const node of this.manifest.nodes) {
-      try {
-        const res = await httpRequest(`${node.api_url}/cluster`, { timeoutMs: 1000, tls: this.apiTls });
-        if (res.status === 200) return JSON.parse(res.body) as never;
-      } catch {
-        // try the next member
-      }
+  /** The cluster as the first of `from` that answers sees it (a member cut off from etcd serves the
+   *  last view it read: ask the side of a partition that can know). */
+  async clusterDoc(from: string[] = this.manifest.nodes.map((n) => n.name)): Promise<ClusterView> {
+    for (const name of from) {
+      const view = await this.viewOf(name);
+      if (view) return view;
     }
     return { members: [] };
   }
 
+  private async viewOf(name: string): Promise<ClusterView | null> {
+    try {
+      const res = await httpRequest(`${this.node(name).api_url}/cluster`, { timeoutMs: 1000, tls: this.apiTls });
+      return res.status === 200 ? (JSON.parse(res.body) as ClusterView) : null;
+    } catch {
+      return null;
+    }
+  }
+
   /** Name of the member that holds the leader key and runs as master. */
-  async leader(): Promise<string | null> {
-    const doc = await this.clusterDoc();
+  async leader(from?: string[]): Promise<string | null> {
+    const doc = await this.clusterDoc(from);
     return doc.members.find((m) => m.role === 'leader' && m.state === 'running')?.name ?? null;
   }
 
   async waitFor<T>(what: string, probe: () => Promise<T | null | undefined | false>, timeoutMs = 60_000): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    let lastError: unknown = null;
-    while (Date.now() < deadline) {
-      try {
-        const value = await probe();
-        if (value !== null && value !== undefined && value !== false) return value;
-      } catch (error) {
-        lastError = error;
-      }
-      await sleep(200);
-    }
-    throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${(lastError as Error).message}` : ''}`);
+    return waitFor(what, probe, timeoutMs);
   }
 
-  /** Every member streaming from one running leader. */
+  /** Every member streaming from one running leader, as every member that answers sees it (a member
+   *  just back from a partition may still serve the view it had before). */
   async waitHealthy(timeoutMs = 90_000): Promise<string> {
     return this.waitFor(
       'one leader and every other member streaming',
       async () => {
-        const doc = await this.clusterDoc();
-        const leaders = doc.members.filter((m) => m.role === 'leader' && m.state === 'running');
-        const streaming = doc.members.filter((m) => m.role !== 'leader' && m.state === 'streaming');
-        return leaders.length === 1 && streaming.length === this.manifest.nodes.length - 1 ? leaders[0]!.name : null;
+        const views = (await Promise.all(this.manifest.nodes.map((n) => this.viewOf(n.name)))).filter((v): v is ClusterView => v !== null);
+        const leaders = new Set(views.map((doc) => {
+          const leaders = doc.members.filter((m) => m.role === 'leader' && m.state === 'running');
+          const streaming = doc.members.filter((m) => m.role !== 'leader' && m.state === 'streaming');
+          return leaders.length === 1 && streaming.length === this.manifest.nodes.length - 1 ? leaders[0]!.name : null;
+        }));
+        return views.length > 0 && leaders.size === 1 ? [...leaders][0] : null;
       },
       timeoutMs,
     );
@@ -166,15 +172,19 @@ export class TestCluster {
     return runGovernor(['demo', ...args, '--dir', this.dir]);
   }
 
-  /** Cut `name` off from etcd and the other members (a cluster started with --netns). */
+  private netns(): NetnsLayout {
+    if (!this.manifest.netns) throw new Error('this cluster runs without network namespaces: start it with --netns');
+    return this.manifest.netns;
+  }
+
+  /** Cut `name` off from etcd and the other members (a cluster started with --netns). In-process
+   *  rather than through `governor demo partition`, so a caller's clock brackets the cut closely. */
   async partition(name: string): Promise<void> {
-    const result = await this.demo(['partition', name]);
-    if (result.code !== 0) throw new Error(`demo partition ${name} failed: ${result.stderr}`);
+    await netnsPartition(this.netns(), name);
   }
 
   async heal(name: string): Promise<void> {
-    const result = await this.demo(['heal', name]);
-    if (result.code !== 0) throw new Error(`demo heal ${name} failed: ${result.stderr}`);
+    await netnsHeal(this.netns(), name);
   }
 
   logOf(name: string): string {

@@ -18,8 +18,17 @@ export interface WriterTarget {
   config: pg.ClientConfig;
 }
 
+/** PostgreSQL's warning when a commit stopped waiting for its synchronous standby (statement_timeout,
+ *  cancel): the client sees success, but the commit may exist on the master alone. */
+export function isUnreplicatedCommitNotice(message: string): boolean {
+  return /canceling wait for synchronous replication/i.test(message);
+}
+
 export class OutageWriter {
   readonly acks: Ack[] = [];
+  /** Writes PostgreSQL reported committed locally only (see isUnreplicatedCommitNotice): not
+   *  acknowledgements in the sense synchronous_mode promises to keep. */
+  readonly unreplicated: Ack[] = [];
   private running = false;
   private loops: Promise<void>[] = [];
   /** Unique across writers on the same table (each benchmark run starts a new writer): a restart
@@ -50,17 +59,23 @@ export class OutageWriter {
 
   private async loop(target: WriterTarget): Promise<void> {
     let client: pg.Client | null = null;
+    let unreplicated = false;
     while (this.running) {
       const started = monotonicMs();
       try {
         if (!client) {
           client = new pg.Client({ ...target.config, connectionTimeoutMillis: 500, statement_timeout: 500, query_timeout: 1000 });
           client.on('error', () => undefined);
+          client.on('notice', (notice) => {
+            if (isUnreplicatedCommitNotice(notice.message ?? '')) unreplicated = true;
+          });
           await client.connect();
         }
         const id = this.nextId++;
+        unreplicated = false;
         const result = await client.query<{ port: number }>('INSERT INTO outage_probe (id, node) VALUES ($1, $2) RETURNING inet_server_port() AS port', [id, target.name]);
-        this.acks.push({ at: monotonicMs(), node: target.name, id, serverPort: Number(result.rows[0]?.port) });
+        const ack = { at: monotonicMs(), node: target.name, id, serverPort: Number(result.rows[0]?.port) };
+        (unreplicated ? this.unreplicated : this.acks).push(ack);
       } catch (error) {
         // A refused statement (read-only replica: SQLSTATE 25006) leaves the session usable; keep it,
         // as an application's pool would, instead of paying a new connection every 20 ms.
@@ -78,9 +93,10 @@ export class OutageWriter {
     await client?.end().catch(() => undefined);
   }
 
-  /** Longest interval without any acknowledged write, within [from, to] (monotonic ms). */
-  longestGap(from: number, to: number): { ms: number; start: number; end: number } {
-    const times = this.acks.map((a) => a.at).filter((t) => t >= from && t <= to).sort((a, b) => a - b);
+  /** Longest interval without any acknowledged write, within [from, to] (monotonic ms). `counts`
+   *  leaves out acknowledgements that do not count (a partitioned master's, which are lost). */
+  longestGap(from: number, to: number, counts: (ack: Ack) => boolean = () => true): { ms: number; start: number; end: number } {
+    const times = this.acks.filter(counts).map((a) => a.at).filter((t) => t >= from && t <= to).sort((a, b) => a - b);
     let best = { ms: 0, start: from, end: from };
     let previous = from;
     for (const t of [...times, to]) {

@@ -2,7 +2,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { runGovernor } from '../helpers/cluster.js';
@@ -43,6 +43,14 @@ test('passwords never appear in configuration errors', async () => {
   const result = await runGovernor(['-c', file('secret.yml', yaml)], { env: cleanEnv, timeoutMs: 20_000 });
   assert.equal(result.code, 2);
   assert.doesNotMatch(result.stderr, /s3cr3t/);
+});
+
+test('demo up --ttl is checked by the dynamic-config rules before anything is made', async () => {
+  const demoDir = path.join(dir, 'demo-ttl');
+  const result = await runGovernor(['demo', 'up', '--dir', demoDir, '--ttl', '4', '--no-archive'], { env: cleanEnv, timeoutMs: 20_000 });
+  assert.equal(result.code, 2, result.stderr);
+  assert.match(result.stderr, /bootstrap\.dcs\.ttl: must be >= loop_wait \+ 2 \* retry_timeout \(1 \+ 2 \* 2 = 5\), got 4/);
+  assert.equal(existsSync(demoDir), false);
 });
 
 test.after(() => rmSync(dir, { recursive: true, force: true }));

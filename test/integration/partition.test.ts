@@ -3,7 +3,7 @@
 // bridge, so its packets are dropped. Clients on the member's side keep their own link to it, as
 // applications next to an isolated master would, and measure how long it keeps acknowledging writes.
 
-import { after, before, describe, test } from 'node:test';
+import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execa } from 'execa';
 import { monotonicMs, sleep } from '../../src/util/time.js';
@@ -25,6 +25,21 @@ describe('network partitions (3 members in network namespaces, real PostgreSQL, 
     await cluster.stop();
   });
 
+  // A test that failed half-way may have left a member cut off, or a writer running (which would keep
+  // the test process alive): the next one starts healed, with no writer.
+  const writers: OutageWriter[] = [];
+  beforeEach(async () => {
+    for (const node of cluster.manifest.nodes) await cluster.heal(node.name);
+  });
+  afterEach(async () => {
+    await Promise.all(writers.splice(0).map((w) => w.stop()));
+  });
+  function started(writer: OutageWriter): OutageWriter {
+    writers.push(writer);
+    writer.start();
+    return writer;
+  }
+
   const names = () => cluster.manifest.nodes.map((n) => n.name);
 
   /** A writer per member, straight to its PostgreSQL over the member's client link. */
@@ -32,14 +47,13 @@ describe('network partitions (3 members in network namespaces, real PostgreSQL, 
     const targets = names().map((name) => ({ name, config: cluster.connectionConfig(cluster.node(name)) }));
     const leader = await cluster.waitHealthy();
     await OutageWriter.prepare(targets.find((t) => t.name === leader)!);
-    const writer = new OutageWriter(targets, intervalMs);
-    writer.start();
-    return writer;
+    return started(new OutageWriter(targets, intervalMs));
   }
 
   async function newLeaderThan(old: string): Promise<string> {
+    const majority = names().filter((n) => n !== old);
     return cluster.waitFor('a new master on the majority side', async () => {
-      const current = await cluster.leader();
+      const current = await cluster.leader(majority);
       return current && current !== old ? current : null;
     }, 30_000);
   }
@@ -71,6 +85,10 @@ describe('network partitions (3 members in network namespaces, real PostgreSQL, 
     await cluster.waitFor(`${newLeader} to acknowledge writes`, async () => writer.acks.some((a) => a.node === newLeader && a.at > cutAt), 20_000);
     await sleep(1000);
     await writer.stop();
+    // The cut-off member still shows the last view it read (itself as leader), but not as a 200.
+    const stale = await cluster.api(leader, '/cluster');
+    assert.equal(stale.status, 503, stale.body);
+    assert.match(stale.body, /etcd unreachable for/);
 
     const isolatedAcks = writer.acks.filter((a) => a.node === leader && a.at > cutAt);
     const lastIsolatedAck = Math.max(cutAt, ...isolatedAcks.map((a) => a.at));
@@ -95,8 +113,7 @@ describe('network partitions (3 members in network namespaces, real PostgreSQL, 
   test('through HAProxy: every reachable node routes writes to the new master; connections to the isolated one are cut', async () => {
     const leader = await cluster.waitHealthy();
     const viaHaproxy = names().map((name) => ({ name, config: { ...cluster.connectionConfig(cluster.node(name)), port: cluster.node(name).haproxy_rw_port } }));
-    const writer = new OutageWriter(viaHaproxy, 20);
-    writer.start();
+    const writer = started(new OutageWriter(viaHaproxy, 20));
     await sleep(1500);
     const cutAt = monotonicMs();
     await cluster.partition(leader);
@@ -120,8 +137,7 @@ describe('network partitions (3 members in network namespaces, real PostgreSQL, 
   test('a partitioned replica: the master keeps writing, nothing fails over; healed, the replica streams again', async () => {
     const leader = await cluster.waitHealthy();
     const replica = names().find((n) => n !== leader)!;
-    const writer = new OutageWriter([{ name: leader, config: cluster.connectionConfig(cluster.node(leader)) }], 20);
-    writer.start();
+    const writer = started(new OutageWriter([{ name: leader, config: cluster.connectionConfig(cluster.node(leader)) }], 20));
     await sleep(500);
     const cutAt = monotonicMs();
     await cluster.partition(replica);
@@ -148,7 +164,7 @@ describe('network partitions (3 members in network namespaces, real PostgreSQL, 
     }, 30_000);
 
     const writer = await writeEverywhere(10);
-    await sleep(1500);
+    await sleep(3000);
     const cutAt = monotonicMs();
     await cluster.partition(leader);
     const newLeader = await newLeaderThan(leader);
@@ -158,10 +174,13 @@ describe('network partitions (3 members in network namespaces, real PostgreSQL, 
     await writer.stop();
 
     const acked = writer.acks.filter((a) => a.node === leader).map((a) => a.id);
-    assert.ok(acked.length > 50, `only ${acked.length} writes acknowledged by the master`);
+    assert.ok(acked.length > 20, `only ${acked.length} writes acknowledged by the master`);
     const present = await presentOn(newLeader, acked);
     measured.sync_acked_by_old_master = acked.length;
     measured.sync_acked_lost = acked.length - present.size;
+    // Commits whose wait for the standby statement_timeout cancelled: PostgreSQL warns they may be on
+    // the master only, so they are not acknowledgements synchronous_mode keeps.
+    measured.sync_unreplicated_warnings = writer.unreplicated.filter((a) => a.node === leader).length;
     assert.equal(measured.sync_acked_lost, 0, `${measured.sync_acked_lost} acknowledged writes lost`);
 
     const logBefore = cluster.logOf(leader).length;

@@ -5,6 +5,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execa } from 'execa';
+import pg from 'pg';
 import { sleep } from '../../src/util/time.js';
 import { TestCluster } from '../helpers/cluster.js';
 import { OutageWriter } from '../helpers/writer.js';
@@ -77,5 +78,45 @@ describe('synchronous_mode (3 members, real PostgreSQL and etcd)', { timeout: 30
       const state = await syncKey();
       return state?.leader === newLeader && state.sync_standby !== null && state.sync_standby !== newLeader;
     }, 30_000);
+  });
+  test('synchronous_mode_strict: with no standby left, commits wait instead of going unreplicated, and go through once one is back', async () => {
+    const leader = await cluster.waitHealthy();
+    const { stdout } = await etcdctl(['get', '--print-value-only', key('config')]);
+    await etcdctl(['put', key('config'), JSON.stringify({ ...JSON.parse(stdout), synchronous_mode: true, synchronous_mode_strict: true })]);
+    const replicas = cluster.manifest.nodes.map((n) => n.name).filter((n) => n !== leader);
+    await Promise.all(replicas.map(async (name) => {
+      const stopped = await cluster.demo(['stop-node', name]);
+      assert.equal(stopped.code, 0, stopped.stderr);
+    }));
+    await cluster.waitFor('strict mode with no standby: synchronous_standby_names = *', async () => {
+      const [row] = await cluster.query<{ names: string }>(leader, 'SELECT current_setting(\'synchronous_standby_names\') AS names');
+      return row!.names === '*';
+    }, 30_000);
+
+    // No statement_timeout: cancelling a commit's wait would commit it locally (with a warning).
+    const client = new pg.Client({ ...cluster.connectionConfig(cluster.node(leader)), statement_timeout: 0 });
+    await client.connect();
+    try {
+      let committed = false;
+      const insert = client.query('INSERT INTO outage_probe (id, node) VALUES ($1, $2)', [1, 'strict']).then(() => {
+        committed = true;
+      });
+      await sleep(4000);
+      assert.equal(committed, false, 'a commit was acknowledged with no synchronous standby in strict mode');
+      const [waiting] = await cluster.query<{ n: string }>(leader, "SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event = 'SyncRep'");
+      assert.equal(Number(waiting!.n), 1, 'the commit waits for a synchronous standby');
+
+      const restarted = await cluster.demo(['start-node', replicas[0]!]);
+      assert.equal(restarted.code, 0, restarted.stderr);
+      await cluster.waitFor('the waiting commit to complete once a standby is back', async () => committed, 60_000);
+      await insert;
+      // Flushed there before it was acknowledged; replayed a moment later.
+      await cluster.waitFor('the commit on the standby that released it', async () => (await cluster.query(replicas[0]!, 'SELECT 1 FROM outage_probe WHERE id = 1')).length === 1, 10_000);
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+    const restarted = await cluster.demo(['start-node', replicas[1]!]);
+    assert.equal(restarted.code, 0, restarted.stderr);
+    assert.equal(await cluster.waitHealthy(), leader);
   });
 });

@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, chownSync, closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { stringify } from 'yaml';
+import { validateDynamicConfig } from '../../config/load.js';
 import { resolvePgUser } from '../../postgres/exec.js';
 import { httpRequest } from '../../util/http-client.js';
 import { freePorts } from '../../util/ports.js';
@@ -26,6 +27,8 @@ export interface DemoUpOptions {
   archive?: string | false;
   /** Everything over TLS with the PEM files in this directory (TLS_FILES). */
   tlsDir?: string;
+  /** Leader key TTL in seconds (default TTL); checked as bootstrap.dcs.ttl is. */
+  ttl?: number;
   /** Each member in its own network namespace (root only), so `demo partition` can cut it off. */
   netns?: boolean;
 }
@@ -192,6 +195,9 @@ export async function waitReady(manifest: DemoManifest, timeoutMs: number): Prom
 export async function demoUp(options: DemoUpOptions): Promise<DemoManifest> {
   const dir = path.resolve(options.dir);
   if (!Number.isInteger(options.nodes) || options.nodes < 1 || options.nodes > 9) throw new Error(`--nodes: expected 1-9, got ${options.nodes}`);
+  // The members' bootstrap.dcs, checked by the configuration's own rules (ttl >= loop_wait + 2 *
+  // retry_timeout) before anything is made or started, so a bad --ttl fails here and not in every member.
+  const dcs = validateDynamicConfig({ ttl: options.ttl ?? TTL, loop_wait: 1, retry_timeout: 2 }, 'bootstrap.dcs');
   if (existsSync(manifestPath(dir))) {
     const old = readManifest(dir);
     if (isAlive(old.etcd.pid) || old.nodes.some((n) => isAlive(n.governor_pid))) {
@@ -223,7 +229,7 @@ export async function demoUp(options: DemoUpOptions): Promise<DemoManifest> {
   const names = Array.from({ length: count }, (_, i) => `node${i + 1}`);
   const netns = options.netns ? await netnsCreate(names) : undefined;
   try {
-    return await startMembers(dir, options, { count, ports, tlsDir, netns, names });
+    return await startMembers(dir, options, { count, ports, tlsDir, netns, names, ttl: dcs.ttl });
   } catch (error) {
     // Nothing recorded in demo.json yet means demo down cannot find it: undo here.
     if (netns && !existsSync(manifestPath(dir))) await netnsDestroy(netns);
@@ -234,9 +240,9 @@ export async function demoUp(options: DemoUpOptions): Promise<DemoManifest> {
 async function startMembers(
   dir: string,
   options: DemoUpOptions,
-  setup: { count: number; ports: number[]; tlsDir: string | null; netns: NetnsLayout | undefined; names: string[] },
+  setup: { count: number; ports: number[]; tlsDir: string | null; netns: NetnsLayout | undefined; names: string[]; ttl: number },
 ): Promise<DemoManifest> {
-  const { count, ports, tlsDir, netns, names } = setup;
+  const { count, ports, tlsDir, netns, names, ttl } = setup;
   const [clientPort, peerPort] = ports as [number, number];
   const etcd = await startEtcdProcess({
     dataDir: path.join(dir, 'etcd'), clientPort, peerPort, logFile: path.join(dir, 'etcd.log'), detached: true, host: netns?.host_address,
@@ -254,7 +260,7 @@ async function startMembers(
   const pgUser = await resolvePgUser(null);
   const manifest: DemoManifest = {
     scope: SCOPE,
-    ttl: TTL,
+    ttl,
     etcd: { endpoints: [etcd.endpoint], pid: etcd.pid, data_dir: path.join(dir, 'etcd') },
     postgres: { user: 'postgres', password: secret(), dbname: 'postgres' },
     api: { username: 'admin', password: secret() },
