@@ -14,7 +14,7 @@ import {
   renderPostgresqlConf, renderSyncConf, SYNC_CONF,
 } from './render.js';
 import { ensureReplicationRole, SLOT_NAME_RE, syncPhysicalSlots } from './admin.js';
-import { readyToRetire } from './rewound-wal.js';
+import { readyToRetire, unmarkedOldTimelineSegments } from './rewound-wal.js';
 import { keyFileProblem, sslConninfo, sslEnvironment, sslSettings } from './ssl.js';
 import { mapStatusRow, offlineStatus, SessionClient, STATUS_SQL, type StatusRow } from './status.js';
 import type { ArchiverStatus, ControlData, DataDirState, HostPort, PostgresController, PostgresStatus, StartRole, StopMode } from './types.js';
@@ -174,12 +174,18 @@ export function createPostgresController(config: GovernorConfig, logger: Logger,
     return 'empty';
   };
 
-  /** See rewound-wal.ts: old-timeline segments a rewound member must never archive. */
+  /** See rewound-wal.ts: old-timeline segments this member must never archive (after a rewind, and
+   *  before a promotion). */
   async function retireOldTimelineReady(): Promise<void> {
     const statusDir = inData('pg_wal/archive_status');
-    const retire = readyToRetire(await fs.readdir(inData('pg_wal')).catch(() => []), await fs.readdir(statusDir).catch(() => []));
+    const walFiles = await fs.readdir(inData('pg_wal')).catch(() => [] as string[]);
+    const statusFiles = await fs.readdir(statusDir).catch(() => [] as string[]);
+    const retire = readyToRetire(walFiles, statusFiles);
     for (const name of retire) await fs.rename(path.join(statusDir, name), path.join(statusDir, name.replace(/\.ready$/, '.done')));
-    if (retire.length > 0) logger.info('marked old-timeline WAL of the rewound history as not to be archived by this member', { segments: retire.map((n) => n.replace(/\.ready$/, '')) });
+    const unmarked = unmarkedOldTimelineSegments(walFiles, statusFiles);
+    for (const name of unmarked) await fs.writeFile(path.join(statusDir, `${name}.done`), '');
+    const segments = [...retire.map((n) => n.replace(/\.ready$/, '')), ...unmarked];
+    if (segments.length > 0) logger.info('marked old-timeline WAL as not to be archived by this member', { segments });
   }
 
   const controller: PostgresController = {
@@ -334,6 +340,8 @@ export function createPostgresController(config: GovernorConfig, logger: Logger,
         logger.info('promote: PostgreSQL is already out of recovery');
         return;
       }
+      // Never in the way of a promotion: at worst archiving meets that segment later, loudly.
+      await retireOldTimelineReady().catch((error: Error) => logger.warn(`could not mark old-timeline WAL before promotion: ${error.message}`));
       await session.query('SELECT pg_promote(wait => false)');
       const deadline = Date.now() + timeoutMs;
       while (Date.now() < deadline) {

@@ -10,6 +10,7 @@
 // segments a standby receives with archive_mode = on; they are then recycled normally.
 
 const SEGMENT_READY = /^([0-9A-F]{8})[0-9A-F]{16}(\.partial)?\.ready$/;
+const SEGMENT = /^([0-9A-F]{8})[0-9A-F]{16}$/;
 const HISTORY = /^([0-9A-F]{8})\.history$/;
 
 /** The timeline the rewound directory follows now: the newest history file pg_rewind brought over. */
@@ -29,5 +30,21 @@ export function readyToRetire(walFiles: string[], statusFiles: string[]): string
   return statusFiles.filter((name) => {
     const match = SEGMENT_READY.exec(name);
     return match !== null && parseInt(match[1]!, 16) < timeline;
+  });
+}
+
+/**
+ * Segments of older timelines in pg_wal that have no status file at all. A replica whose WAL
+ * receiver was cut mid-segment (its master lost) keeps that segment without `.done`; once promoted,
+ * PostgreSQL's first checkpoint would mark it `.ready` and archive_command would meet the old
+ * master's own, longer copy in the archive (found by the chaos suite). They get a `.done` before
+ * promotion, as the WAL receiver would have given them.
+ */
+export function unmarkedOldTimelineSegments(walFiles: string[], statusFiles: string[]): string[] {
+  const timeline = followedTimeline(walFiles);
+  const marked = new Set(statusFiles.map((name) => name.replace(/\.(ready|done)$/, '')));
+  return walFiles.filter((name) => {
+    const match = SEGMENT.exec(name);
+    return match !== null && parseInt(match[1]!, 16) < timeline && !marked.has(name);
   });
 }

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { followedTimeline, readyToRetire } from '../../src/postgres/rewound-wal.js';
+import { followedTimeline, readyToRetire, unmarkedOldTimelineSegments } from '../../src/postgres/rewound-wal.js';
 
 describe('readyToRetire (archive status after pg_rewind)', () => {
   const cases: Array<[string, string[], string[], string[]]> = [
@@ -19,5 +19,15 @@ describe('readyToRetire (archive status after pg_rewind)', () => {
   it('followedTimeline reads hex timeline ids', () => {
     assert.equal(followedTimeline(['0000000A.history', '00000002.history']), 10);
     assert.equal(followedTimeline([]), 1);
+  });
+});
+
+describe('unmarkedOldTimelineSegments (before a promotion)', () => {
+  it('older-timeline segments without a status file; marked ones, the current timeline and .partial files are left', () => {
+    const wal = ['00000002.history', '000000010000000000000004', '000000010000000000000003', '000000010000000000000004.partial', '000000020000000000000005', 'archive_status'];
+    assert.deepEqual(unmarkedOldTimelineSegments(wal, ['000000010000000000000003.done']), ['000000010000000000000004']);
+  });
+  it('nothing on timeline 1 (no history file)', () => {
+    assert.deepEqual(unmarkedOldTimelineSegments(['000000010000000000000004'], []), []);
   });
 });
