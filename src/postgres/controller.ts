@@ -183,7 +183,10 @@ export function createPostgresController(config: GovernorConfig, logger: Logger,
     const retire = readyToRetire(walFiles, statusFiles);
     for (const name of retire) await fs.rename(path.join(statusDir, name), path.join(statusDir, name.replace(/\.ready$/, '.done')));
     const unmarked = unmarkedOldTimelineSegments(walFiles, statusFiles);
-    for (const name of unmarked) await fs.writeFile(path.join(statusDir, `${name}.done`), '');
+    // Owned by the PostgreSQL user: pg_rewind and the archiver open these files (a root-owned
+    // `.done` made the next pg_rewind fail with "Permission denied" and forced a re-clone).
+    const who = unmarked.length > 0 ? await owner() : null;
+    for (const name of unmarked) await touchOwned(path.join(statusDir, `${name}.done`), who!);
     const segments = [...retire.map((n) => n.replace(/\.ready$/, '')), ...unmarked];
     if (segments.length > 0) logger.info('marked old-timeline WAL as not to be archived by this member', { segments });
   }
