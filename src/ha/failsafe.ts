@@ -26,15 +26,20 @@ export const FAILSAFE_PROBE_TIMEOUT_MS = 500;
 export const FAILSAFE_PROBE_INTERVAL_MS = 300;
 
 /**
- * How often the lease is renewed: ttl / 5 (1 s at ttl 5, 2 s at ttl 10), at least 0.5 s. A dead
- * master's key lives ttl after its last renewal, so renewing more often than needed only makes node
- * loss slower on average; the master's own deadline (ttl - LEASE_SAFETY_MARGIN_MS after the last
- * confirmed renewal) leaves room for several failed renewals, and the heartbeat, not the renewal,
- * detects etcd going away.
+ * How often the lease is renewed while renewals succeed: ttl / 3 (1.7 s at ttl 5, 3.3 s at ttl 10),
+ * at least 0.5 s. A dead master's key lives ttl after its last renewal, so at a random moment of
+ * death it expires (ttl - interval / 2) later on average: renewing less often makes node loss
+ * shorter. What bounds the interval is the master's own deadline (ttl - LEASE_SAFETY_MARGIN_MS after
+ * the last confirmed renewal): a failed renewal is retried every RENEW_RETRY_MS, so at ttl 5 there
+ * are still four tries between the first miss and the deadline, and the heartbeat, not the
+ * renewal, detects etcd going away.
  */
 export function renewIntervalMs(ttlMs: number): number {
-  return Math.max(500, Math.round(ttlMs / 5));
+  return Math.max(500, Math.round(ttlMs / 3));
 }
+
+/** After a failed renewal, the next try comes this soon. */
+export const RENEW_RETRY_MS = 500;
 
 export interface FailsafeProbe {
   /** Monotonic ms the probe was sent. */

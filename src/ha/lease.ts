@@ -6,7 +6,7 @@
 import type { Dcs } from '../dcs/types.js';
 import type { Logger } from '../log/logger.js';
 import { monotonicMs } from '../util/time.js';
-import { allConfirmed, ETCD_HEARTBEAT_INTERVAL_MS, FAILSAFE_PROBE_INTERVAL_MS, renewIntervalMs, writeWindow, type FailsafeProbe, type WriteWindow } from './failsafe.js';
+import { allConfirmed, ETCD_HEARTBEAT_INTERVAL_MS, FAILSAFE_PROBE_INTERVAL_MS, RENEW_RETRY_MS, renewIntervalMs, writeWindow, type FailsafeProbe, type WriteWindow } from './failsafe.js';
 
 export interface LeaseKeeperOptions {
   dcs: Dcs;
@@ -21,6 +21,9 @@ export interface LeaseKeeperOptions {
   isPrimary: () => boolean;
   /** Called after every renewal etcd confirmed, and every probe all peers confirmed. */
   onRenewed?: () => void;
+  /** Called when etcd had let the lease expire and a new one was granted: the keys that lived on
+   *  the old one (this member's key) are gone and must be written again now, not at the next loop. */
+  onLeaseReplaced?: () => void;
 }
 
 export class LeaseKeeper {
@@ -89,24 +92,29 @@ export class LeaseKeeper {
     if (this.renewing) return;
     this.renewing = true;
     const { dcs, logger, timing } = this.options;
+    let failed = false;
     try {
       const result = await dcs.renewLease();
       // A freshly granted lease is valid from the moment we asked for it, like a renewed one.
       this.lastRenewal = result.sentAt;
       this.options.onRenewed?.();
-      if (!result.renewed) logger.warn('lease had expired: granted a new one (keys on the old lease are gone)');
+      if (!result.renewed) {
+        logger.warn('lease had expired: granted a new one (keys on the old lease are gone)');
+        this.options.onLeaseReplaced?.();
+      }
       if (this.failingSince !== null) {
         logger.info(`lease renewal works again after ${((monotonicMs() - this.failingSince) / 1000).toFixed(1)} s`);
         this.failingSince = null;
       }
     } catch (error) {
+      failed = true;
       if (this.failingSince === null) {
         this.failingSince = monotonicMs();
         logger.warn(`lease renewal failed: ${(error as Error).message}`);
       }
     } finally {
       this.renewing = false;
-      if (this.guardTimer) this.scheduleRenewal(renewIntervalMs(timing().ttl * 1000));
+      if (this.guardTimer) this.scheduleRenewal(failed ? RENEW_RETRY_MS : renewIntervalMs(timing().ttl * 1000));
     }
   }
 

@@ -94,6 +94,13 @@ export class HaLoop {
         probeFailsafe(this.status.lastCluster?.members ?? [], this.config.name, FAILSAFE_PROBE_TIMEOUT_MS, basicAuthHeaders(this.config.restapi.authentication), this.peerTls),
       isPrimary: () => this.primary,
       onRenewed: () => this.updateFence(),
+      // A rejoining member whose key vanished with its lease (partitioned longer than ttl) would
+      // otherwise stay keyless while an action runs (a replica start waits up to 120 s), and the
+      // master keeps replication slots only for members with a key: the replica could not stream.
+      onLeaseReplaced: () => {
+        void this.touchMember();
+        this.wake();
+      },
       demote: async () => {
         await this.pg.stop('immediate', 30_000);
         this.setPrimary(false);

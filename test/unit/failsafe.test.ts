@@ -16,12 +16,12 @@ function input(over: Partial<WriteWindowInput>): WriteWindowInput {
 const probe = (sentAt: number, asked: number, confirmed: number, answered = confirmed, deposed = 0): FailsafeProbe => ({ sentAt, asked, answered, confirmed, deposed, refused: [] });
 
 describe('renewIntervalMs', () => {
-  it('renews every ttl / 5, at least every 0.5 s', () => {
+  it('renews every ttl / 3, at least every 0.5 s', () => {
     assert.equal(ETCD_HEARTBEAT_INTERVAL_MS, 500);
-    assert.equal(renewIntervalMs(5000), 1000);
-    assert.equal(renewIntervalMs(10_000), 2000);
-    assert.equal(renewIntervalMs(30_000), 6000);
-    assert.equal(renewIntervalMs(2000), 500);
+    assert.equal(renewIntervalMs(5000), 1667);
+    assert.equal(renewIntervalMs(10_000), 3333);
+    assert.equal(renewIntervalMs(30_000), 10_000);
+    assert.equal(renewIntervalMs(1000), 500);
   });
 });
 
