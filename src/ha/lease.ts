@@ -32,6 +32,11 @@ export class LeaseKeeper {
   /** Monotonic ms at which the last heartbeat etcd answered was sent. */
   private lastHeartbeat: number | null = null;
   private heartbeating = false;
+  /** Monotonic ms this member last started running read-write (null: not now). It got there right
+   *  after etcd answered (the acquire transaction, or a cluster read naming it leader), so the
+   *  overdue clock starts there rather than at a heartbeat from an earlier reign: that stale
+   *  heartbeat made every promotion open with failsafe probes. */
+  private primarySince: number | null = null;
   private renewTimer: NodeJS.Timeout | null = null;
   private guardTimer: NodeJS.Timeout | null = null;
   private heartbeatTimer: NodeJS.Timeout | null = null;
@@ -64,7 +69,7 @@ export class LeaseKeeper {
     return writeWindow({
       now,
       ttlMs: ttl * 1000,
-      lastEtcdContact: this.lastHeartbeat,
+      lastEtcdContact: latest(this.lastHeartbeat, this.primarySince),
       failsafeMode,
       lastRenewal: this.lastRenewal,
       lastProbe: this.lastProbe,
@@ -132,7 +137,15 @@ export class LeaseKeeper {
   }
 
   private async guard(): Promise<void> {
-    if (this.demoting || !this.options.isPrimary()) return;
+    if (!this.options.isPrimary()) {
+      this.primarySince = null;
+      return;
+    }
+    if (this.primarySince === null) {
+      this.primarySince = monotonicMs();
+      void this.heartbeat();
+    }
+    if (this.demoting) return;
     const now = monotonicMs();
     const window = this.window(now);
     if (window.etcdOverdue && !this.probing && this.lastRenewal !== null && (this.lastProbe === null || now - this.lastProbe.sentAt >= FAILSAFE_PROBE_INTERVAL_MS)) {
@@ -179,4 +192,9 @@ export class LeaseKeeper {
       this.probing = false;
     }
   }
+}
+
+function latest(...times: Array<number | null>): number | null {
+  const known = times.filter((t): t is number => t !== null);
+  return known.length > 0 ? Math.max(...known) : null;
 }

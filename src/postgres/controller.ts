@@ -14,6 +14,7 @@ import {
   renderPostgresqlConf, renderSyncConf, SYNC_CONF,
 } from './render.js';
 import { ensureReplicationRole, SLOT_NAME_RE, syncPhysicalSlots } from './admin.js';
+import { parsePgControl } from './pg-control.js';
 import { readyToRetire, unmarkedOldTimelineSegments } from './rewound-wal.js';
 import { keyFileProblem, sslConninfo, sslEnvironment, sslSettings } from './ssl.js';
 import { mapStatusRow, offlineStatus, SessionClient, STATUS_SQL, type StatusRow } from './status.js';
@@ -312,6 +313,29 @@ export function createPostgresController(config: GovernorConfig, logger: Logger,
         await sleep(10);
       }
       throw new Error(`PostgreSQL did not stop within ${timeoutMs} ms (mode ${mode}); last lines of ${logFile}:\n${await tailFile(logFile, 20)}`);
+    },
+
+    async stopAtShutdownCheckpoint(timeoutMs: number): Promise<{ checkpointLsn: number } | null> {
+      await session.close();
+      const pid = await readPostmasterPid(inData('postmaster.pid'));
+      if (pid === null || !(await isRunning())) return null;
+      try {
+        process.kill(pid, STOP_SIGNALS.fast);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
+      }
+      const deadline = Date.now() + timeoutMs;
+      while (Date.now() < deadline) {
+        const control = parsePgControl(await fs.readFile(inData('global/pg_control')).catch(() => Buffer.alloc(0)));
+        if (control?.state === 'shut down') {
+          logger.info('shutdown checkpoint written', { lsn: control.checkpointLsn });
+          return { checkpointLsn: control.checkpointLsn };
+        }
+        // Gone without a clean shutdown checkpoint (crashed, or killed): nothing to hand over.
+        if (!(await isRunning())) throw new Error(`PostgreSQL exited during the fast shutdown (pg_control: ${control?.state ?? 'unreadable'})`);
+        await sleep(5);
+      }
+      throw new Error(`PostgreSQL wrote no shutdown checkpoint within ${timeoutMs} ms; last lines of ${logFile}:\n${await tailFile(logFile, 20)}`);
     },
 
     async checkpoint(): Promise<void> {

@@ -96,6 +96,14 @@ export interface PostgresController {
   /** Start and wait until it accepts connections (or until timeoutMs, then reject). */
   start(timeoutMs: number): Promise<void>;
   stop(mode: StopMode, timeoutMs: number): Promise<void>;
+  /**
+   * Ask for a fast shutdown and resolve as soon as its shutdown checkpoint is on disk, with the
+   * checkpoint's location, while the postmaster may still be finishing (walsenders sending the last
+   * WAL, the archiver archiving the segment it switched out): nothing can be written after that
+   * checkpoint. Null when PostgreSQL was not running; rejects when it exits without one, or after
+   * timeoutMs. Call stop() afterwards to wait for the exit.
+   */
+  stopAtShutdownCheckpoint(timeoutMs: number): Promise<{ checkpointLsn: number } | null>;
   reload(): Promise<void>;
   /** The postmaster named in postmaster.pid is alive (cheap: no connection). */
   isRunning(): Promise<boolean>;

@@ -188,17 +188,23 @@ test('primary, replica, promotion, rewind and re-follow', async (t) => {
     assert.equal(status.walReceiver?.senderPort, pgPort(configB));
   });
 
-  await t.test('stop both; stopping a stopped server succeeds', async () => {
+  await t.test('stop both (the primary to its shutdown checkpoint first, as a switchover does); stopping a stopped server succeeds', async () => {
     await a.stop('fast', 20_000);
+    const shutdown = await b.stopAtShutdownCheckpoint(20_000);
+    assert.ok(shutdown);
     await b.stop('smart', 20_000);
     await b.stop('fast', 20_000);
+    assert.equal(await b.stopAtShutdownCheckpoint(1000), null);
     for (const c of [a, b]) {
       const status = await c.status();
       assert.equal(status.running, false);
       assert.equal(status.accepting, false);
     }
     assert.equal((await a.controlData())?.clusterState, 'shut down in recovery');
-    assert.equal((await b.controlData())?.cleanShutdown, true);
+    const control = await b.controlData();
+    assert.equal(control?.cleanShutdown, true);
+    // pg_control read directly agrees with pg_controldata on the shutdown checkpoint.
+    assert.equal(shutdown.checkpointLsn, control?.checkpointLsn);
   });
 
   await t.test('governor log lines never carry a password', () => {
