@@ -64,6 +64,10 @@ export function defaultParameters(): [string, ParamValue][] {
     ['hot_standby_feedback', true],
     ['wal_receiver_status_interval', '1s'],
     ['wal_retrieve_retry_interval', '500ms'],
+    // Crash recovery (a postmaster SIGKILL, restarted in place) first fsyncs every file of the data
+    // directory one by one: 2 s of the write outage on a loaded machine here. One syncfs() per
+    // file system does the same job (PostgreSQL 14+, Linux).
+    ['recovery_init_sync_method', 'syncfs'],
     ['password_encryption', 'scram-sha-256'],
     ['recovery_target_timeline', 'latest'],
     ['max_connections', 100],
