@@ -65,10 +65,11 @@ export function defaultParameters(): [string, ParamValue][] {
     ['wal_receiver_status_interval', '1s'],
     // After its WAL source fails, a standby's startup process sleeps this long before trying again,
     // and a promote request that arrives in that sleep waits it out: a switchover's candidate,
-    // whose stream from the stopping master ended a moment earlier, promoted up to 0.5 s late
-    // (PostgreSQL's default is 5 s). The cost: while the master is down, each replica retries its
-    // connection 10 times a second (a log line each).
-    ['wal_retrieve_retry_interval', '100ms'],
+    // whose stream from the stopping master ended a moment earlier, promoted up to 0.5 s late at
+    // 500ms (PostgreSQL's default is 5 s). Shorter is not free: while the master restarts after a
+    // crash, each replica's reconnect attempts (a forked walreceiver, a refused connection and a
+    // log line each) slowed the restart by ~0.1 s at 100ms on 2 cores.
+    ['wal_retrieve_retry_interval', '200ms'],
     // Crash recovery (a postmaster SIGKILL, restarted in place) first fsyncs every file of the data
     // directory one by one: 2 s of the write outage on a loaded machine here. One syncfs() per
     // file system does the same job (PostgreSQL 14+, Linux).

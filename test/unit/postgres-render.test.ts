@@ -141,7 +141,7 @@ describe('postgresql.conf', () => {
     assert.equal(params.get('hot_standby'), true);
     assert.equal(params.get('wal_log_hints'), true);
     assert.equal(params.get('recovery_target_timeline'), 'latest');
-    assert.equal(params.get('wal_retrieve_retry_interval'), '100ms');
+    assert.equal(params.get('wal_retrieve_retry_interval'), '200ms');
     assert.equal(params.get('password_encryption'), 'scram-sha-256');
     assert.equal(params.has('primary_conninfo'), false);
     assert.equal(params.has('primary_slot_name'), false);
