@@ -234,16 +234,20 @@ function expandArchiveCommand(command: string, p: string, f: string): string {
 
 /** Mark every segment .ready at once, then run `command` per segment in order, as the archiver does
  *  (a failure is retried after 1 s, as PostgreSQL does); resolves the seconds from t0 to the last exit 0. */
-async function archiveAll(config: GovernorConfig, names: string[], command: string, user: PgUser): Promise<{ seconds: number; failures: number; lastError: string }> {
+async function archiveAll(config: GovernorConfig, names: string[], command: string, user: PgUser): Promise<{ seconds: number; failures: number; lastError: string; callMs: number[]; startedAt: number }> {
   const dataDir = config.postgresql.data_dir;
   const statusDir = path.join(dataDir, 'pg_wal', 'archive_status');
   const started = process.hrtime.bigint();
+  const startedAt = Date.now();
+  const callMs: number[] = [];
   await Promise.all(names.map((n) => writeFile(path.join(statusDir, `${n}.ready`), '').then(async () => { if (user.uid !== undefined) await chown(path.join(statusDir, `${n}.ready`), user.uid, user.gid!); })));
   let failures = 0;
   let lastError = '';
   for (const name of names) {
     for (;;) {
+      const callStarted = Date.now();
       const result = await shell(expandArchiveCommand(command, `pg_wal/${name}`, name), dataDir, user);
+      callMs.push(Date.now() - callStarted);
       if (result.code === 0) break;
       failures++;
       lastError = result.stderr.trim().split('\n').slice(-1)[0] ?? '';
@@ -252,7 +256,14 @@ async function archiveAll(config: GovernorConfig, names: string[], command: stri
     }
     await rename(path.join(statusDir, `${name}.ready`), path.join(statusDir, `${name}.done`));
   }
-  return { seconds: Number(process.hrtime.bigint() - started) / 1e9, failures, lastError };
+  return { seconds: Number(process.hrtime.bigint() - started) / 1e9, failures, lastError, callMs, startedAt };
+}
+
+/** "p50 / max" of a list of milliseconds. */
+function spread(ms: number[]): string {
+  if (ms.length === 0) return '-';
+  const sorted = [...ms].sort((a, b) => a - b);
+  return `${sorted[Math.floor(sorted.length / 2)]} / ${sorted.at(-1)} ms`;
 }
 
 async function governorRun(root: string, gen: Generated, user: PgUser, codec: CompressionMethod, target: Target, mode: 'pipeline' | 'cold'): Promise<Row> {
@@ -263,6 +274,8 @@ async function governorRun(root: string, gen: Generated, user: PgUser, codec: Co
     ? archiveCommands(governorArgv, member.configFile, { spoolDir: member.config.archive!.spool_dir, storage: member.config.archive!.storage })
     : archiveCommands(governorArgv, member.configFile);
   let uploaded = 0;
+  const uploadDoneAt: number[] = [];
+  const uploadMs: number[] = [];
   let uploader: WalUploaderProcess | null = null;
   if (mode === 'pipeline') {
     let ready!: () => void;
@@ -271,7 +284,11 @@ async function governorRun(root: string, gen: Generated, user: PgUser, codec: Co
       config: member.config, command: governorArgv, configFile: member.configFile, logger,
       onLog: (line) => {
         if (line.includes('"msg":"WAL uploader started"')) ready();
-        if (line.includes('"msg":"WAL uploaded ahead of archive_command"')) uploaded++;
+        if (line.includes('"msg":"WAL uploaded ahead of archive_command"')) {
+          uploaded++;
+          uploadDoneAt.push(Date.now());
+          uploadMs.push(Number(/"ms":(\d+)/.exec(line)?.[1] ?? NaN));
+        }
         if (line.includes('"level":"error"') || line.includes('"level":"warn"')) console.error(`  uploader: ${line}`);
       },
     });
@@ -281,8 +298,12 @@ async function governorRun(root: string, gen: Generated, user: PgUser, codec: Co
   try {
     const result = await archiveAll(member.config, gen.names, commands.push, user);
     const stored = await target.storedBytes(prefix);
+    // Where the time went: the uploader's own time per segment, when it had stored the last one,
+    // and what each archive_command call cost (waiting for a marker, or uploading itself).
+    const lastUpload = uploadDoneAt.length ? `${((Math.max(...uploadDoneAt) - result.startedAt) / 1000).toFixed(2)} s` : '-';
     const note = mode === 'pipeline'
-      ? `uploader running (upload_concurrency ${member.config.archive!.upload_concurrency}), ${uploaded} uploaded by it`
+      ? `uploader running (upload_concurrency ${member.config.archive!.upload_concurrency}), ${uploaded} uploaded by it ` +
+        `(each ${spread(uploadMs)}, last stored at ${lastUpload}); archive_command calls ${spread(result.callMs)}`
       : 'no uploader, wal-push per segment, upload_concurrency 1';
     return {
       codec, tool: `governor ${mode}`, storage: target.kind, seconds: result.seconds, rawBytes: gen.rawBytes, storedBytes: stored, failures: result.failures,
