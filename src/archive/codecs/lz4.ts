@@ -56,6 +56,7 @@ export class Lz4FrameEncoder extends Transform {
   private pendingBytes = 0;
   private started = false;
   private hashTable = newLz4HashTable();
+  private scratch = Buffer.alloc(0);
   private content: ReturnType<XXHashAPI['create32']> | null = null;
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
@@ -98,7 +99,10 @@ export class Lz4FrameEncoder extends Transform {
   }
 
   private writeBlock(block: Buffer): void {
-    const out = Buffer.allocUnsafe(4 + lz4Bound(block.length));
+    // One scratch buffer for every block, and a copy of just the compressed bytes pushed: a fresh
+    // 1 MiB buffer per block cost more in first-touch page faults than the copy (see SegmentBuffers).
+    if (this.scratch.length < 4 + lz4Bound(block.length)) this.scratch = Buffer.allocUnsafeSlow(4 + lz4Bound(block.length));
+    const out = this.scratch;
     const size = encodeLz4Block(block, out.subarray(4), this.hashTable);
     if (size >= block.length) {
       // Incompressible: store it as it is.
@@ -109,7 +113,7 @@ export class Lz4FrameEncoder extends Transform {
       return;
     }
     out.writeUInt32LE(size, 0);
-    this.push(out.subarray(0, 4 + size));
+    this.push(Buffer.from(out.subarray(0, 4 + size)));
   }
 }
 
