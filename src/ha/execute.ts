@@ -452,7 +452,7 @@ export class ActionExecutor {
       await sleep(20);
     }
     if (!confirmed) {
-      await this.stopPostgres('fast');
+      await this.finishStop();
       logger.error(
         `switchover aborted: ${candidate.name} did not confirm WAL past the shutdown checkpoint ${shutdownLsn} (it reported ${lastSeen}) within ${HANDOVER_CONFIRM_MS / 1000} s; staying master`,
       );
@@ -465,13 +465,18 @@ export class ActionExecutor {
     memory.cleanHandoffTo = candidate.name;
     const released = await dcs.releaseLeader();
     logger.info(`handed the leader key to ${candidate.name} after it confirmed WAL past ${shutdownLsn}`);
+    await this.finishStop();
+    await this.ctx.touchMember();
+    return released;
+  }
+
+  /** Wait for the postmaster that a switchover asked to stop; stop it at once if it hangs. */
+  private async finishStop(): Promise<void> {
     try {
       await this.stopPostgres('fast');
     } catch (error) {
-      logger.warn(`PostgreSQL did not finish its shutdown after the handover: ${(error as Error).message}; stopping immediately`);
+      this.ctx.logger.warn(`PostgreSQL did not finish its shutdown: ${(error as Error).message}; stopping immediately`);
       await this.stopPostgres('immediate');
     }
-    await this.ctx.touchMember();
-    return released;
   }
 }
