@@ -192,6 +192,20 @@ export function createPostgresController(config: GovernorConfig, logger: Logger,
     if (segments.length > 0) logger.info('marked old-timeline WAL as not to be archived by this member', { segments });
   }
 
+  /** Ask the running postmaster to stop in `mode`; false when none runs. Our own session goes
+   *  first: a smart shutdown would wait for it. */
+  async function signalPostmaster(mode: StopMode): Promise<boolean> {
+    await session.close();
+    const pid = await readPostmasterPid(inData('postmaster.pid'));
+    if (pid === null || !(await isRunning())) return false;
+    try {
+      process.kill(pid, STOP_SIGNALS[mode]);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
+    }
+    return true;
+  }
+
   const controller: PostgresController = {
     dataDirState,
 
@@ -294,16 +308,9 @@ export function createPostgresController(config: GovernorConfig, logger: Logger,
     },
 
     async stop(mode: StopMode, timeoutMs: number): Promise<void> {
-      await session.close(); // a smart shutdown would wait for our own connection
-      const pid = await readPostmasterPid(inData('postmaster.pid'));
-      if (pid === null || !(await isRunning())) return;
       // Signal the postmaster directly and poll every 10 ms: pg_ctl -w only looks every 100 ms,
       // and a switchover's write outage is counted in those milliseconds.
-      try {
-        process.kill(pid, STOP_SIGNALS[mode]);
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
-      }
+      if (!(await signalPostmaster(mode))) return;
       const deadline = Date.now() + timeoutMs;
       while (Date.now() < deadline) {
         if (!(await isRunning())) {
@@ -316,14 +323,7 @@ export function createPostgresController(config: GovernorConfig, logger: Logger,
     },
 
     async stopAtShutdownCheckpoint(timeoutMs: number): Promise<{ checkpointLsn: number } | null> {
-      await session.close();
-      const pid = await readPostmasterPid(inData('postmaster.pid'));
-      if (pid === null || !(await isRunning())) return null;
-      try {
-        process.kill(pid, STOP_SIGNALS.fast);
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
-      }
+      if (!(await signalPostmaster('fast'))) return null;
       const deadline = Date.now() + timeoutMs;
       while (Date.now() < deadline) {
         const control = parsePgControl(await fs.readFile(inData('global/pg_control')).catch(() => Buffer.alloc(0)));
