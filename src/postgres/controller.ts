@@ -324,15 +324,21 @@ export function createPostgresController(config: GovernorConfig, logger: Logger,
 
     async stopAtShutdownCheckpoint(timeoutMs: number): Promise<{ checkpointLsn: number } | null> {
       if (!(await signalPostmaster('fast'))) return null;
+      const readControl = async () => parsePgControl(await fs.readFile(inData('global/pg_control')).catch(() => Buffer.alloc(0)));
       const deadline = Date.now() + timeoutMs;
       while (Date.now() < deadline) {
-        const control = parsePgControl(await fs.readFile(inData('global/pg_control')).catch(() => Buffer.alloc(0)));
+        const control = await readControl();
         if (control?.state === 'shut down') {
           logger.info('shutdown checkpoint written', { lsn: control.checkpointLsn });
           return { checkpointLsn: control.checkpointLsn };
         }
-        // Gone without a clean shutdown checkpoint (crashed, or killed): nothing to hand over.
-        if (!(await isRunning())) throw new Error(`PostgreSQL exited during the fast shutdown (pg_control: ${control?.state ?? 'unreadable'})`);
+        if (!(await isRunning())) {
+          // It may have written the checkpoint and exited since the read above: look once more.
+          const last = await readControl();
+          if (last?.state === 'shut down') return { checkpointLsn: last.checkpointLsn };
+          // Gone without a clean shutdown checkpoint (crashed, or killed): nothing to hand over.
+          throw new Error(`PostgreSQL exited during the fast shutdown (pg_control: ${last?.state ?? 'unreadable'})`);
+        }
         await sleep(5);
       }
       throw new Error(`PostgreSQL wrote no shutdown checkpoint within ${timeoutMs} ms; last lines of ${logFile}:\n${await tailFile(logFile, 20)}`);
