@@ -351,13 +351,10 @@ export class ActionExecutor {
 
   private async promote(): Promise<boolean> {
     const { pg, dcs, config, memory, logger } = this.ctx;
-    const before = await pg.status();
-    if (before.inRecovery === false) {
-      this.ctx.setPrimary(true);
-      return true;
-    }
-    await pg.promote(PROMOTE_TIMEOUT_MS);
+    // No status query first: pg.promote checks recovery itself, and this runs inside the outage.
+    const result = await pg.promote(PROMOTE_TIMEOUT_MS);
     this.ctx.setPrimary(true);
+    if (!result.promoted) return true;
     memory.followTarget = null;
     memory.cleanHandoffTo = null;
     // Replicas wait for our member key to say "master" before they rewind against us: publish first.
@@ -368,7 +365,7 @@ export class ActionExecutor {
       const fork = await readTimelineSwitch(config.postgresql.data_dir, timeline);
       const history = [...(this.ctx.current().cluster?.history ?? [])];
       if (!history.some((row) => row[0] === (fork?.parentTimeline ?? timeline - 1))) {
-        history.push([fork?.parentTimeline ?? timeline - 1, fork?.switchLsn ?? before.walPosition ?? 0, fork?.reason ?? 'promoted', new Date().toISOString(), config.name]);
+        history.push([fork?.parentTimeline ?? timeline - 1, fork?.switchLsn ?? result.lsnBefore ?? 0, fork?.reason ?? 'promoted', new Date().toISOString(), config.name]);
         await dcs.setHistory(history).catch((error) => logger.warn(`could not record timeline history: ${(error as Error).message}`));
       }
     }

@@ -255,9 +255,9 @@ export class HaLoop {
 
   async iterate(): Promise<void> {
     const now = monotonicMs();
-    const cluster = await this.readCluster(now);
-    const pgStatus = await this.pg.status();
-    const dataDir = await this.pg.dataDirState();
+    // etcd, PostgreSQL and the data directory are read at once: after a watch event (a freed
+    // leader key) this is the first step of a takeover, inside the write outage.
+    const [cluster, pgStatus, dataDir] = await Promise.all([this.readCluster(now), this.pg.status(), this.pg.dataDirState()]);
     const control = !pgStatus.running && dataDir === 'initialized' ? await this.pg.controlData() : null;
     this.setPrimary(isPrimaryStatus(pgStatus));
 

@@ -14,11 +14,12 @@ import {
   renderPostgresqlConf, renderSyncConf, SYNC_CONF,
 } from './render.js';
 import { ensureReplicationRole, SLOT_NAME_RE, syncPhysicalSlots } from './admin.js';
+import { parseLsnOrNull } from './lsn.js';
 import { parsePgControl } from './pg-control.js';
 import { readyToRetire, unmarkedOldTimelineSegments } from './rewound-wal.js';
 import { keyFileProblem, sslConninfo, sslEnvironment, sslSettings } from './ssl.js';
 import { mapStatusRow, offlineStatus, SessionClient, STATUS_SQL, type StatusRow } from './status.js';
-import type { ArchiverStatus, ControlData, DataDirState, HostPort, PostgresController, PostgresStatus, StartRole, StopMode } from './types.js';
+import type { ArchiverStatus, ControlData, DataDirState, HostPort, PostgresController, PostgresStatus, PromoteResult, StartRole, StopMode } from './types.js';
 
 /** Postmaster signals for pg_ctl's shutdown modes. */
 const STOP_SIGNALS: Record<StopMode, NodeJS.Signals> = { smart: 'SIGTERM', fast: 'SIGINT', immediate: 'SIGQUIT' };
@@ -366,21 +367,31 @@ export function createPostgresController(config: GovernorConfig, logger: Logger,
       logger.info('synchronous_standby_names set', { synchronous_standby_names: names });
     },
 
-    async promote(timeoutMs: number): Promise<void> {
-      // pg_promote() over our session instead of pg_ctl: no process to spawn; then a 10 ms poll.
-      const result = await session.query<{ in_recovery: boolean }>('SELECT pg_is_in_recovery() AS in_recovery');
-      if (result.rows[0]?.in_recovery === false) {
+    async promote(timeoutMs: number): Promise<PromoteResult> {
+      // pg_promote() over our session instead of pg_ctl: no process to spawn. Only light queries on
+      // this path: it is inside the write outage of every failover, and the full status query every
+      // 10 ms took CPU from the promoting PostgreSQL on a small machine.
+      const before = await session.query<{ in_recovery: boolean; lsn: string | null }>(
+        'SELECT pg_is_in_recovery() AS in_recovery, greatest(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())::text AS lsn',
+      );
+      const lsnBefore = parseLsnOrNull(before.rows[0]?.lsn ?? null);
+      if (before.rows[0]?.in_recovery === false) {
         logger.info('promote: PostgreSQL is already out of recovery');
-        return;
+        return { promoted: false, lsnBefore: null };
       }
       // Never in the way of a promotion: at worst archiving meets that segment later, loudly.
       await retireOldTimelineReady().catch((error: Error) => logger.warn(`could not mark old-timeline WAL before promotion: ${error.message}`));
       await session.query('SELECT pg_promote(wait => false)');
       const deadline = Date.now() + timeoutMs;
       while (Date.now() < deadline) {
-        if ((await controller.status()).inRecovery === false) {
-          logger.info('PostgreSQL promoted');
-          return;
+        try {
+          const result = await session.query<{ in_recovery: boolean }>('SELECT pg_is_in_recovery() AS in_recovery');
+          if (result.rows[0]?.in_recovery === false) {
+            logger.info('PostgreSQL promoted');
+            return { promoted: true, lsnBefore };
+          }
+        } catch (error) {
+          logger.debug('recovery check failed while promoting', { error });
         }
         await sleep(10);
       }

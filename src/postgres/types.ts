@@ -84,6 +84,13 @@ export interface StartRole {
   restoreFromArchive?: boolean;
 }
 
+export interface PromoteResult {
+  /** False when PostgreSQL was already out of recovery (nothing was done). */
+  promoted: boolean;
+  /** The WAL position (received or replayed, the greater) just before the promotion. */
+  lsnBefore: number | null;
+}
+
 export interface PostgresController {
   dataDirState(): Promise<DataDirState>;
   controlData(): Promise<ControlData | null>;
@@ -109,8 +116,8 @@ export interface PostgresController {
   isRunning(): Promise<boolean>;
   /** CHECKPOINT now, so that a following shutdown checkpoint has little to write. */
   checkpoint(): Promise<void>;
-  /** pg_ctl promote and wait until it is out of recovery. */
-  promote(timeoutMs: number): Promise<void>;
+  /** pg_promote() and wait until it is out of recovery. */
+  promote(timeoutMs: number): Promise<PromoteResult>;
   /** pg_basebackup from `source` into an empty data directory. */
   basebackup(source: HostPort): Promise<void>;
   /** pg_rewind against `source`; resolves false (after logging why) when rewind failed. */

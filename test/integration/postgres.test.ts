@@ -159,10 +159,14 @@ test('primary, replica, promotion, rewind and re-follow', async (t) => {
   });
 
   await t.test('promote B, diverge A, rewind A and follow B', async () => {
-    await b.promote(30_000);
+    const replicaLsn = (await b.status()).walPosition;
+    const result = await b.promote(30_000);
+    assert.equal(result.promoted, true);
+    assert.ok(result.lsnBefore !== null && replicaLsn !== null && result.lsnBefore >= replicaLsn, `lsnBefore ${result.lsnBefore} vs ${replicaLsn}`);
     const promoted = await b.status();
     assert.equal(promoted.inRecovery, false);
     assert.equal(promoted.timeline, 2);
+    assert.deepEqual(await b.promote(30_000), { promoted: false, lsnBefore: null }, 'a second promote finds it out of recovery');
     await b.syncSlots(['a']);
 
     await pgQuery(configA, "INSERT INTO t (src) VALUES ('diverged')");
