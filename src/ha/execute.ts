@@ -8,7 +8,7 @@ import type { GovernorConfig, DynamicConfig } from '../config/types.js';
 import type { ClusterView, Dcs, Member } from '../dcs/types.js';
 import type { Logger } from '../log/logger.js';
 import { slotNameFor, type PostgresController, type ReplicationRow, type StartRole, type StopMode } from '../postgres/types.js';
-import { probeServer } from '../postgres/probe.js';
+import { openWalPositionProbe, probeServer, type WalPositionProbe } from '../postgres/probe.js';
 import { readTimelineSwitch } from '../postgres/timeline-history.js';
 import { monotonicMs, sleep } from '../util/time.js';
 import { memberPostgresAddress } from './member.js';
@@ -413,40 +413,40 @@ export class ActionExecutor {
     // PostgreSQL's shutdown waits for its archiver to archive every finished segment: let those
     // be stored while writes are still served, so the stop (part of the write outage) does not.
     if (this.ctx.config.archive?.enabled) await this.waitForArchiveIdle(ARCHIVE_IDLE_WAIT_MS);
+    // The session the handover check polls is opened now, beside the checkpoint, not in the outage.
+    const superuser = this.ctx.config.postgresql.authentication.superuser;
+    const opening = (async () => openWalPositionProbe(memberPostgresAddress(candidate), superuser))().catch((error: Error) => {
+      logger.info(`cannot query ${candidate.name}'s PostgreSQL directly (${error.message}): the handover check asks its REST API`);
+      return null;
+    });
     // Flush dirty buffers while still serving writes, so the shutdown checkpoint (part of the
     // write outage) has almost nothing left to do.
     await pg.checkpoint().catch((error) => logger.warn(`checkpoint before switchover failed: ${(error as Error).message}`));
+    const probe = await opening;
     // The key is handed over once the shutdown checkpoint is written and the candidate has it, not
     // once the postmaster has exited: after that checkpoint nothing can be written here, and what
     // the postmaster still does (walsenders finishing, the archiver storing the segment the
     // shutdown switched out) took 0.1-0.5 s of write outage.
     this.ctx.setPrimary(false);
     let shutdownLsn: number | null = null;
-    try {
-      shutdownLsn = (await pg.stopAtShutdownCheckpoint(STOP_TIMEOUT_MS))?.checkpointLsn ?? null;
-      if (shutdownLsn === null) {
-        const control = await pg.controlData(); // it had stopped before we asked
-        if (control?.cleanShutdown) shutdownLsn = control.checkpointLsn;
-      }
-    } catch (error) {
-      logger.warn(`fast shutdown did not finish: ${(error as Error).message}; stopping immediately`);
-      await this.stopPostgres('immediate');
-    }
-    const deadline = monotonicMs() + HANDOVER_CONFIRM_MS;
     let confirmed = false;
     let lastSeen: number | null = null;
-    while (shutdownLsn !== null && monotonicMs() < deadline) {
+    try {
       try {
-        const peer = peerStatusFromJson(candidate.name, await fetchMemberStatus(candidate, 1000, this.ctx.peerTls));
-        lastSeen = peer.walPosition;
-        if (peer.walPosition !== null && peer.walPosition > shutdownLsn) {
-          confirmed = true;
-          break;
+        shutdownLsn = (await pg.stopAtShutdownCheckpoint(STOP_TIMEOUT_MS))?.checkpointLsn ?? null;
+        if (shutdownLsn === null) {
+          const control = await pg.controlData(); // it had stopped before we asked
+          if (control?.cleanShutdown) shutdownLsn = control.checkpointLsn;
         }
-      } catch {
-        // The candidate's API may be busy; keep asking until the deadline.
+      } catch (error) {
+        logger.warn(`fast shutdown did not finish: ${(error as Error).message}; stopping immediately`);
+        await this.stopPostgres('immediate');
       }
-      await sleep(20);
+      if (shutdownLsn !== null) ({ confirmed, lastSeen } = await this.waitForCandidateWal(candidate, shutdownLsn, probe));
+    } finally {
+      // Not awaited: ending the session waits for the candidate's backend to exit (80-110 ms
+      // measured under switchover load), which would delay the release below.
+      void probe?.close();
     }
     if (!confirmed) {
       await this.finishStop();
@@ -465,6 +465,38 @@ export class ActionExecutor {
     await this.finishStop();
     await this.ctx.touchMember();
     return released;
+  }
+
+  /**
+   * Poll until `candidate` reports WAL past `lsn` (the shutdown checkpoint), for at most
+   * HANDOVER_CONFIRM_MS: over the open session to its PostgreSQL while that works, else its REST API.
+   */
+  private async waitForCandidateWal(candidate: Member, lsn: number, probe: WalPositionProbe | null): Promise<{ confirmed: boolean; lastSeen: number | null }> {
+    const deadline = monotonicMs() + HANDOVER_CONFIRM_MS;
+    let direct = probe;
+    let lastSeen: number | null = null;
+    while (monotonicMs() < deadline) {
+      let position: number | null = null;
+      if (direct) {
+        try {
+          position = await direct.position();
+        } catch (error) {
+          this.ctx.logger.info(`querying ${candidate.name}'s PostgreSQL failed (${(error as Error).message}): asking its REST API`);
+          direct = null;
+        }
+      }
+      if (!direct) {
+        try {
+          position = peerStatusFromJson(candidate.name, await fetchMemberStatus(candidate, 1000, this.ctx.peerTls)).walPosition;
+        } catch {
+          // The candidate's API may be busy; keep asking until the deadline.
+        }
+      }
+      lastSeen = position ?? lastSeen;
+      if (position !== null && position > lsn) return { confirmed: true, lastSeen };
+      await sleep(direct ? 5 : 20);
+    }
+    return { confirmed: false, lastSeen };
   }
 
   /** Wait for the postmaster that a switchover asked to stop; stop it at once if it hangs. */

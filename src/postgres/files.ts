@@ -177,6 +177,28 @@ export async function isPostgresProcess(pid: number): Promise<boolean> {
   }
 }
 
+/**
+ * Send `signal` to `pid` only if /proc says its parent is `parentPid` (so a PID recycled since it
+ * was read is never signalled); false when it is not, or no longer, that process's child.
+ */
+export async function signalChildOf(pid: number, parentPid: number, signal: NodeJS.Signals): Promise<boolean> {
+  let stat: string;
+  try {
+    stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return false;
+  }
+  // Fields after the parenthesised command name: state, then ppid.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  if (Number(fields[1]) !== parentPid || fields[0] === 'Z') return false;
+  try {
+    process.kill(pid, signal);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** The last `lines` lines of a text file ('' when missing); reads at most the last 1 MiB. */
 export async function tailFile(file: string, lines: number): Promise<string> {
   if (lines <= 0) return '';

@@ -1,8 +1,10 @@
-// Can another member's PostgreSQL be reached as superuser right now? Asked before anything
-// destructive (pg_rewind, re-cloning) so an unreachable source never costs us our data.
+// Sessions to another member's PostgreSQL as superuser: can it be reached right now (asked before
+// anything destructive, pg_rewind or re-cloning, so an unreachable source never costs us our data),
+// and how much WAL has it (a switchover's handover check).
 
 import pg from 'pg';
 import type { Credentials } from '../config/types.js';
+import { parseLsnOrNull } from './lsn.js';
 import type { HostPort } from './types.js';
 
 export interface ProbeResult {
@@ -46,4 +48,45 @@ export async function probeServer(source: HostPort, superuser: Credentials, time
   } finally {
     await client.end().catch(() => undefined);
   }
+}
+
+/** An open session to another member's PostgreSQL that reports how much WAL it has. */
+export interface WalPositionProbe {
+  /** The greater of the WAL received and flushed by its walreceiver and the WAL replayed. */
+  position(): Promise<number | null>;
+  close(): Promise<void>;
+}
+
+/**
+ * Open a superuser session to `source` for repeated WAL-position reads. A switchover polls its
+ * candidate this way: one light query on a session opened in advance, where the candidate's REST
+ * status runs its full status query (40-80 ms per poll measured while a switchover loads the host).
+ */
+export async function openWalPositionProbe(source: HostPort, superuser: Credentials, timeoutMs = 1000): Promise<WalPositionProbe> {
+  const client = new pg.Client({
+    host: source.host,
+    port: source.port,
+    user: superuser.username,
+    password: superuser.password,
+    database: 'postgres',
+    connectionTimeoutMillis: timeoutMs,
+    statement_timeout: timeoutMs,
+    // Client side as well: a candidate cut off mid-query must not hold the handover past its deadline.
+    query_timeout: timeoutMs,
+    application_name: 'governor-handover',
+  });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+  } catch (error) {
+    await client.end().catch(() => undefined);
+    throw error;
+  }
+  return {
+    async position() {
+      const result = await client.query<{ lsn: string | null }>('SELECT greatest(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())::text AS lsn');
+      return parseLsnOrNull(result.rows[0]?.lsn ?? null);
+    },
+    close: () => client.end().catch(() => undefined),
+  };
 }
