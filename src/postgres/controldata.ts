@@ -1,6 +1,8 @@
-// Parsing pg_controldata output (run with LC_ALL=C so the labels are English).
+// ControlData from pg_controldata output (run with LC_ALL=C so the labels are English) or from
+// pg_control read directly.
 import type { ControlData } from './types.js';
 import { parseLsn } from './lsn.js';
+import type { PgControlSnapshot } from './pg-control.js';
 
 /** "Key:   value" lines into a map; lines without a colon are skipped. */
 export function parseControlDataLines(text: string): Map<string, string> {
@@ -26,7 +28,15 @@ export function parseControlData(text: string): ControlData {
   const clusterState = get('Database cluster state');
   const timeline = Number(get("Latest checkpoint's TimeLineID"));
   if (!Number.isInteger(timeline) || timeline < 1) throw new Error('malformed checkpoint timeline in pg_controldata output');
-  const checkpointLsn = parseLsn(get('Latest checkpoint location'));
+  return controlData(systemIdentifier, clusterState, timeline, parseLsn(get('Latest checkpoint location')));
+}
+
+/** ControlData from pg_control read directly (pg-control.ts). */
+export function controlDataFromSnapshot(snapshot: PgControlSnapshot): ControlData {
+  return controlData(snapshot.systemIdentifier, snapshot.state, snapshot.timeline, snapshot.checkpointLsn);
+}
+
+function controlData(systemIdentifier: string, clusterState: string, timeline: number, checkpointLsn: number): ControlData {
   return {
     systemIdentifier,
     clusterState,

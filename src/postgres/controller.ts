@@ -6,9 +6,9 @@ import pg from 'pg';
 import type { GovernorConfig } from '../config/types.js';
 import { type Logger, redact, registerSecret } from '../log/logger.js';
 import { sleep } from '../util/time.js';
-import { parseControlData } from './controldata.js';
+import { controlDataFromSnapshot, parseControlData } from './controldata.js';
 import { describeFailure, type PgUser, resolvePgUser, runPgBinary, spawnPostmaster, type RunOptions, type RunResult } from './exec.js';
-import { assertTraversable, emptyDir, ensureDir, isPostgresProcess, ownDir, readPostmasterPid, signalChildOf, tailFile, touchOwned, writeFileAtomic } from './files.js';
+import { assertTraversable, emptyDir, ensureDir, isPostgresProcess, ownDir, readPostmasterPid, signalChildOf, tailFile, touchOwned, writeFileAtomic, writeFileIfChanged } from './files.js';
 import {
   type ArchiveCommands, autoConfParameters, buildConninfo, buildParameters, EMPTY_AUTO_CONF, parseListen, parseSyncConf, renderPgHba, renderPgpass,
   renderPostgresqlConf, renderSyncConf, SYNC_CONF,
@@ -115,7 +115,7 @@ export function createPostgresController(config: GovernorConfig, logger: Logger,
   };
 
   const writePassFile = async () =>
-    writeFileAtomic(passFile, renderPgpass([replication, superuser]), await owner());
+    writeFileIfChanged(passFile, renderPgpass([replication, superuser]), await owner());
 
   /** governor never uses ALTER SYSTEM; whatever a base backup or rewind copied in there must not override us. */
   const resetAutoConf = async (): Promise<void> => {
@@ -211,7 +211,18 @@ export function createPostgresController(config: GovernorConfig, logger: Logger,
     dataDirState,
 
     async controlData(): Promise<ControlData | null> {
-      if (!(await exists(inData('global/pg_control')))) return null;
+      let file: Buffer;
+      try {
+        file = await fs.readFile(inData('global/pg_control'));
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+        throw error;
+      }
+      // Read directly: a crashed master's restart waits on this, and pg_controldata is a process
+      // spawned from a large one (50-150 ms here). A layout the parser does not know, or a torn
+      // read, goes to pg_controldata.
+      const snapshot = parsePgControl(file);
+      if (snapshot) return controlDataFromSnapshot(snapshot);
       const result = await run('pg_controldata', ['-D', dataDir], { env: { LC_ALL: 'C' }, timeoutMs: 30_000 });
       if (result.code !== 0) throw new Error(describeFailure('pg_controldata', result));
       return parseControlData(result.stdout);
@@ -256,11 +267,11 @@ export function createPostgresController(config: GovernorConfig, logger: Logger,
       await writePassFile();
       // Last, so that the synchronous standby governor picked overrides any configured value.
       params.set('include_if_exists', SYNC_CONF);
-      await writeFileAtomic(inData('postgresql.conf'), renderPostgresqlConf(params), who);
-      await writeFileAtomic(inData('pg_hba.conf'), renderPgHba(pgc), who);
+      await writeFileIfChanged(inData('postgresql.conf'), renderPostgresqlConf(params), who);
+      await writeFileIfChanged(inData('pg_hba.conf'), renderPgHba(pgc), who);
       await resetAutoConf();
       if (role.role === 'replica') {
-        await writeFileAtomic(inData('standby.signal'), '', who);
+        await writeFileIfChanged(inData('standby.signal'), '', who);
         // A replica has no synchronous standby; when promoted, the master's loop picks one.
         await fs.rm(inData(SYNC_CONF), { force: true });
         syncNames = '';

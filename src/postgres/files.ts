@@ -115,6 +115,23 @@ export async function writeFileAtomic(file: string, content: string, owner: Owne
   }
 }
 
+/**
+ * writeFileAtomic unless `file` already has exactly this content, mode and owner: a restart in
+ * place (a crashed master's) rewrites the same configuration, and each atomic write is an fsync
+ * on the way to PostgreSQL accepting writes again. True when it wrote.
+ */
+export async function writeFileIfChanged(file: string, content: string, owner: Owner, mode = 0o600): Promise<boolean> {
+  try {
+    const [current, info] = await Promise.all([fs.readFile(file, 'utf8'), fs.stat(file)]);
+    const sameOwner = (owner.uid === undefined || info.uid === owner.uid) && (owner.gid === undefined || info.gid === owner.gid);
+    if (current === content && (info.mode & 0o777) === mode && sameOwner) return false;
+  } catch {
+    // Missing or unreadable: write it.
+  }
+  await writeFileAtomic(file, content, owner, mode);
+  return true;
+}
+
 /** Create the file when missing (empty) and make sure it is owned by `owner`; content is kept. */
 export async function touchOwned(file: string, owner: Owner, mode = 0o600): Promise<void> {
   const handle = await fs.open(file, 'a', mode);

@@ -1,5 +1,6 @@
 // Real PostgreSQL 15: initdb, replication through a slot, promotion, divergence, pg_rewind, re-follow.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
@@ -8,7 +9,14 @@ import { createLogger } from '../../src/log/logger.js';
 import { createPostgresController, sidecarPaths } from '../../src/postgres/controller.js';
 import type { PostgresController } from '../../src/postgres/types.js';
 import { readPostmasterPid } from '../../src/postgres/files.js';
+import { parseControlData } from '../../src/postgres/controldata.js';
 import { cleanupPg, makePgTestRoot, pgMemberConfig, pgPort, pgQuery, processGroupAndSession, waitFor } from '../helpers/postgres.js';
+
+/** What pg_controldata says about a data directory (controlData() reads pg_control itself). */
+function pgControldata(dataDir: string) {
+  const binDir = process.env.GOVERNOR_PG_BIN_DIR ?? '/usr/lib/postgresql/15/bin';
+  return parseControlData(execFileSync(path.join(binDir, 'pg_controldata'), ['-D', dataDir], { env: { ...process.env, LC_ALL: 'C' }, encoding: 'utf8' }));
+}
 
 const logLines: string[] = [];
 const logger = createLogger({
@@ -80,6 +88,7 @@ test('primary, replica, promotion, rewind and re-follow', async (t) => {
     assert.equal(control.wasPrimary, true);
     assert.equal(control.cleanShutdown, true);
     assert.equal(control.timeline, 1);
+    assert.deepEqual(control, pgControldata(configA.postgresql.data_dir));
     await a.writeConfig({ role: 'primary', clusterParameters: { max_connections: 50, work_mem: '8MB' } });
 
     const dataDir = configA.postgresql.data_dir;
@@ -173,6 +182,7 @@ test('primary, replica, promotion, rewind and re-follow', async (t) => {
     await a.stop('immediate', 10_000);
     assert.equal((await a.status()).running, false);
     const crashed = await a.controlData();
+    assert.deepEqual(crashed, pgControldata(configA.postgresql.data_dir));
     assert.equal(crashed?.cleanShutdown, false);
     assert.equal(crashed?.wasPrimary, true);
     await pgQuery(configB, "INSERT INTO t (src) VALUES ('b1')");
@@ -207,8 +217,11 @@ test('primary, replica, promotion, rewind and re-follow', async (t) => {
     assert.equal((await a.controlData())?.clusterState, 'shut down in recovery');
     const control = await b.controlData();
     assert.equal(control?.cleanShutdown, true);
-    // pg_control read directly agrees with pg_controldata on the shutdown checkpoint.
+    // pg_control read directly agrees with pg_controldata, field by field.
     assert.equal(shutdown.checkpointLsn, control?.checkpointLsn);
+    assert.deepEqual(control, pgControldata(configB.postgresql.data_dir));
+    assert.equal(control?.timeline, 2);
+    assert.deepEqual(await a.controlData(), pgControldata(configA.postgresql.data_dir));
   });
 
   await t.test('governor log lines never carry a password', () => {
