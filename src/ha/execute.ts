@@ -8,9 +8,10 @@ import type { GovernorConfig, DynamicConfig } from '../config/types.js';
 import type { ClusterView, Dcs, Member } from '../dcs/types.js';
 import type { Logger } from '../log/logger.js';
 import { slotNameFor, type PostgresController, type ReplicationRow, type StartRole, type StopMode } from '../postgres/types.js';
-import { openWalPositionProbe, probeServer, type WalPositionProbe } from '../postgres/probe.js';
+import { openWalPositionProbe, probeServer } from '../postgres/probe.js';
 import { readTimelineSwitch } from '../postgres/timeline-history.js';
 import { monotonicMs, sleep } from '../util/time.js';
+import { waitForWalPast } from './handover.js';
 import { memberPostgresAddress } from './member.js';
 import { fetchMemberStatus, peerStatusFromJson } from './peers.js';
 import type { TlsClientOptions } from '../util/http-client.js';
@@ -442,7 +443,13 @@ export class ActionExecutor {
         logger.warn(`fast shutdown did not finish: ${(error as Error).message}; stopping immediately`);
         await this.stopPostgres('immediate');
       }
-      if (shutdownLsn !== null) ({ confirmed, lastSeen } = await this.waitForCandidateWal(candidate, shutdownLsn, probe));
+      if (shutdownLsn !== null) {
+        const rest = { position: async () => peerStatusFromJson(candidate.name, await fetchMemberStatus(candidate, 1000, this.ctx.peerTls)).walPosition };
+        ({ confirmed, lastSeen } = await waitForWalPast(shutdownLsn, probe, rest, {
+          timeoutMs: HANDOVER_CONFIRM_MS,
+          onDirectFailure: (error) => logger.info(`querying ${candidate.name}'s PostgreSQL failed (${error.message}): asking its REST API`),
+        }));
+      }
     } finally {
       // Not awaited: ending the session waits for the candidate's backend to exit (80-110 ms
       // measured under switchover load), which would delay the release below.
@@ -465,38 +472,6 @@ export class ActionExecutor {
     await this.finishStop();
     await this.ctx.touchMember();
     return released;
-  }
-
-  /**
-   * Poll until `candidate` reports WAL past `lsn` (the shutdown checkpoint), for at most
-   * HANDOVER_CONFIRM_MS: over the open session to its PostgreSQL while that works, else its REST API.
-   */
-  private async waitForCandidateWal(candidate: Member, lsn: number, probe: WalPositionProbe | null): Promise<{ confirmed: boolean; lastSeen: number | null }> {
-    const deadline = monotonicMs() + HANDOVER_CONFIRM_MS;
-    let direct = probe;
-    let lastSeen: number | null = null;
-    while (monotonicMs() < deadline) {
-      let position: number | null = null;
-      if (direct) {
-        try {
-          position = await direct.position();
-        } catch (error) {
-          this.ctx.logger.info(`querying ${candidate.name}'s PostgreSQL failed (${(error as Error).message}): asking its REST API`);
-          direct = null;
-        }
-      }
-      if (!direct) {
-        try {
-          position = peerStatusFromJson(candidate.name, await fetchMemberStatus(candidate, 1000, this.ctx.peerTls)).walPosition;
-        } catch {
-          // The candidate's API may be busy; keep asking until the deadline.
-        }
-      }
-      lastSeen = position ?? lastSeen;
-      if (position !== null && position > lsn) return { confirmed: true, lastSeen };
-      await sleep(direct ? 5 : 20);
-    }
-    return { confirmed: false, lastSeen };
   }
 
   /** Wait for the postmaster that a switchover asked to stop; stop it at once if it hangs. */
