@@ -18,7 +18,7 @@ import { parseLsnOrNull } from './lsn.js';
 import { parsePgControl } from './pg-control.js';
 import { readyToRetire, unmarkedOldTimelineSegments } from './rewound-wal.js';
 import { keyFileProblem, sslConninfo, sslEnvironment, sslSettings } from './ssl.js';
-import { mapStatusRow, offlineStatus, SessionClient, STATUS_SQL, type StatusRow } from './status.js';
+import { mapStatusRow, offlineStatus, REPLICA_WAL_POSITION_SQL, SessionClient, STATUS_SQL, type StatusRow } from './status.js';
 import type { ArchiverStatus, ControlData, DataDirState, HostPort, PostgresController, PostgresStatus, PromoteResult, StartRole, StopMode } from './types.js';
 
 /** Postmaster signals for pg_ctl's shutdown modes. */
@@ -383,7 +383,7 @@ export function createPostgresController(config: GovernorConfig, logger: Logger,
       // this path: it is inside the write outage of every failover, and the full status query every
       // 10 ms took CPU from the promoting PostgreSQL on a small machine.
       const before = await session.query<{ in_recovery: boolean; lsn: string | null }>(
-        'SELECT pg_is_in_recovery() AS in_recovery, greatest(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())::text AS lsn',
+        `SELECT pg_is_in_recovery() AS in_recovery, ${REPLICA_WAL_POSITION_SQL}::text AS lsn`,
       );
       const lsnBefore = parseLsnOrNull(before.rows[0]?.lsn ?? null);
       if (before.rows[0]?.in_recovery === false) {

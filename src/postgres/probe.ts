@@ -5,7 +5,25 @@
 import pg from 'pg';
 import type { Credentials } from '../config/types.js';
 import { parseLsnOrNull } from './lsn.js';
+import { REPLICA_WAL_POSITION_SQL } from './status.js';
 import type { HostPort } from './types.js';
+
+/** A session to `source` as superuser (not yet connected); its errors surface through its calls. */
+function superuserClient(source: HostPort, superuser: Credentials, timeoutMs: number, applicationName: string, extra: pg.ClientConfig = {}): pg.Client {
+  const client = new pg.Client({
+    host: source.host,
+    port: source.port,
+    user: superuser.username,
+    password: superuser.password,
+    database: 'postgres',
+    connectionTimeoutMillis: timeoutMs,
+    statement_timeout: timeoutMs,
+    application_name: applicationName,
+    ...extra,
+  });
+  client.on('error', () => undefined);
+  return client;
+}
 
 export interface ProbeResult {
   reachable: boolean;
@@ -19,17 +37,7 @@ export interface ProbeResult {
  * its control file and would otherwise rewind against the old timeline.
  */
 export async function probeServer(source: HostPort, superuser: Credentials, timeoutMs = 2000): Promise<ProbeResult> {
-  const client = new pg.Client({
-    host: source.host,
-    port: source.port,
-    user: superuser.username,
-    password: superuser.password,
-    database: 'postgres',
-    connectionTimeoutMillis: timeoutMs,
-    statement_timeout: timeoutMs,
-    application_name: 'governor-probe',
-  });
-  client.on('error', () => undefined);
+  const client = superuserClient(source, superuser, timeoutMs, 'governor-probe');
   try {
     await client.connect();
     const result = await client.query<{ in_recovery: boolean; checkpoint_timeline: number; current_timeline: number | null }>(
@@ -63,19 +71,8 @@ export interface WalPositionProbe {
  * status runs its full status query (40-80 ms per poll measured while a switchover loads the host).
  */
 export async function openWalPositionProbe(source: HostPort, superuser: Credentials, timeoutMs = 1000): Promise<WalPositionProbe> {
-  const client = new pg.Client({
-    host: source.host,
-    port: source.port,
-    user: superuser.username,
-    password: superuser.password,
-    database: 'postgres',
-    connectionTimeoutMillis: timeoutMs,
-    statement_timeout: timeoutMs,
-    // Client side as well: a candidate cut off mid-query must not hold the handover past its deadline.
-    query_timeout: timeoutMs,
-    application_name: 'governor-handover',
-  });
-  client.on('error', () => undefined);
+  // Client side as well: a candidate cut off mid-query must not hold the handover past its deadline.
+  const client = superuserClient(source, superuser, timeoutMs, 'governor-handover', { query_timeout: timeoutMs });
   try {
     await client.connect();
   } catch (error) {
@@ -84,7 +81,7 @@ export async function openWalPositionProbe(source: HostPort, superuser: Credenti
   }
   return {
     async position() {
-      const result = await client.query<{ lsn: string | null }>('SELECT greatest(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())::text AS lsn');
+      const result = await client.query<{ lsn: string | null }>(`SELECT ${REPLICA_WAL_POSITION_SQL}::text AS lsn`);
       return parseLsnOrNull(result.rows[0]?.lsn ?? null);
     },
     close: () => client.end().catch(() => undefined),

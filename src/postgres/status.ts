@@ -4,6 +4,10 @@ import type { Logger } from '../log/logger.js';
 import { parseLsnOrNull, timelineFromWalFileName } from './lsn.js';
 import type { PostgresStatus, ReplicationRow, WalReceiverStatus } from './types.js';
 
+/** A replica's WAL position as an SQL expression: received and flushed, or replayed, whichever is
+ *  further (walPosition below; a switchover's candidate and a promotion read it alone). */
+export const REPLICA_WAL_POSITION_SQL = 'greatest(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())';
+
 export const STATUS_SQL = `
 SELECT
   pg_is_in_recovery() AS in_recovery,
