@@ -168,6 +168,20 @@ export async function readPostmasterPid(lockFile: string): Promise<number | null
   }
 }
 
+/** Command name, state and parent of `pid` from /proc/<pid>/stat; null when it cannot be read. */
+async function procStat(pid: number): Promise<{ comm: string; state: string; ppid: number } | null> {
+  let stat: string;
+  try {
+    stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return null;
+  }
+  // The command name is parenthesised and may hold spaces; state and ppid follow it.
+  const close = stat.lastIndexOf(')');
+  const fields = stat.slice(close + 2).split(' ');
+  return { comm: stat.slice(stat.indexOf('(') + 1, close), state: fields[0] ?? '', ppid: Number(fields[1]) };
+}
+
 /** Whether `pid` is a live process that (where /proc tells) is a PostgreSQL server, not a recycled PID. */
 export async function isPostgresProcess(pid: number): Promise<boolean> {
   try {
@@ -175,18 +189,11 @@ export async function isPostgresProcess(pid: number): Promise<boolean> {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
   }
-  let stat: string;
-  try {
-    stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    // Without /proc (not Linux) trust kill(pid, 0); with it, the process has just gone.
-    return !(await exists('/proc/self/stat'));
-  }
-  const close = stat.lastIndexOf(')');
-  const state = stat.slice(close + 2, close + 3);
-  if (state === 'Z' || state === 'X') return false; // exited, not yet reaped
-  const comm = stat.slice(stat.indexOf('(') + 1, close);
-  if (/^(postgres|postmaster)/.test(comm)) return true;
+  const stat = await procStat(pid);
+  // Without /proc (not Linux) trust kill(pid, 0); with it, the process has just gone.
+  if (!stat) return !(await exists('/proc/self/stat'));
+  if (stat.state === 'Z' || stat.state === 'X') return false; // exited, not yet reaped
+  if (/^(postgres|postmaster)/.test(stat.comm)) return true;
   try {
     return /postgres|postmaster/.test(await fs.readFile(`/proc/${pid}/cmdline`, 'utf8'));
   } catch {
@@ -199,15 +206,8 @@ export async function isPostgresProcess(pid: number): Promise<boolean> {
  * was read is never signalled); false when it is not, or no longer, that process's child.
  */
 export async function signalChildOf(pid: number, parentPid: number, signal: NodeJS.Signals): Promise<boolean> {
-  let stat: string;
-  try {
-    stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return false;
-  }
-  // Fields after the parenthesised command name: state, then ppid.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  if (Number(fields[1]) !== parentPid || fields[0] === 'Z') return false;
+  const stat = await procStat(pid);
+  if (!stat || stat.ppid !== parentPid || stat.state === 'Z') return false;
   try {
     process.kill(pid, signal);
     return true;
