@@ -52,6 +52,11 @@ export function whyNotCandidate(s: Snapshot): string | null {
   if (tags.nofailover) return 'tagged nofailover';
   if (tags.failover_priority <= 0) return 'failover_priority is 0';
   if (!isRunningReplica(s)) return 'PostgreSQL is not running as a healthy replica';
+  // The key is free, but a member that still says it runs read-write may still acknowledge writes
+  // (its key deleted by hand or lost with etcd's data, while its lease guard and fence see a valid
+  // lease): promoting beside it would make two writers. It stops, or takes the key back, first.
+  const writable = (s.peers ?? []).find((peer) => peer.name !== s.self.name && peer.reachable && peer.inRecovery === false);
+  if (writable) return `${writable.name} reports PostgreSQL running read-write: not racing while another master may accept writes`;
   if (s.dynamic.synchronous_mode === true) {
     // Only the standby the sync key names flushed every commit the master acknowledged; it wins
     // even over an asynchronous replica that received more (unacknowledged) WAL.

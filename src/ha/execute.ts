@@ -43,6 +43,9 @@ export interface ExecutorContext {
   setPrimary: (primary: boolean) => void;
   /** Publish this member's state at once (other members wait on it). */
   touchMember: (stateOverride?: string) => Promise<void>;
+  /** Tell the lease guard whether the leader key is ours on the current lease (acquired or
+   *  confirmed: true; a confirmation that failed, or a release: false). */
+  leaderKey: (held: boolean) => void;
   /** Unpack the newest base backup of this cluster into the empty data directory; the backup's
    *  name, or null when there is none. Absent when archiving is off. */
   restoreBackup?: (systemIdentifier: string | null) => Promise<string | null>;
@@ -139,11 +142,16 @@ export class ActionExecutor {
       case 'acquireLeader': {
         const won = await dcs.acquireLeader();
         if (!won) logger.info('another member acquired the leader key first');
+        this.ctx.leaderKey(won);
         return won;
       }
-      case 'confirmLeader':
-        return dcs.confirmLeader();
+      case 'confirmLeader': {
+        const held = await dcs.confirmLeader();
+        this.ctx.leaderKey(held);
+        return held;
+      }
       case 'releaseLeader':
+        this.ctx.leaderKey(false);
         return dcs.releaseLeader();
       case 'promote':
         return this.promote();
@@ -153,6 +161,7 @@ export class ActionExecutor {
           await pg.start(START_TIMEOUT_MS);
         } catch (error) {
           // A master that cannot start must not sit on the key: let a replica take over.
+          this.ctx.leaderKey(false);
           await dcs.releaseLeader().catch(() => false);
           throw error;
         }
@@ -288,6 +297,7 @@ export class ActionExecutor {
       await pg.start(START_TIMEOUT_MS);
       await pg.createRoles();
       if (!(await dcs.acquireLeader())) throw new Error('the leader key was taken during bootstrap');
+      this.ctx.leaderKey(true);
       this.ctx.setPrimary(true);
       const status = await pg.status();
       if (!status.systemIdentifier) throw new Error('PostgreSQL did not report its system identifier after initdb');
@@ -301,6 +311,7 @@ export class ActionExecutor {
       logger.error(`bootstrap failed, undoing it so another attempt can start clean: ${(error as Error).message}`);
       this.ctx.setPrimary(false);
       await pg.stop('immediate', STOP_TIMEOUT_MS).catch(() => undefined);
+      this.ctx.leaderKey(false);
       await dcs.releaseLeader().catch(() => false);
       if (await pg.isRunning()) {
         // Never wipe the files of a live postmaster: leave the half-made cluster claimed by us.
@@ -467,6 +478,7 @@ export class ActionExecutor {
       return false;
     }
     memory.cleanHandoffTo = candidate.name;
+    this.ctx.leaderKey(false);
     const released = await dcs.releaseLeader();
     logger.info(`handed the leader key to ${candidate.name} after it confirmed WAL past ${shutdownLsn}`);
     await this.finishStop();

@@ -19,16 +19,28 @@ export interface LeaseKeeperOptions {
   demote: (reason: string) => Promise<void>;
   /** Whether PostgreSQL runs read-write here right now. */
   isPrimary: () => boolean;
-  /** Called after every renewal etcd confirmed, and every probe all peers confirmed. */
+  /** Called whenever the master's write deadline may have moved: after every renewal etcd
+   *  confirmed, every probe all peers confirmed, and every confirmation of the leader key. */
   onRenewed?: () => void;
+  /** Whether the daemon has finished its first iteration. Before it, a PostgreSQL that runs
+   *  read-write was started by an earlier governor process whose leader key (on that process's
+   *  lease) is not confirmed on ours yet; its own write fence still guards it until then. */
+  adopted?: () => boolean;
   /** Called when etcd had let the lease expire and a new one was granted: the keys that lived on
    *  the old one (this member's key) are gone and must be written again now, not at the next loop. */
   onLeaseReplaced?: () => void;
 }
 
 export class LeaseKeeper {
-  /** Monotonic ms at which the last renewal that etcd confirmed was sent. */
+  /** Monotonic ms at which the last renewal of the current lease that etcd confirmed was sent. */
   lastRenewal: number | null = null;
+  /** Monotonic ms at which the last confirmed renewal of the lease the leader key is known to be
+   *  on was sent: the master's write window counts from here. A lease etcd had to grant anew (the
+   *  old one expired or vanished with etcd's data) does not carry the leader key, so its grant
+   *  counts only once the key was created or confirmed on it (leaderKeyConfirmed). */
+  private keyRenewal: number | null = null;
+  /** The leader key was last seen attached to the current lease (acquired or confirmed on it). */
+  private keyOnLease = false;
   /** Monotonic ms at which the last heartbeat etcd answered was sent. */
   private lastHeartbeat: number | null = null;
   private heartbeating = false;
@@ -69,9 +81,9 @@ export class LeaseKeeper {
     return writeWindow({
       now,
       ttlMs: ttl * 1000,
-      lastEtcdContact: latest(this.lastHeartbeat, this.primarySince),
+      lastEtcdContact: latest(this.lastHeartbeat, this.primarySince, this.lastRenewal),
       failsafeMode,
-      lastRenewal: this.lastRenewal,
+      lastRenewal: this.keyRenewal,
       lastProbe: this.lastProbe,
       lastConfirmedProbe: this.lastConfirmedProbe,
     });
@@ -102,11 +114,16 @@ export class LeaseKeeper {
       const result = await dcs.renewLease();
       // A freshly granted lease is valid from the moment we asked for it, like a renewed one.
       this.lastRenewal = result.sentAt;
-      this.options.onRenewed?.();
+      if (result.renewed && this.keyOnLease) this.keyRenewal = result.sentAt;
       if (!result.renewed) {
+        // The leader key lived on the old lease: it is gone, and the write window does not move
+        // until the key is acquired again on this one (a daemon that hung past its lease must not
+        // wake up, get a new lease and count it as a renewal of a key someone else may hold).
+        this.keyOnLease = false;
         logger.warn('lease had expired: granted a new one (keys on the old lease are gone)');
         this.options.onLeaseReplaced?.();
       }
+      this.options.onRenewed?.();
       if (this.failingSince !== null) {
         logger.info(`lease renewal works again after ${((monotonicMs() - this.failingSince) / 1000).toFixed(1)} s`);
         this.failingSince = null;
@@ -121,6 +138,20 @@ export class LeaseKeeper {
       this.renewing = false;
       if (this.guardTimer) this.scheduleRenewal(failed ? RENEW_RETRY_MS : renewIntervalMs(timing().ttl * 1000));
     }
+  }
+
+  /** The leader key was just created or confirmed with our name on the current lease: it lives as
+   *  long as that lease, whose last confirmed renewal was sent at lastRenewal. */
+  leaderKeyConfirmed(): void {
+    this.keyOnLease = true;
+    if (this.lastRenewal !== null && (this.keyRenewal === null || this.lastRenewal > this.keyRenewal)) this.keyRenewal = this.lastRenewal;
+    this.options.onRenewed?.();
+  }
+
+  /** The leader key is not (or no longer) ours on the current lease: renewals stop extending the
+   *  write window. */
+  leaderKeyLost(): void {
+    this.keyOnLease = false;
   }
 
   /** Only a master needs to know within a second that etcd stopped answering (see failsafe.ts). */
@@ -148,17 +179,19 @@ export class LeaseKeeper {
     if (this.demoting) return;
     const now = monotonicMs();
     const window = this.window(now);
-    if (window.etcdOverdue && !this.probing && this.lastRenewal !== null && (this.lastProbe === null || now - this.lastProbe.sentAt >= FAILSAFE_PROBE_INTERVAL_MS)) {
+    if (window.etcdOverdue && !this.probing && this.keyRenewal !== null && (this.lastProbe === null || now - this.lastProbe.sentAt >= FAILSAFE_PROBE_INTERVAL_MS)) {
       void this.probe();
     }
     let reason: string;
     if (window.isolated) {
       reason =
-        `etcd has not confirmed a renewal for ${((now - this.lastRenewal!) / 1000).toFixed(1)} s and ` +
+        `etcd has not confirmed a renewal for ${((now - this.keyRenewal!) / 1000).toFixed(1)} s and ` +
         (this.lastProbe!.deposed > 0 ? 'a member says another master may exist' : 'no member could be reached') +
         ` (${this.lastProbe!.refused.join('; ')}): demoting now, since writes acknowledged from here on could be lost at failover`;
+    } else if (window.deadline === null && this.options.adopted?.() === false) {
+      return;
     } else if (window.deadline === null || window.deadline <= now) {
-      const since = this.lastRenewal === null ? 'never renewed' : `no confirmed renewal for ${((now - this.lastRenewal) / 1000).toFixed(1)} s`;
+      const since = this.keyRenewal === null ? 'the leader key was never confirmed on this lease' : `no confirmed renewal for ${((now - this.keyRenewal) / 1000).toFixed(1)} s`;
       reason = `etcd lease ${since} (ttl ${this.options.timing().ttl} s): demoting before the leader key can expire, to protect against split brain`;
     } else {
       return;
@@ -178,8 +211,8 @@ export class LeaseKeeper {
     try {
       const result = await this.options.probePeers();
       const probe = { sentAt, ...result };
-      if (sentAt < (this.lastRenewal ?? 0)) return; // etcd answered meanwhile: nothing to add
-      const first = this.lastProbe === null || this.lastProbe.sentAt <= (this.lastRenewal ?? 0);
+      if (sentAt < (this.keyRenewal ?? 0)) return; // etcd answered meanwhile: nothing to add
+      const first = this.lastProbe === null || this.lastProbe.sentAt <= (this.keyRenewal ?? 0);
       this.lastProbe = probe;
       if (allConfirmed(probe)) {
         this.lastConfirmedProbe = probe;

@@ -94,6 +94,7 @@ export class HaLoop {
         probeFailsafe(this.status.lastCluster?.members ?? [], this.config.name, FAILSAFE_PROBE_TIMEOUT_MS, basicAuthHeaders(this.config.restapi.authentication), this.peerTls),
       isPrimary: () => this.primary,
       onRenewed: () => this.updateFence(),
+      adopted: () => this.tookOver,
       // A rejoining member whose key vanished with its lease (partitioned longer than ttl) would
       // otherwise stay keyless while an action runs (a replica start waits up to 120 s), and the
       // master keeps replication slots only for members with a key: the replica could not stream.
@@ -120,6 +121,7 @@ export class HaLoop {
         if (!primary && this.status.pg) this.status.pg = { ...this.status.pg, running: false, accepting: false };
       },
       touchMember: (state) => this.touchMember(state),
+      leaderKey: (held) => (held ? this.lease.leaderKeyConfirmed() : this.lease.leaderKeyLost()),
       restoreBackup: hooks.restoreBackup,
       peerTls: this.peerTls,
     });
@@ -130,11 +132,14 @@ export class HaLoop {
     this.updateFence();
   }
 
-  /** Keep the write fence's deadline equal to the lease guard's, while PostgreSQL is the master. */
+  /** Keep the write fence's deadline equal to the lease guard's, while PostgreSQL is the master.
+   *  Without a deadline yet (a master adopted from an earlier governor process, its key not yet
+   *  confirmed on our lease) the fence stays as it is: the predecessor's fence guards until then. */
   private updateFence(): void {
     if (!this.fence) return;
-    if (this.primary) this.fence.arm(Date.now() + this.lease.remainingMs());
-    else this.fence.disarm();
+    if (!this.primary) return this.fence.disarm();
+    const deadline = this.lease.deadline();
+    if (deadline !== null) this.fence.arm(deadline);
   }
 
   /**

@@ -523,6 +523,28 @@ const rows: Row[] = [
     actions: ['acquireLeader', 'promote'],
   },
   {
+    scenario: 'a reachable peer that still runs read-write blocks the race (its key deleted, its lease alive)',
+    snap: snapshot({ peers: [peer('a', 500, { inRecovery: false }), peer('c', 900)] }),
+    rule: 'not-candidate',
+    actions: [],
+  },
+  {
+    scenario: 'synchronous_mode: a peer still running read-write blocks even the synchronous standby',
+    snap: snapshot({
+      dynamic: { ttl: 5, loop_wait: 1, retry_timeout: 2, maximum_lag_on_failover: 1048576, postgresql: { parameters: {} }, synchronous_mode: true },
+      cluster: cluster({ sync: { leader: 'a', sync_standby: 'b' } }),
+      peers: [peer('a', 500, { inRecovery: false })],
+    }),
+    rule: 'not-candidate',
+    actions: [],
+  },
+  {
+    scenario: 'an unreachable former master does not block the race',
+    snap: snapshot({ peers: [peer('a', 500, { inRecovery: false, reachable: false })] }),
+    rule: 'race',
+    actions: ['acquireLeader', 'promote'],
+  },
+  {
     scenario: 'nofailover replica never races',
     snap: snapshot({ tags: { nofailover: true }, peers: [] }),
     rule: 'not-candidate',
