@@ -10,7 +10,7 @@ import type { GovernorConfig } from '../config/types.js';
 import type { ClusterView, Dcs } from '../dcs/types.js';
 import type { Logger } from '../log/logger.js';
 import type { PostgresStatus } from '../postgres/types.js';
-import { refusalBody, type FailsafeAnswer } from '../ha/failsafe.js';
+import { parseQuestion, type FailsafeAnswerDocument, type FailsafeQuestion } from '../ha/failsafe-proof.js';
 import { parseHostPort } from '../util/ports.js';
 import { clusterDocument, healthVerdict, parseByteSize, statusDocument, type HealthCheck } from './status.js';
 import { handleFailover, handleSwitchover, handleCancelSwitchover, type ControlContext } from './control.js';
@@ -36,8 +36,8 @@ export interface ApiBackend {
   paused(): boolean;
   /** The HA loop iterated recently. */
   alive(): boolean;
-  /** POST /failsafe: confirm `leader` as master while etcd does not answer it (HaLoop.confirmFailsafe). */
-  confirmFailsafe(leader: string): FailsafeAnswer;
+  /** POST /failsafe: confirm the asking master while etcd does not answer it (HaLoop.confirmFailsafe). */
+  confirmFailsafe(question: FailsafeQuestion): { status: number; body: FailsafeAnswerDocument };
   /** Facts for /metrics that only the daemon keeps. */
   metrics(): Promise<DaemonMetrics>;
   requestRestart(): void;
@@ -197,10 +197,10 @@ export function createApiServer(backend: ApiBackend): ApiServer {
       'POST /failover': () => handleFailover(control),
       // Patroni's failsafe endpoint: the master asks while etcd does not confirm its renewals.
       'POST /failsafe': async () => {
-        const name = control.body.name;
-        if (typeof name !== 'string' || name === '') throw new HttpError(400, 'name: expected the name of the member asking to be confirmed as master');
-        const answer = backend.confirmFailsafe(name);
-        return answer.ok ? [200, 'confirmed'] : [409, refusalBody(answer)];
+        const question = parseQuestion(control.body);
+        if (!question.ok) throw new HttpError(400, question.reason);
+        const answer = backend.confirmFailsafe(question.value);
+        return [answer.status, answer.body];
       },
       'POST /restart': async () => {
         backend.requestRestart();

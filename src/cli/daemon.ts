@@ -85,7 +85,7 @@ export async function runDaemon(configFile: string | undefined): Promise<void> {
     etcdUnreachableMs: () => loop.etcdUnreachableMs(),
     pg: () => pg.status(),
     isLeader: () => loop.isLeader(),
-    confirmFailsafe: (leader) => loop.confirmFailsafe(leader),
+    confirmFailsafe: (question) => loop.confirmFailsafe(question),
     paused: () => loop.status.dynamic.pause === true,
     alive: () => {
       const last = loop.status.lastIterationAt;

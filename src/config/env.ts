@@ -18,6 +18,7 @@
 // | GOVERNOR_RESTAPI_USERNAME                 | restapi.authentication.username             | string                     |
 // | GOVERNOR_RESTAPI_PASSWORD                 | restapi.authentication.password             | string (secret)            |
 // | GOVERNOR_RESTAPI_CERTFILE, _KEYFILE, _CAFILE | restapi.certfile, keyfile, cafile        | absolute path              |
+// | GOVERNOR_CLUSTER_SECRET                   | cluster_secret                              | string (secret)            |
 // | GOVERNOR_CTL_CACERT                       | ctl.cacert                                  | absolute path              |
 // | GOVERNOR_IMDS                             | imds                                        | on / off                   |
 // | GOVERNOR_POSTGRESQL_LISTEN                | postgresql.listen                           | host[,host...]:port        |
@@ -127,6 +128,7 @@ export const ENV_OVERRIDES: readonly EnvOverride[] = [
   { path: 'restapi.connect_address', vars: ['GOVERNOR_RESTAPI_CONNECT_ADDRESS'], kind: 'string' },
   { path: 'restapi.authentication.username', vars: ['GOVERNOR_RESTAPI_USERNAME'], kind: 'string' },
   { path: 'restapi.authentication.password', vars: ['GOVERNOR_RESTAPI_PASSWORD'], kind: 'secret' },
+  { path: 'cluster_secret', vars: ['GOVERNOR_CLUSTER_SECRET'], kind: 'secret' },
   { path: 'restapi.certfile', vars: ['GOVERNOR_RESTAPI_CERTFILE'], kind: 'string' },
   { path: 'restapi.keyfile', vars: ['GOVERNOR_RESTAPI_KEYFILE'], kind: 'string' },
   { path: 'restapi.cafile', vars: ['GOVERNOR_RESTAPI_CAFILE'], kind: 'string' },

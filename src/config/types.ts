@@ -204,4 +204,8 @@ export interface GovernorConfig {
   ctl?: CtlConfig;
   /** Always set by loadConfig; optional for the same reason as haproxy. */
   imds?: ImdsMode;
+  /** The cluster secret: the same on every member, neither the REST password nor stored in etcd.
+   *  Keys the proof each failsafe answer carries (src/ha/failsafe-proof.ts); without it an etcd
+   *  outage cannot be bridged (failsafe_mode) and writes stop at the lease deadline. */
+  cluster_secret?: string | null;
 }

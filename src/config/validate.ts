@@ -314,6 +314,12 @@ function checkName(what: string): (s: string) => string | null {
       : `must be a ${what} of 1-63 characters from A-Z a-z 0-9 . _ -, got ${describe(s)}`;
 }
 
+/** Long enough that guessing it is out of reach: at least 16 characters (generate one with
+ *  `openssl rand -hex 32`). */
+function checkClusterSecret(s: string): string | null {
+  return s.length >= 16 ? null : 'must be at least 16 characters (generate one with: openssl rand -hex 32)';
+}
+
 export function checkAbsolutePath(s: string): string | null {
   if (!path.posix.isAbsolute(s)) return `must be an absolute path, got ${describe(s)}`;
   return null;
@@ -697,7 +703,7 @@ function checkMemberName(ch: Checker, value: unknown, hostname: string): string 
   return ch.string('name', value, { check: checkName('member name') });
 }
 
-export const TOP_LEVEL_FIELDS = ['scope', 'namespace', 'name', 'etcd', 'restapi', 'postgresql', 'bootstrap', 'tags', 'log', 'haproxy', 'archive', 'ctl', 'imds'] as const;
+export const TOP_LEVEL_FIELDS = ['scope', 'namespace', 'name', 'etcd', 'restapi', 'postgresql', 'bootstrap', 'tags', 'log', 'haproxy', 'archive', 'ctl', 'imds', 'cluster_secret'] as const;
 
 /** Check a whole (alias-normalized, env-overlaid) tree. Errors are left in `ch.errors`. */
 export function checkGovernor(ch: Checker, tree: unknown, hostname: string): GovernorConfig {
@@ -720,5 +726,9 @@ export function checkGovernor(ch: Checker, tree: unknown, hostname: string): Gov
   const archive = checkArchive(ch, root.archive, postgresql.data_dir);
   const ctl = checkCtl(ch, root.ctl);
   const imds = checkImds(ch, root.imds);
-  return { scope, namespace, name, etcd, restapi, postgresql, bootstrap: { dcs }, tags, log: { level }, haproxy, archive, ctl, imds };
+  const cluster_secret = ch.nullableString('cluster_secret', root.cluster_secret, { secret: true, check: checkClusterSecret });
+  if (cluster_secret !== null && restapi.authentication && cluster_secret === restapi.authentication.password) {
+    ch.fail('cluster_secret', 'must differ from restapi.authentication.password (the REST password travels to every peer; the secret never does)');
+  }
+  return { scope, namespace, name, etcd, restapi, postgresql, bootstrap: { dcs }, tags, log: { level }, haproxy, archive, ctl, imds, cluster_secret };
 }

@@ -10,6 +10,7 @@ import type {
   MemberData,
   MemberRole,
   SyncState,
+  FailsafeMembers,
 } from './types.js';
 import { KEY, memberNameOf } from './keys.js';
 
@@ -211,6 +212,35 @@ export function parseSync(raw: string): Parsed<SyncState> {
   return ok(state);
 }
 
+/** `failsafe`: JSON object of member name -> api_url (http or https URL). One bad entry spoils it. */
+export function parseFailsafe(raw: string): Parsed<FailsafeMembers> {
+  const parsed = parseJsonObject(raw);
+  if (!parsed.ok) return parsed;
+  const members: FailsafeMembers = {};
+  const entries = Object.entries(parsed.value);
+  if (entries.length > 1000) return bad('more than 1000 members');
+  for (const [name, url] of entries) {
+    if (!plainName.test(name) || name.includes('/')) return bad(`member name ${JSON.stringify(name.slice(0, 64))} is not a member name`);
+    if (typeof url !== 'string' || !isHttpUrl(url)) return bad(`api_url of ${name} must be an http(s) URL`);
+    members[name] = url;
+  }
+  return ok(members);
+}
+
+function isHttpUrl(value: string): boolean {
+  if (value.length > 2048) return false;
+  try {
+    const url = new URL(value);
+    return (url.protocol === 'http:' || url.protocol === 'https:') && url.hostname !== '' && url.username === '' && url.password === '';
+  } catch {
+    return false;
+  }
+}
+
+export function serializeFailsafe(members: FailsafeMembers): string {
+  return JSON.stringify(members);
+}
+
 export function serializeMember(data: MemberData): string {
   return JSON.stringify(data);
 }
@@ -256,6 +286,7 @@ export function emptyClusterView(): ClusterView {
     members: [],
     failover: null,
     sync: null,
+    failsafe: null,
     history: [],
     leaderOptime: null,
   };
@@ -292,6 +323,9 @@ export function buildClusterView(entries: RawEntry[], onGarbage: (garbage: Garba
         break;
       case KEY.sync:
         view.sync = take(entry, parseSync(raw));
+        break;
+      case KEY.failsafe:
+        view.failsafe = take(entry, parseFailsafe(raw));
         break;
       case KEY.leaderOptime:
         view.leaderOptime = take(entry, parseOptime(raw));

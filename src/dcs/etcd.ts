@@ -8,7 +8,7 @@ import { monotonicMs } from '../util/time.js';
 import * as codec from './codec.js';
 import { boundedCall, createEtcdClient } from './etcd-client.js';
 import { KEY, clusterPrefix, memberKey, prefixRangeEnd } from './keys.js';
-import type { ClusterView, Dcs, DcsEvent, FailoverRequest, HistoryEntry, MemberData, SyncState } from './types.js';
+import type { ClusterView, Dcs, DcsEvent, FailoverRequest, HistoryEntry, MemberData, SyncState, FailsafeMembers } from './types.js';
 import { DcsUnavailableError } from './types.js';
 import { grantLease, keepAliveOnce, moveToLease } from './etcd-lease.js';
 import { watchPrefix } from './etcd-watch.js';
@@ -313,6 +313,17 @@ class EtcdDcsImpl implements EtcdDcs {
     return this.call('set sync', async (deadline) => {
       const put: IRequestOp = { request_put: { key: this.key(KEY.sync), value: buf(codec.serializeSync(state)) } };
       return (await this.txn([this.is(KEY.leader, this.memberName)], [put], [], deadline)).succeeded;
+    });
+  }
+
+  async setFailsafe(members: FailsafeMembers | null): Promise<boolean> {
+    // Only the leader-key holder names who may race while its failsafe promise can run.
+    return this.call('set failsafe', async (deadline) => {
+      const key = this.key(KEY.failsafe);
+      const op: IRequestOp = members === null
+        ? { request_delete_range: { key } }
+        : { request_put: { key, value: buf(codec.serializeFailsafe(members)) } };
+      return (await this.txn([this.is(KEY.leader, this.memberName)], [op], [], deadline)).succeeded;
     });
   }
 

@@ -9,6 +9,7 @@ export const KEY = {
   history: 'history',
   failover: 'failover',
   sync: 'sync',
+  failsafe: 'failsafe',
   leaderOptime: 'optime/leader',
   membersDir: 'members/',
 } as const;

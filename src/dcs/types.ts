@@ -49,6 +49,11 @@ export interface SyncState {
   sync_standby: string | null;
 }
 
+/** Value of the `failsafe` key (Patroni's): member name -> api_url of every member the master would
+ *  need to confirm it while etcd does not answer, itself included. Written by the master while it
+ *  holds the leader key; with failsafe_mode on, only members named in it may race for a free key. */
+export type FailsafeMembers = Record<string, string>;
+
 export interface ClusterView {
   /** System identifier written by the bootstrapping member; null before bootstrap. */
   initialize: string | null;
@@ -59,6 +64,8 @@ export interface ClusterView {
   members: Member[];
   failover: FailoverRequest | null;
   sync: SyncState | null;
+  /** The failsafe key (null: absent or unreadable). */
+  failsafe: FailsafeMembers | null;
   history: HistoryEntry[];
   /** Last WAL position the master published (optime/leader), bytes. */
   leaderOptime: number | null;
@@ -103,6 +110,8 @@ export interface Dcs {
   setLeaderOptime(walPosition: number): Promise<void>;
   /** Write the `sync` key iff this member holds the leader key; false otherwise. */
   setSync(state: SyncState): Promise<boolean>;
+  /** Write the `failsafe` key (null: delete it) iff this member holds the leader key; false otherwise. */
+  setFailsafe(members: FailsafeMembers | null): Promise<boolean>;
   /** Call onChange whenever any key of the cluster changes; returns a function that stops it. */
   watch(onChange: (event: DcsEvent) => void): Promise<() => Promise<void>>;
 }

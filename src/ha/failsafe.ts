@@ -3,10 +3,13 @@
 // - etcd confirms renewals: until the lease could expire, ttl - margin after the last confirmed
 //   renewal was sent.
 // - etcd stops answering (neither a renewal nor a heartbeat answered for ETCD_HEARTBEAT_INTERVAL_MS +
-//   ETCD_OVERDUE_GRACE_MS): the master asks every other member of the last known view over REST (POST /failsafe). A member that
-//   confirms it sees this master and no other also promises not to race for the key for ttl
-//   seconds. When they all confirm and failsafe_mode is on, writes may go on until ttl - margin
-//   after that probe was sent (the cluster survives an etcd outage with 0 s of write outage).
+//   ETCD_OVERDUE_GRACE_MS): the master asks every other member of the last known view, and every
+//   member of the failsafe key, over REST (POST /failsafe). A member that confirms it sees this
+//   master and no other also promises not to race for the key for ttl seconds. Only answers that
+//   carry a valid proof count (failsafe-proof.ts); anything else is no answer at all. When they all
+//   confirm and failsafe_mode is on, writes may go on until ttl - margin after that probe was sent,
+//   and never past the shortest promise (the cluster survives an etcd outage with 0 s of write
+//   outage).
 // - A probe that no member confirms, while etcd is overdue, means this master is cut off from both:
 //   it stops at once. In asynchronous mode whatever it acknowledged from then on would be lost at
 //   failover, so waiting for the lease to run out would only grow that loss. (When some but not all
@@ -53,6 +56,8 @@ export interface FailsafeProbe {
   deposed: number;
   /** Members that did not confirm, with why (for the log). */
   refused: string[];
+  /** The shortest promise (ms) among the confirmations (null: none, or no other member). */
+  promiseMs?: number | null;
 }
 
 /** Vacuously true without other members. */
@@ -93,7 +98,8 @@ export function writeWindow(input: WriteWindowInput): WriteWindow {
   let deadline = lastRenewal + ttlMs - LEASE_SAFETY_MARGIN_MS;
   const confirmed = input.lastConfirmedProbe;
   if (input.failsafeMode && confirmed !== null && confirmed.sentAt > lastRenewal && allConfirmed(confirmed)) {
-    deadline = Math.max(deadline, confirmed.sentAt + ttlMs - LEASE_SAFETY_MARGIN_MS);
+    const promised = Math.min(ttlMs, confirmed.promiseMs ?? ttlMs);
+    deadline = Math.max(deadline, confirmed.sentAt + promised - LEASE_SAFETY_MARGIN_MS);
   }
   const contact = Math.max(lastRenewal, input.lastEtcdContact ?? lastRenewal);
   const etcdOverdue = now - contact > ETCD_HEARTBEAT_INTERVAL_MS + ETCD_OVERDUE_GRACE_MS;
@@ -104,8 +110,11 @@ export function writeWindow(input: WriteWindowInput): WriteWindow {
 }
 
 export interface FailsafeRequest {
-  /** This member. */
+  /** This member, and its cluster. */
   self: string;
+  scope: string;
+  /** The cluster the asking master says it belongs to. */
+  requestScope: string;
   /** The member asking to be confirmed as master. */
   requester: string;
   /** The leader named in this member's last known cluster view (null: none or never read). */
@@ -123,6 +132,7 @@ export interface FailsafeRequest {
 export type FailsafeAnswer = { ok: true } | { ok: false; reason: string; deposes: boolean };
 
 export function failsafeAnswer(r: FailsafeRequest): FailsafeAnswer {
+  if (r.requestScope !== r.scope) return { ok: false, reason: `${r.self} is a member of ${r.scope}, not ${r.requestScope}`, deposes: false };
   if (!r.failsafeMode) return { ok: false, reason: 'failsafe_mode is off in the dynamic configuration', deposes: false };
   if (r.requester === r.self) return { ok: false, reason: 'a member cannot confirm itself', deposes: false };
   if (r.primary) return { ok: false, reason: `${r.self} runs PostgreSQL read-write itself`, deposes: true };
@@ -131,12 +141,8 @@ export function failsafeAnswer(r: FailsafeRequest): FailsafeAnswer {
   return { ok: true };
 }
 
-/** How a refusal travels (409 body): the reason, and whether it says another master may exist. */
-export function refusalBody(answer: { reason: string; deposes: boolean }): string {
-  return JSON.stringify({ reason: answer.reason, deposes: answer.deposes });
-}
-
-/** Reads a 409 body; anything else (a foreign or garbled answer) counts as deposing, the safe side. */
+/** Reads a refusal from a cluster without cluster_secret (nothing can be proven there); anything
+ *  that is not one (a foreign or garbled answer) counts as deposing, the safe side. */
 export function parseRefusal(body: string): { reason: string; deposes: boolean } {
   try {
     const parsed = JSON.parse(body) as { reason?: unknown; deposes?: unknown };

@@ -14,8 +14,9 @@ import { ActionExecutor } from './execute.js';
 import type { WriteFence } from './fence.js';
 import { LeaseKeeper } from './lease.js';
 import { memberData } from './member.js';
-import { failsafeAnswer, FAILSAFE_PROBE_TIMEOUT_MS, type FailsafeAnswer } from './failsafe.js';
-import { fetchPeers, probeFailsafe, restApiTls } from './peers.js';
+import { failsafeAnswer, FAILSAFE_PROBE_TIMEOUT_MS } from './failsafe.js';
+import { failsafeTargets, fetchPeers, probeFailsafe, restApiTls } from './peers.js';
+import { signAnswer, type FailsafeAnswerDocument, type FailsafeQuestion } from './failsafe-proof.js';
 import type { TlsClientOptions } from '../util/http-client.js';
 import type { Decision, LoopMemory, Requests, Snapshot } from './types.js';
 
@@ -91,7 +92,14 @@ export class HaLoop {
       logger: logger.child('lease'),
       timing: () => ({ ttl: this.status.dynamic.ttl, loopWait: this.status.dynamic.loop_wait, failsafeMode: this.status.dynamic.failsafe_mode !== false }),
       probePeers: () =>
-        probeFailsafe(this.status.lastCluster?.members ?? [], this.config.name, FAILSAFE_PROBE_TIMEOUT_MS, basicAuthHeaders(this.config.restapi.authentication), this.peerTls),
+        probeFailsafe(failsafeTargets(this.status.lastCluster?.members ?? [], this.status.lastCluster?.failsafe ?? null, this.config.name), {
+          scope: this.config.scope,
+          selfName: this.config.name,
+          secret: this.config.cluster_secret ?? null,
+          timeoutMs: FAILSAFE_PROBE_TIMEOUT_MS,
+          headers: basicAuthHeaders(this.config.restapi.authentication),
+          tls: this.peerTls,
+        }),
       isPrimary: () => this.primary,
       onRenewed: () => this.updateFence(),
       adopted: () => this.tookOver,
@@ -143,23 +151,40 @@ export class HaLoop {
   }
 
   /**
-   * POST /failsafe from `requester`: confirm it as the master while etcd does not answer it, and
-   * promise not to race for the leader key for ttl seconds.
+   * POST /failsafe: confirm the asking master while etcd does not answer it, and promise not to race
+   * for the leader key for ttl seconds; the answer is signed with cluster_secret for this question.
    */
-  confirmFailsafe(requester: string): FailsafeAnswer {
+  confirmFailsafe(question: FailsafeQuestion): { status: number; body: FailsafeAnswerDocument } {
     const answer = failsafeAnswer({
       self: this.config.name,
-      requester,
+      scope: this.config.scope,
+      requestScope: question.scope,
+      requester: question.name,
       knownLeader: this.status.lastCluster?.leader?.name ?? null,
       primary: this.primary,
       failsafeMode: this.status.dynamic.failsafe_mode !== false,
     });
-    if (answer.ok) {
-      const first = this.memory.failsafePromise?.leader !== requester || monotonicMs() >= this.memory.failsafePromise.until;
-      this.memory.failsafePromise = { leader: requester, until: monotonicMs() + this.status.dynamic.ttl * 1000 };
-      if (first) this.logger.warn(`confirmed ${requester} as master over REST (failsafe): not racing for the leader key for ${this.status.dynamic.ttl} s`);
+    const secret = this.config.cluster_secret ?? null;
+    const promiseMs = this.status.dynamic.ttl * 1000;
+    // Without a secret nothing this member says can be proven, so it never confirms.
+    const confirmed = answer.ok && secret !== null;
+    if (confirmed) {
+      const first = this.memory.failsafePromise?.leader !== question.name || monotonicMs() >= this.memory.failsafePromise.until;
+      this.memory.failsafePromise = { leader: question.name, until: monotonicMs() + promiseMs };
+      if (first) this.logger.warn(`confirmed ${question.name} as master over REST (failsafe): not racing for the leader key for ${this.status.dynamic.ttl} s`);
     }
-    return answer;
+    const doc = {
+      scope: this.config.scope,
+      member: this.config.name,
+      requester: question.name,
+      leader: this.status.lastCluster?.leader?.name ?? null,
+      confirmed,
+      promise_ms: confirmed ? promiseMs : 0,
+      deposes: answer.ok ? false : answer.deposes,
+      reason: answer.ok ? (confirmed ? null : 'no cluster_secret configured on this member: it cannot prove a confirmation') : answer.reason,
+      nonce: question.nonce,
+    };
+    return { status: confirmed ? 200 : 409, body: secret === null ? { ...doc, proof: '' } : signAnswer(secret, doc) };
   }
 
   /** Whether this member holds the leader key (per the last view) and runs read-write. */

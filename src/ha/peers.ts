@@ -7,6 +7,7 @@ import { httpRequest, type TlsClientOptions } from '../util/http-client.js';
 import { readPemFile } from '../util/pem.js';
 import type { PeerStatus } from './types.js';
 import { parseRefusal, type FailsafeProbe } from './failsafe.js';
+import { newNonce, verifyAnswer } from './failsafe-proof.js';
 
 /** How to verify members' REST certificates: against restapi.cafile (governorctl: ctl.cacert
  *  first), else the system trust store; `insecure` (governorctl --insecure) skips verification. */
@@ -58,40 +59,67 @@ export async function fetchPeers(members: Member[], selfName: string, timeoutMs:
   );
 }
 
-/** POST /failsafe to every other member at once; a member confirms with 200 and refuses with 409
- *  (failsafe.ts refusalBody). An error or timeout is a member not reached. */
-export async function probeFailsafe(
-  members: Member[],
-  selfName: string,
-  timeoutMs: number,
-  headers: Record<string, string>,
-  tls: TlsClientOptions = {},
-): Promise<Omit<FailsafeProbe, 'sentAt'>> {
-  const others = members.filter((m) => m.name !== selfName);
-  type Answer = { answered: boolean; confirmed: boolean; deposes: boolean; note: string | null };
-  const answers = await Promise.all(
-    others.map(async (m): Promise<Answer> => {
-      try {
-        const response = await httpRequest(new URL('/failsafe', m.api_url), {
-          method: 'POST',
-          timeoutMs,
-          tls,
-          headers: { ...headers, 'Content-Type': 'application/json' },
-          body: JSON.stringify({ name: selfName }),
-        });
-        if (response.status === 200) return { answered: true, confirmed: true, deposes: false, note: null };
-        const refusal = response.status === 409 ? parseRefusal(response.body) : { reason: response.body.slice(0, 200), deposes: true };
-        return { answered: true, confirmed: false, deposes: refusal.deposes, note: `${m.name}: ${response.status} ${refusal.reason}` };
-      } catch (error) {
-        return { answered: false, confirmed: false, deposes: false, note: `${m.name}: ${(error as Error).message}` };
-      }
-    }),
-  );
+/** Who a master asks to confirm it while etcd does not answer: every other member of its last
+ *  view and every member the failsafe key names (each of those may race for the key afterwards,
+ *  so each must have promised not to). */
+export function failsafeTargets(members: Member[], recorded: Record<string, string> | null, selfName: string): Array<{ name: string; api_url: string }> {
+  const targets = new Map<string, string>();
+  for (const [name, url] of Object.entries(recorded ?? {})) targets.set(name, url);
+  for (const m of members) targets.set(m.name, m.api_url);
+  targets.delete(selfName);
+  return [...targets].map(([name, api_url]) => ({ name, api_url })).sort((a, b) => (a.name < b.name ? -1 : 1));
+}
+
+export interface FailsafeProbeOptions {
+  scope: string;
+  selfName: string;
+  /** cluster_secret: answers count only with a proof keyed with it. Without one nothing can be
+   *  confirmed; any answer then only tells that the member is reachable. */
+  secret: string | null;
+  timeoutMs: number;
+  headers: Record<string, string>;
+  tls?: TlsClientOptions;
+}
+
+type ProbeAnswer = { answered: boolean; confirmed: boolean; deposes: boolean; promiseMs: number | null; note: string | null };
+
+/** POST /failsafe to every target at once, each with its own nonce; a member confirms with 200 and
+ *  refuses with 409, both signed (failsafe-proof.ts). An error, a timeout or an answer without a
+ *  valid proof is a member not reached. */
+export async function probeFailsafe(targets: Array<{ name: string; api_url: string }>, options: FailsafeProbeOptions): Promise<Omit<FailsafeProbe, 'sentAt'>> {
+  const answers = await Promise.all(targets.map((m) => askOne(m, options)));
+  const promises = answers.map((a) => a.promiseMs).filter((p): p is number => p !== null);
   return {
-    asked: others.length,
+    asked: targets.length,
     answered: answers.filter((a) => a.answered).length,
     confirmed: answers.filter((a) => a.confirmed).length,
     deposed: answers.filter((a) => a.deposes).length,
     refused: answers.map((a) => a.note).filter((n): n is string => n !== null),
+    promiseMs: promises.length > 0 ? Math.min(...promises) : null,
   };
+}
+
+async function askOne(member: { name: string; api_url: string }, options: FailsafeProbeOptions): Promise<ProbeAnswer> {
+  const question = { name: options.selfName, scope: options.scope, nonce: newNonce() };
+  let response: { status: number; body: string };
+  try {
+    response = await httpRequest(new URL('/failsafe', member.api_url), {
+      method: 'POST',
+      timeoutMs: options.timeoutMs,
+      tls: options.tls ?? {},
+      headers: { ...options.headers, 'Content-Type': 'application/json' },
+      body: JSON.stringify(question),
+    });
+  } catch (error) {
+    return { answered: false, confirmed: false, deposes: false, promiseMs: null, note: `${member.name}: ${(error as Error).message}` };
+  }
+  if (options.secret === null) {
+    // Nothing can be proven: reachable, never confirmed; a refusal's word on deposing is taken.
+    const refusal = response.status === 409 ? parseRefusal(response.body) : { reason: `HTTP ${response.status}`, deposes: true };
+    return { answered: true, confirmed: false, deposes: refusal.deposes, promiseMs: null, note: `${member.name}: ${response.status} ${refusal.reason} (no cluster_secret: answers cannot be proven)` };
+  }
+  const verdict = verifyAnswer(options.secret, { ...question, member: member.name }, response.status, response.body);
+  if (!verdict.proven) return { answered: false, confirmed: false, deposes: false, promiseMs: null, note: `${member.name}: answer not proven (${verdict.why}), counted as no answer` };
+  if (verdict.confirmed) return { answered: true, confirmed: true, deposes: false, promiseMs: verdict.promiseMs, note: null };
+  return { answered: true, confirmed: false, deposes: verdict.deposes, promiseMs: null, note: `${member.name}: ${verdict.reason}` };
 }

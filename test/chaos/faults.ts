@@ -13,7 +13,7 @@ import type { Prng } from './prng.js';
 import { archivedSegments, parseSegmentName, segmentName, walGaps } from './wal-gaps.js';
 import { archiveFailing } from './cluster-state.js';
 
-export const FAULT_KINDS = ['node-kill', 'postmaster-kill', 'etcd-stop', 'archive-full', 'partition'] as const;
+export const FAULT_KINDS = ['node-kill', 'postmaster-kill', 'daemon-hang', 'etcd-stop', 'archive-full', 'partition'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
 export interface FaultContext {
@@ -95,6 +95,28 @@ async function postmasterKill(ctx: FaultContext, leaderWanted: boolean): Promise
   const killed = kill(pid, 'SIGKILL');
   ctx.log(`  SIGKILL postmaster ${pid ?? '(not running)'} of ${name} (${role})`);
   return { target: name, targetRole: role, healedAt: performance.now(), details: { pid }, problems: killed ? [] : [`${name}: no postmaster to kill`] };
+}
+
+/** A member's governor hangs (SIGSTOP: a blocked event loop, a stuck disk write, a paused process)
+ *  for 2-15 s while its PostgreSQL runs on, then continues. On the leader, past ttl - margin, only
+ *  the write fence stands between its PostgreSQL and a second writer. */
+async function daemonHang(ctx: FaultContext, leaderWanted: boolean): Promise<FaultOutcome> {
+  const { name, role } = await pickMember(ctx, leaderWanted);
+  const pid = ctx.cluster.governorPid(name);
+  const stopMs = ctx.rng.int(2000, 15_000);
+  ctx.log(`  SIGSTOP governor ${pid} of ${name} (${role}) for ${stopMs} ms`);
+  const resume = async () => {
+    kill(pid, 'SIGCONT');
+  };
+  ctx.undo = resume;
+  const stopped = kill(pid, 'SIGSTOP');
+  try {
+    await sleep(stopMs);
+  } finally {
+    await resume();
+    ctx.undo = null;
+  }
+  return { target: name, targetRole: role, healedAt: performance.now(), details: { pid, stopMs }, problems: stopped ? [] : [`${name}: no governor ${pid} to stop`] };
 }
 
 /** etcd hangs (SIGSTOP) for 2-15 s, then continues. */
@@ -280,6 +302,8 @@ export async function injectFault(kind: FaultKind, ctx: FaultContext, leaderWant
       return nodeKill(ctx, leaderWanted);
     case 'postmaster-kill':
       return postmasterKill(ctx, leaderWanted);
+    case 'daemon-hang':
+      return daemonHang(ctx, leaderWanted);
     case 'etcd-stop':
       return etcdStop(ctx);
     case 'archive-full':

@@ -95,7 +95,7 @@ describe('governorctl helpers', () => {
   });
   const view = (over: Partial<ClusterView>): ClusterView => ({
     initialize: '1', config: null, configRevision: null, leader: { name: 'a', revision: '1', lease: '1' },
-    members: [member('a', { role: 'master', state: 'running' }), member('b')], failover: null, sync: null, history: [], leaderOptime: 0, ...over,
+    members: [member('a', { role: 'master', state: 'running' }), member('b')], failover: null, sync: null, failsafe: null, history: [], leaderOptime: 0, ...over,
   });
   test('list: a Pending restart column only when a member needs one', () => {
     assert.equal('Pending restart' in listRows('s', view({}))[0]!, false);

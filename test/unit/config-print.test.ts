@@ -55,6 +55,7 @@ describe('config --print', () => {
   it('the secret fields are the ones validation declares secret', () => {
     assert.deepEqual([...loaded().secrets].sort(), [
       'archive.s3.secret_access_key',
+      'cluster_secret',
       'etcd.password',
       'postgresql.authentication.replication.password',
       'postgresql.authentication.superuser.password',

@@ -134,6 +134,7 @@ describe('loadConfig: defaults', () => {
       archive: defaultArchiveConfig('/var/lib/postgresql/15/governor'),
       ctl: { cacert: null },
       imds: 'on',
+      cluster_secret: null,
     });
     assert.equal(sources['haproxy.rw_port'], 'default');
     assert.equal(sources['scope'], 'file');

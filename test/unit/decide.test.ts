@@ -34,6 +34,7 @@ function cluster(over: Partial<ClusterView> = {}): ClusterView {
     members: [masterMember('a'), member('b'), member('c')],
     failover: null,
     sync: null,
+    failsafe: null,
     history: [],
     leaderOptime: 1000,
     ...over,

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { ETCD_HEARTBEAT_INTERVAL_MS, ETCD_OVERDUE_GRACE_MS, failsafeAnswer, parseRefusal, refusalBody, renewIntervalMs, writeWindow, type FailsafeProbe, type WriteWindowInput } from '../../src/ha/failsafe.js';
+import { ETCD_HEARTBEAT_INTERVAL_MS, ETCD_OVERDUE_GRACE_MS, failsafeAnswer, parseRefusal, renewIntervalMs, writeWindow, type FailsafeProbe, type WriteWindowInput } from '../../src/ha/failsafe.js';
 import { LEASE_SAFETY_MARGIN_MS } from '../../src/ha/types.js';
 
 const NOW = 1_000_000;
@@ -104,6 +104,13 @@ describe('writeWindow', () => {
       true,
       false,
     ],
+    [
+      'overdue, every member confirmed but one promised less than ttl: the shortest promise bounds the deadline',
+      input({ lastRenewal: NOW - 3000, lastProbe: probe(NOW - 100, 2, 2), lastConfirmedProbe: { ...probe(NOW - 100, 2, 2), promiseMs: 3000 } }),
+      NOW - 100 + 3000 - LEASE_SAFETY_MARGIN_MS,
+      true,
+      false,
+    ],
     ['single member: nobody to ask, never isolated', input({ lastRenewal: NOW - 1500, lastProbe: probe(NOW - 100, 0, 0) }), NOW - 1500 + TTL - LEASE_SAFETY_MARGIN_MS, true, false],
   ];
   for (const [name, given, deadline, overdue, isolated] of cases) {
@@ -112,7 +119,7 @@ describe('writeWindow', () => {
 });
 
 describe('failsafeAnswer', () => {
-  const base = { self: 'b', requester: 'a', knownLeader: 'a' as string | null, primary: false, failsafeMode: true };
+  const base = { self: 'b', scope: 'main', requestScope: 'main', requester: 'a', knownLeader: 'a' as string | null, primary: false, failsafeMode: true };
   // [case, request, ok, reason, deposes]
   const cases: Array<[string, typeof base, boolean, RegExp | null, boolean]> = [
     ['confirms the leader it sees', base, true, null, false],
@@ -121,6 +128,7 @@ describe('failsafeAnswer', () => {
     ['refuses when it sees no leader (not a reason to stop at once)', { ...base, knownLeader: null }, false, /sees no leader/, false],
     ['refuses while it runs read-write itself: another master', { ...base, primary: true }, false, /read-write/, true],
     ['refuses itself', { ...base, requester: 'b', knownLeader: 'b' }, false, /itself/, false],
+    ['refuses a master of another cluster', { ...base, requestScope: 'other' }, false, /member of main, not other/, false],
   ];
   for (const [name, request, ok, reason, deposes] of cases) {
     it(name, () => {
@@ -129,11 +137,11 @@ describe('failsafeAnswer', () => {
       if (!answer.ok) {
         assert.match(answer.reason, reason!);
         assert.equal(answer.deposes, deposes);
-        assert.deepEqual(parseRefusal(refusalBody(answer)), { reason: answer.reason, deposes });
+        assert.deepEqual(parseRefusal(JSON.stringify({ reason: answer.reason, deposes })), { reason: answer.reason, deposes });
       }
     });
   }
-  it('an answer that is not a failsafe refusal counts as deposing (the safe side)', () => {
+  it('without cluster_secret, an answer that is not a failsafe refusal counts as deposing (the safe side)', () => {
     assert.equal(parseRefusal('<html>proxy error</html>').deposes, true);
     assert.equal(parseRefusal('{"reason":"x"}').deposes, true);
   });

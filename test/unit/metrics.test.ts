@@ -28,7 +28,7 @@ function input(over: Partial<MetricsInput> = {}): MetricsInput {
     member: 'node2',
     version: '0.1.0',
     pg: replicaPg,
-    cluster: { initialize: '1', config: null, configRevision: null, leader: { name: 'node1', revision: '1', lease: '1' }, members: [], failover: null, sync: null, history: [], leaderOptime: 6000 },
+    cluster: { initialize: '1', config: null, configRevision: null, leader: { name: 'node1', revision: '1', lease: '1' }, members: [], failover: null, sync: null, failsafe: null, history: [], leaderOptime: 6000 },
     isLeader: false,
     paused: true,
     lagBytes: 1000,

@@ -94,7 +94,7 @@ function nodeNetns(manifest: DemoManifest, name: string): NetnsNode | undefined 
   return manifest.netns?.nodes.find((n) => n.name === name);
 }
 
-function nodeConfig(manifest: DemoManifest, node: DemoNode, replicationPassword: string, tls: NodeTls | null): string {
+function nodeConfig(manifest: DemoManifest, node: DemoNode, secrets: { replication: string; cluster: string }, tls: NodeTls | null): string {
   const nodeDir = path.dirname(node.config_file);
   const file = (name: string) => path.join(tls!.dir, name);
   // In a namespace, peers and etcd use the cluster link and clients the client link; PostgreSQL
@@ -107,6 +107,7 @@ function nodeConfig(manifest: DemoManifest, node: DemoNode, replicationPassword:
     scope: manifest.scope,
     namespace: 'service',
     name: node.name,
+    cluster_secret: secrets.cluster,
     etcd: {
       hosts: manifest.etcd.endpoints.map((e) => e.replace(/^https?:\/\//, '')),
       ...(tls ? { protocol: 'https', cacert: file('ca.crt'), cert: file('client.crt'), key: file('client.key') } : {}),
@@ -124,7 +125,7 @@ function nodeConfig(manifest: DemoManifest, node: DemoNode, replicationPassword:
       socket_dir: path.dirname(node.data_dir),
       authentication: {
         superuser: { username: manifest.postgres.user, password: manifest.postgres.password },
-        replication: { username: 'replicator', password: replicationPassword },
+        replication: { username: 'replicator', password: secrets.replication },
       },
       ...(tls
         ? { ssl: { cert_file: file('server.crt'), key_file: tls.serverKey, ca_file: file('ca.crt'), sslmode: 'verify-full', hostssl_replication: true } }
@@ -256,7 +257,8 @@ async function startMembers(
       : {}),
   });
 
-  const replicationPassword = secret();
+  // The replication password and the cluster secret (failsafe proofs) live only in the node configs.
+  const secrets = { replication: secret(), cluster: randomBytes(24).toString('base64url') };
   const pgUser = await resolvePgUser(null);
   const manifest: DemoManifest = {
     scope: SCOPE,
@@ -304,7 +306,7 @@ async function startMembers(
       chmodSync(tls.serverKey, 0o600);
       if (pgUser.uid !== undefined) chownSync(tls.serverKey, pgUser.uid, pgUser.gid!);
     }
-    writeFileSync(node.config_file, nodeConfig(manifest, node, replicationPassword, tls), { mode: 0o600 });
+    writeFileSync(node.config_file, nodeConfig(manifest, node, secrets, tls), { mode: 0o600 });
     // wal-push and wal-fetch run as PostgreSQL's OS user and read this file.
     if (pgUser.uid !== undefined) chownSync(node.config_file, pgUser.uid, pgUser.gid!);
     manifest.nodes.push(node);
