@@ -2,7 +2,7 @@
 
 import type { Member } from '../dcs/types.js';
 import type { PostgresStatus } from '../postgres/types.js';
-import type { PeerStatus, Snapshot } from './types.js';
+import { RESTART_QUARANTINE_MARGIN_MS, type PeerStatus, type Snapshot } from './types.js';
 
 export function isPrimaryStatus(pg: PostgresStatus): boolean {
   return pg.running && pg.accepting && pg.inRecovery === false;
@@ -57,6 +57,8 @@ export function whyNotCandidate(s: Snapshot): string | null {
   // lease): promoting beside it would make two writers. It stops, or takes the key back, first.
   const writable = (s.peers ?? []).find((peer) => peer.name !== s.self.name && peer.reachable && peer.inRecovery === false);
   if (writable) return `${writable.name} reports PostgreSQL running read-write: not racing while another master may accept writes`;
+  const failsafe = failsafeBlocks(s);
+  if (failsafe) return failsafe;
   if (s.dynamic.synchronous_mode === true) {
     // Only the standby the sync key names flushed every commit the master acknowledged; it wins
     // even over an asynchronous replica that received more (unacknowledged) WAL.
@@ -80,6 +82,25 @@ export function whyNotCandidate(s: Snapshot): string | null {
     if (peerBeats(peer, self)) {
       return `${peer.name} is a better candidate (timeline ${peer.timeline}, wal ${peer.walPosition}, priority ${peer.failoverPriority} vs ours ${self.timeline}, ${self.walPosition}, ${self.priority})`;
     }
+  }
+  return null;
+}
+
+/**
+ * With failsafe_mode on, a master cut off from etcd may keep writing past its lease while every
+ * member of its failsafe set promised not to race. Members outside the set recorded in the
+ * failsafe key never promised anything and cannot know whether such a promise runs; a member that
+ * restarted may have given one and forgotten it. Neither races until that cannot be so.
+ */
+function failsafeBlocks(s: Snapshot): string | null {
+  if (s.dynamic.failsafe_mode === false) return null;
+  const recorded = s.cluster?.failsafe ?? null;
+  if (recorded !== null && Object.keys(recorded).length > 0 && !(s.self.name in recorded)) {
+    return `not in the failsafe key (${Object.keys(recorded).sort().join(', ')}): a member outside it cannot know whether a failsafe promise to the last master still runs`;
+  }
+  const quarantineMs = s.dynamic.ttl * 1000 + RESTART_QUARANTINE_MARGIN_MS;
+  if (s.now - s.startedAt < quarantineMs) {
+    return `governor started ${((s.now - s.startedAt) / 1000).toFixed(1)} s ago: a failsafe promise given before the restart may still run (racing from ${(quarantineMs / 1000).toFixed(1)} s after start)`;
   }
   return null;
 }

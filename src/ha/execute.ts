@@ -68,7 +68,7 @@ export class ActionExecutor {
       const ok = await this.perform(action);
       this.consecutiveErrors = 0;
       const ms = monotonicMs() - started;
-      if (action.type !== 'confirmLeader' && action.type !== 'publishOptime' && action.type !== 'syncSlots' && action.type !== 'syncReplication') {
+      if (action.type !== 'confirmLeader' && action.type !== 'publishOptime' && action.type !== 'syncSlots' && action.type !== 'syncReplication' && action.type !== 'recordFailsafe') {
         logger.info(`action ${action.type} ${ok ? 'done' : 'did not succeed'}`, { action: action.type, ms });
       }
       return ok;
@@ -202,6 +202,10 @@ export class ActionExecutor {
       }
       case 'clearFailover':
         await dcs.clearFailover();
+        return true;
+      case 'recordFailsafe':
+        if (!(await dcs.setFailsafe(action.members))) logger.warn('failsafe key not written: this member no longer holds the leader key');
+        else logger.info(action.members === null ? 'failsafe key removed (failsafe_mode is off)' : 'failsafe key records who may race for the key', { members: action.members === null ? [] : Object.keys(action.members) });
         return true;
       case 'syncReplication':
         return this.syncReplication(action.replication);

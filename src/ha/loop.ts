@@ -67,6 +67,7 @@ export class HaLoop {
   private acquiredKey = false;
   private lastLeaderSeen: string | null = null;
   private scheduledWake: { at: number; timer: NodeJS.Timeout } | null = null;
+  private readonly startedAt = monotonicMs();
 
   constructor(
     private readonly config: GovernorConfig,
@@ -306,6 +307,7 @@ export class HaLoop {
 
     const snapshot: Snapshot = {
       now,
+      startedAt: this.startedAt,
       self: { name: this.config.name, tags: this.config.tags },
       dynamic: this.status.dynamic,
       cluster,

@@ -2,7 +2,7 @@
 // each row is a name, a condition over the snapshot, and the actions plus the sentence the log prints.
 // The first row whose condition holds decides. Read top to bottom, this is the life cycle of a member.
 
-import type { FailoverRequest, LeaderKey, Member } from '../dcs/types.js';
+import type { FailoverRequest, FailsafeMembers, LeaderKey, Member } from '../dcs/types.js';
 import { slotNameFor } from '../postgres/types.js';
 import { isRunningPrimary, isRunningReplica, memberCanFailover, whyNotCandidate } from './candidate.js';
 import { DIVERGED_AFTER_MS, type Action, type Decision, type Snapshot } from './types.js';
@@ -99,6 +99,19 @@ export function diverged(s: Snapshot, leader: Member): boolean {
   const fork = s.cluster?.history.find((row) => row[0] === ours);
   const position = s.local.pg.walPosition;
   return fork === undefined || position === null || position > fork[1];
+}
+
+/** The failsafe key the master should record: every member of the view (itself included) while
+ *  failsafe_mode is on, nothing when it is off; undefined when the key already says so (or this
+ *  member's own key is not in the view yet). */
+export function failsafeRecord(s: Snapshot): FailsafeMembers | null | undefined {
+  const current = s.cluster?.failsafe ?? null;
+  if (s.dynamic.failsafe_mode === false) return current === null ? undefined : null;
+  const members = s.cluster?.members ?? [];
+  if (!members.some((m) => m.name === s.self.name)) return undefined;
+  const wanted: FailsafeMembers = Object.fromEntries(members.map((m) => [m.name, m.api_url]));
+  const same = current !== null && Object.keys(current).length === members.length && members.every((m) => current[m.name] === m.api_url);
+  return same ? undefined : wanted;
 }
 
 const say = (message: string, actions: Action[] = [], level: Decision['level'] = 'info') => ({
@@ -247,6 +260,8 @@ export const rules: Rule[] = [
         { type: 'syncReplication', replication: s.local.pg.replication },
       ];
       if (failoverKeyIsStale(s, f)) actions.push({ type: 'clearFailover' });
+      const failsafe = failsafeRecord(s);
+      if (failsafe !== undefined) actions.push({ type: 'recordFailsafe', members: failsafe });
       const note = f.failoverScheduledLater ? ` (switchover to ${f.failover?.member ?? 'a replica'} scheduled at ${f.failover?.scheduled_at})` : '';
       return withParameters(f, say(`holding the leader key as master${note}`, actions));
     },

@@ -2,7 +2,7 @@
 // performs them. Nothing here does I/O.
 
 import type { DynamicConfig, Tags } from '../config/types.js';
-import type { ClusterView, Member } from '../dcs/types.js';
+import type { ClusterView, FailsafeMembers, Member } from '../dcs/types.js';
 import type { ControlData, DataDirState, PostgresStatus, ReplicationRow, StopMode } from '../postgres/types.js';
 
 /** What another member's REST API said about itself when asked during a leader race. */
@@ -46,6 +46,9 @@ export interface Requests {
 export interface Snapshot {
   /** Monotonic milliseconds. */
   now: number;
+  /** Monotonic ms this daemon started: a member that restarted cannot remember a failsafe promise
+   *  it gave before, so it does not race until any such promise has run out. */
+  startedAt: number;
   self: { name: string; tags: Tags };
   /** The dynamic config in force: the DCS `config` key, or bootstrap.dcs before it exists. */
   dynamic: DynamicConfig;
@@ -80,6 +83,8 @@ export type Action =
   /** pg_stat_replication as read at the start of this iteration. */
   | { type: 'syncReplication'; replication: ReplicationRow[] }
   | { type: 'clearFailover' }
+  /** Master only: record who may race for the key once it is free (null: remove the key). */
+  | { type: 'recordFailsafe'; members: FailsafeMembers | null }
   | { type: 'switchover'; candidate: Member }
   | { type: 'applyParameters' }
   | { type: 'clearRequests' };
@@ -95,5 +100,8 @@ export interface Decision {
 
 /** Safety margin: a master demotes this long before its lease could expire. */
 export const LEASE_SAFETY_MARGIN_MS = 1500;
+/** A restarted member waits this long beyond ttl before it may race (failsafe_mode on): a promise it
+ *  gave before the restart lasted ttl from when it was given. */
+export const RESTART_QUARANTINE_MARGIN_MS = 2000;
 /** A replica that cannot stream from a promoted leader for this long is assumed diverged. */
 export const DIVERGED_AFTER_MS = 5000;

@@ -34,7 +34,7 @@ function cluster(over: Partial<ClusterView> = {}): ClusterView {
     members: [masterMember('a'), member('b'), member('c')],
     failover: null,
     sync: null,
-    failsafe: null,
+    failsafe: { a: 'http://127.0.0.1:8008/patroni', b: 'http://127.0.0.1:8008/patroni', c: 'http://127.0.0.1:8008/patroni' },
     history: [],
     leaderOptime: 1000,
     ...over,
@@ -93,6 +93,7 @@ function snapshot(over: SnapshotOverrides = {}): Snapshot {
   const { self = 'b', tags = {}, ...rest } = over;
   return {
     now: NOW,
+    startedAt: NOW - 600_000,
     self: { name: self, tags: { nofailover: false, noloadbalance: false, failover_priority: 1, ...tags } },
     dynamic: { ttl: 5, loop_wait: 1, retry_timeout: 2, maximum_lag_on_failover: 1048576, postgresql: { parameters: {} } },
     cluster: cluster(),
@@ -334,6 +335,23 @@ const rows: Row[] = [
     actions: ['confirmLeader', 'publishOptime', 'syncSlots', 'syncReplication'],
   },
   {
+    scenario: 'master records its members in the failsafe key when they changed',
+    snap: snapshot({ self: 'a', cluster: cluster({ leader: leaderKey('a'), failsafe: { a: 'http://127.0.0.1:8008/patroni' } }), local: { dataDir: 'initialized', control: null, pg: primaryPg } }),
+    rule: 'leader-renew',
+    actions: ['confirmLeader', 'publishOptime', 'syncSlots', 'syncReplication', 'recordFailsafe'],
+  },
+  {
+    scenario: 'master removes the failsafe key when failsafe_mode is off',
+    snap: snapshot({
+      self: 'a',
+      dynamic: { ttl: 5, loop_wait: 1, retry_timeout: 2, maximum_lag_on_failover: 1048576, postgresql: { parameters: {} }, failsafe_mode: false },
+      cluster: cluster({ leader: leaderKey('a') }),
+      local: { dataDir: 'initialized', control: null, pg: primaryPg },
+    }),
+    rule: 'leader-renew',
+    actions: ['confirmLeader', 'publishOptime', 'syncSlots', 'syncReplication', 'recordFailsafe'],
+  },
+  {
     scenario: 'new master clears the failover key that named it',
     snap: snapshot({ self: 'a', cluster: cluster({ leader: leaderKey('a'), failover: { leader: 'c', member: 'a' } }), local: { dataDir: 'initialized', control: null, pg: primaryPg } }),
     rule: 'leader-renew',
@@ -542,6 +560,40 @@ const rows: Row[] = [
   {
     scenario: 'an unreachable former master does not block the race',
     snap: snapshot({ peers: [peer('a', 500, { inRecovery: false, reachable: false })] }),
+    rule: 'race',
+    actions: ['acquireLeader', 'promote'],
+  },
+  {
+    scenario: 'failsafe_mode: a replica missing from the failsafe key never races (it promised nothing)',
+    snap: snapshot({ cluster: cluster({ failsafe: { a: 'http://127.0.0.1:8008/patroni', c: 'http://127.0.0.1:8008/patroni' } }), peers: [peer('c', 900)] }),
+    rule: 'not-candidate',
+    actions: [],
+  },
+  {
+    scenario: 'failsafe_mode off: the failsafe key does not restrict the race',
+    snap: snapshot({
+      dynamic: { ttl: 5, loop_wait: 1, retry_timeout: 2, maximum_lag_on_failover: 1048576, postgresql: { parameters: {} }, failsafe_mode: false },
+      cluster: cluster({ failsafe: { a: 'http://127.0.0.1:8008/patroni' } }),
+      peers: [peer('c', 900)],
+    }),
+    rule: 'race',
+    actions: ['acquireLeader', 'promote'],
+  },
+  {
+    scenario: 'no failsafe key yet (a new cluster): the race is open',
+    snap: snapshot({ cluster: cluster({ failsafe: null }), peers: [peer('c', 900)] }),
+    rule: 'race',
+    actions: ['acquireLeader', 'promote'],
+  },
+  {
+    scenario: 'a member whose governor started less than ttl + 2 s ago does not race (a promise it gave may still run)',
+    snap: snapshot({ startedAt: NOW - 6000, peers: [peer('c', 900)] }),
+    rule: 'not-candidate',
+    actions: [],
+  },
+  {
+    scenario: 'ttl + 2 s after its start, a restarted member races',
+    snap: snapshot({ startedAt: NOW - 7000, peers: [peer('c', 900)] }),
     rule: 'race',
     actions: ['acquireLeader', 'promote'],
   },

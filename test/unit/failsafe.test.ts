@@ -2,6 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ETCD_HEARTBEAT_INTERVAL_MS, ETCD_OVERDUE_GRACE_MS, failsafeAnswer, parseRefusal, renewIntervalMs, writeWindow, type FailsafeProbe, type WriteWindowInput } from '../../src/ha/failsafe.js';
 import { LEASE_SAFETY_MARGIN_MS } from '../../src/ha/types.js';
+import { failsafeTargets } from '../../src/ha/peers.js';
 
 const NOW = 1_000_000;
 const TTL = 5000;
@@ -144,5 +145,18 @@ describe('failsafeAnswer', () => {
   it('without cluster_secret, an answer that is not a failsafe refusal counts as deposing (the safe side)', () => {
     assert.equal(parseRefusal('<html>proxy error</html>').deposes, true);
     assert.equal(parseRefusal('{"reason":"x"}').deposes, true);
+  });
+});
+
+describe('failsafeTargets', () => {
+  const m = (name: string, api_url: string) => ({ name, api_url, conn_url: 'postgres://h:5432/postgres', state: 'running', role: 'replica' as const });
+  it('asks every other member of the view and every member the failsafe key names', () => {
+    assert.deepEqual(
+      failsafeTargets([m('a', 'http://a/patroni'), m('b', 'http://b/patroni')], { a: 'http://a/patroni', c: 'http://c/patroni' }, 'a'),
+      [{ name: 'b', api_url: 'http://b/patroni' }, { name: 'c', api_url: 'http://c/patroni' }],
+    );
+  });
+  it('the view\'s address wins over a stale one in the key', () => {
+    assert.deepEqual(failsafeTargets([m('b', 'http://b2/patroni')], { b: 'http://b1/patroni' }, 'a'), [{ name: 'b', api_url: 'http://b2/patroni' }]);
   });
 });
