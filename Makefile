@@ -5,7 +5,7 @@ NODES ?= 3
 DURATION ?= 30m
 SEED ?=
 
-.PHONY: all deps build test test-unit test-integration test-chaos chaos demo demo-down clean binary test-binary ami-validate test-packaging
+.PHONY: all deps build test test-unit test-integration test-hostile test-chaos chaos demo demo-down clean binary test-binary ami-validate test-packaging
 
 all: build
 
@@ -17,13 +17,18 @@ build: deps
 
 # dist/test/chaos: only its *.test.js run (the chaos suite's short run); its other modules are the harness.
 test: build
-	node --test --test-concurrency=1 --test-reporter=spec dist/test/unit dist/test/integration dist/test/chaos
+	node --test --test-concurrency=1 --test-reporter=spec dist/test/unit dist/test/integration dist/test/hostile dist/test/chaos
 
 test-unit: build
 	node --test --test-reporter=spec dist/test/unit
 
 test-integration: build
 	node --test --test-concurrency=1 --test-reporter=spec dist/test/integration
+
+# The hostile-input suite alone: forged failsafe answers, bad REST requests, garbage in etcd keys,
+# foreign data directories, path tricks in WAL names and backups (real clusters).
+test-hostile: build
+	node --test --test-concurrency=1 --test-reporter=spec dist/test/hostile
 
 # The chaos suite's short run alone (a few faults of each kind; CHAOS_SEED=N replays a run's faults).
 test-chaos: build

@@ -166,6 +166,9 @@ export function createApiServer(backend: ApiBackend): ApiServer {
         }
         case '/history':
           return send(res, 200, backend.cluster()?.history ?? []);
+        case '/failsafe':
+          // Patroni's GET /failsafe: the members the master recorded in the failsafe key.
+          return send(res, 200, backend.cluster()?.failsafe ?? {});
         case '/config':
           return send(res, 200, backend.cluster()?.config ?? backend.config.bootstrap.dcs);
         case '/metrics': {

@@ -68,6 +68,7 @@ export class HaLoop {
   private lastLeaderSeen: string | null = null;
   private scheduledWake: { at: number; timer: NodeJS.Timeout } | null = null;
   private readonly startedAt = monotonicMs();
+  private watchFailures = 0;
 
   constructor(
     private readonly config: GovernorConfig,
@@ -195,11 +196,27 @@ export class HaLoop {
   }
 
   async start(): Promise<void> {
-    await this.dcs.open(this.config.bootstrap.dcs.ttl);
+    // A governor started while etcd does not answer (a member restarted during an outage) serves
+    // its REST API and keeps trying: the lease keeper grants a lease once etcd answers, and the
+    // watch is set up then.
+    await this.dcs.open(this.config.bootstrap.dcs.ttl).catch((error: Error) =>
+      this.logger.warn(`etcd did not grant a lease at start (${error.message}): retrying while the loop runs`),
+    );
     this.lease.start();
-    this.stopWatch = await this.dcs.watch((event) => this.onDcsEvent(event));
+    await this.watchUntilEstablished();
     this.postmasterWatch = setInterval(() => void this.checkPostmaster(), POSTMASTER_CHECK_MS);
     this.running = this.run();
+  }
+
+  private async watchUntilEstablished(): Promise<void> {
+    try {
+      this.stopWatch = await this.dcs.watch((event) => this.onDcsEvent(event));
+      if (this.watchFailures > 0) this.logger.info('etcd watch established');
+      this.watchFailures = 0;
+    } catch (error) {
+      if (this.watchFailures++ === 0) this.logger.warn(`cannot watch etcd (${(error as Error).message}): retrying every second`);
+      if (!this.stopping) setTimeout(() => void this.watchUntilEstablished(), 1000).unref();
+    }
   }
 
   /** A crashed postmaster is noticed within POSTMASTER_CHECK_MS instead of on the next loop. */

@@ -80,7 +80,7 @@ function* schedule(rng: Prng, kinds: readonly FaultKind[], rounds: number): Gene
   for (let round = 0; round < rounds; round++) yield* rng.shuffle(kinds);
 }
 
-function chaosTargets(cluster: TestCluster): ChaosTarget[] {
+export function chaosTargets(cluster: TestCluster): ChaosTarget[] {
   return cluster.manifest.nodes.flatMap((node) => {
     const direct = cluster.connectionConfig(node);
     return [
@@ -91,7 +91,7 @@ function chaosTargets(cluster: TestCluster): ChaosTarget[] {
 }
 
 /** Member by the address and port its PostgreSQL reported; by port alone when ports are unique. */
-function memberLookup(cluster: TestCluster): (address: string | null, port: number) => string | null {
+export function memberLookup(cluster: TestCluster): (address: string | null, port: number) => string | null {
   // Direct sessions reach a member at pg_host; HAProxy reaches it at its connect address, which in
   // network namespaces is the member's cluster-link address.
   const byEndpoint = new Map(cluster.manifest.nodes.map((n) => [`${n.pg_host}:${n.pg_port}`, n.name]));

@@ -187,6 +187,20 @@ export class TestCluster {
     await netnsHeal(this.netns(), name);
   }
 
+  /** The etcd key of `relative` (e.g. "leader", "members/node1") in this cluster. */
+  etcdKey(relative: string): string {
+    return `/service/${this.manifest.scope}/${relative}`;
+  }
+
+  /** Run etcdctl (v3 API) against the cluster's etcd; rejects on a non-zero exit. */
+  async etcdctl(args: string[]): Promise<string> {
+    return new Promise((resolve, reject) => {
+      execFile('etcdctl', ['--endpoints', this.manifest.etcd.endpoints.join(','), ...args], { env: { ...process.env, ETCDCTL_API: '3' }, timeout: 15_000 }, (error, stdout, stderr) =>
+        error ? reject(new Error(`etcdctl ${args.join(' ')}: ${stderr || error.message}`)) : resolve(String(stdout)),
+      );
+    });
+  }
+
   logOf(name: string): string {
     return readFileSync(this.node(name).log_file, 'utf8');
   }
