@@ -1,6 +1,9 @@
 // Pure parsing and serialization of the values stored under a cluster's prefix.
 // Parsing is defensive: any malformed value yields { ok: false, reason } instead of throwing.
 
+import { createHash } from 'node:crypto';
+import { ConfigError } from '../config/errors.js';
+import { validateDcsDynamicConfig } from '../config/dynamic-document.js';
 import type { DynamicConfig } from '../config/types.js';
 import type {
   ClusterView,
@@ -12,6 +15,7 @@ import type {
   SyncState,
 } from './types.js';
 import { KEY, memberNameOf } from './keys.js';
+import { apiUrlProblem, connUrlProblem } from './member-urls.js';
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; reason: string };
 
@@ -36,6 +40,8 @@ const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFin
 const isNonNegInt = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 // eslint-disable-next-line no-control-regex
 const plainName = /^[^\x00-\x1f\x7f]{1,256}$/;
+/** A member name as governor's configuration allows it (name: 1-63 of A-Z a-z 0-9 . _ -). */
+const memberName = /^[A-Za-z0-9._-]{1,63}$/;
 
 /** `leader`: the plain name of the member holding it. */
 export function parseLeader(raw: string): Parsed<string> {
@@ -69,6 +75,8 @@ export function parseMember(raw: string): Parsed<MemberData> {
   for (const field of ['conn_url', 'api_url', 'state'] as const) {
     if (typeof o[field] !== 'string') return bad(`${field} must be a string`);
   }
+  const urlProblem = connUrlProblem(o.conn_url as string) ?? apiUrlProblem(o.api_url as string);
+  if (urlProblem) return bad(urlProblem);
   const role = typeof o.role === 'string' ? roles[o.role] : undefined;
   if (!role) return bad('role must be master, replica or uninitialized');
   const data: MemberData = {
@@ -108,44 +116,17 @@ export function parseMember(raw: string): Parsed<MemberData> {
   return ok(data);
 }
 
-/** `config`: JSON DynamicConfig. Unknown top-level fields are kept (round-trip of foreign settings). */
+/** `config`: JSON DynamicConfig, checked exactly as the file's bootstrap.dcs is (unknown fields,
+ *  bounds, parameters that may be set only locally) and carrying at least the timing settings. */
 export function parseConfig(raw: string): Parsed<DynamicConfig> {
   const parsed = parseJsonObject(raw);
   if (!parsed.ok) return parsed;
-  const o = parsed.value;
-  for (const field of ['ttl', 'loop_wait', 'retry_timeout'] as const) {
-    if (!isNum(o[field]) || (o[field] as number) <= 0) return bad(`${field} must be a positive number`);
+  try {
+    return ok(validateDcsDynamicConfig(parsed.value, 'config'));
+  } catch (error) {
+    if (error instanceof ConfigError) return bad(error.errors.join('; '));
+    throw error;
   }
-  if (!isNum(o.maximum_lag_on_failover) || o.maximum_lag_on_failover < 0) {
-    return bad('maximum_lag_on_failover must be a non-negative number');
-  }
-  if (o.pause !== undefined && o.pause !== null && typeof o.pause !== 'boolean') return bad('pause must be a boolean');
-  for (const flag of ['failsafe_mode', 'synchronous_mode', 'synchronous_mode_strict'] as const) {
-    if (o[flag] !== undefined && o[flag] !== null && typeof o[flag] !== 'boolean') return bad(`${flag} must be a boolean`);
-  }
-  const parameters: Record<string, string | number | boolean> = {};
-  if (o.postgresql !== undefined && o.postgresql !== null) {
-    if (!isObj(o.postgresql)) return bad('postgresql must be an object');
-    const params = o.postgresql.parameters;
-    if (params !== undefined && params !== null) {
-      if (!isObj(params)) return bad('postgresql.parameters must be an object');
-      for (const [name, value] of Object.entries(params)) {
-        if (typeof value !== 'string' && typeof value !== 'boolean' && !isNum(value)) {
-          return bad(`postgresql.parameters.${name} must be a string, number or boolean`);
-        }
-        parameters[name] = value;
-      }
-    }
-  }
-  const config = {
-    ...o,
-    postgresql: { ...(isObj(o.postgresql) ? o.postgresql : {}), parameters },
-  } as unknown as DynamicConfig;
-  if (o.pause === null) delete config.pause;
-  if (o.failsafe_mode === null) delete config.failsafe_mode;
-  if (o.synchronous_mode === null) delete config.synchronous_mode;
-  if (o.synchronous_mode_strict === null) delete config.synchronous_mode_strict;
-  return ok(config);
 }
 
 /** `history`: JSON array of [timeline, lsn, reason, timestamp?, newLeader?]. One bad row spoils the value. */
@@ -261,7 +242,19 @@ export function emptyClusterView(): ClusterView {
   };
 }
 
-/** The cluster view of one consistent read; each unusable value is reported and read as absent. */
+/** Larger values are garbage before they are parsed: nothing governor writes comes near (a history
+ *  of thousands of failovers stays under the first), and each read would parse them again. */
+export const MAX_VALUE_BYTES = { history: 512 * 1024, other: 64 * 1024 } as const;
+
+/** What /metrics counts a garbage value under: the key, or "members" for any member key (a label
+ *  per member name would let whoever writes etcd grow the metrics without bound). */
+export function garbageKind(key: string): string {
+  if (memberNameOf(key) !== null) return 'members';
+  return (Object.values(KEY) as string[]).includes(key) ? key : 'other';
+}
+
+/** The cluster view of one consistent read; each unusable value is reported and read as absent
+ *  (an unusable `config` keeps its revision, so a PUT /config can replace it). */
 export function buildClusterView(entries: RawEntry[], onGarbage: (garbage: Garbage) => void): ClusterView {
   const view = emptyClusterView();
   const take = <T>(entry: RawEntry, parsed: Parsed<T>): T | null => {
@@ -271,39 +264,50 @@ export function buildClusterView(entries: RawEntry[], onGarbage: (garbage: Garba
   };
   for (const entry of entries) {
     const raw = entry.value;
+    const limit = entry.key === KEY.history ? MAX_VALUE_BYTES.history : MAX_VALUE_BYTES.other;
+    const oversized = raw.length > limit ? bad<never>(`${raw.length} characters, more than the ${limit} a ${entry.key} value may have`) : null;
     switch (entry.key) {
       case KEY.leader: {
-        const name = take(entry, parseLeader(raw));
+        const name = take(entry, oversized ?? parseLeader(raw));
         if (name !== null) view.leader = { name, revision: entry.modRevision, lease: entry.lease };
         break;
       }
       case KEY.initialize:
-        view.initialize = take(entry, parseInitialize(raw));
+        view.initialize = take(entry, oversized ?? parseInitialize(raw));
         break;
-      case KEY.config:
-        view.config = take(entry, parseConfig(raw));
-        view.configRevision = view.config ? entry.modRevision : null;
+      case KEY.config: {
+        const parsed = oversized ?? parseConfig(raw);
+        view.config = take(entry, parsed);
+        view.configRevision = entry.modRevision;
+        if (!parsed.ok) view.configError = parsed.reason;
         break;
+      }
       case KEY.history:
-        view.history = take(entry, parseHistory(raw)) ?? [];
+        view.history = take(entry, oversized ?? parseHistory(raw)) ?? [];
         break;
       case KEY.failover:
-        view.failover = take(entry, parseFailover(raw));
+        view.failover = take(entry, oversized ?? parseFailover(raw));
         break;
       case KEY.sync:
-        view.sync = take(entry, parseSync(raw));
+        view.sync = take(entry, oversized ?? parseSync(raw));
         break;
       case KEY.leaderOptime:
-        view.leaderOptime = take(entry, parseOptime(raw));
+        view.leaderOptime = take(entry, oversized ?? parseOptime(raw));
         break;
       default: {
         const name = memberNameOf(entry.key);
         if (name === null) break; // a key we do not use (status, failsafe, ...)
-        const data = take(entry, parseMember(raw));
+        const named = memberName.test(name) ? null : bad<never>('member name is not 1-63 of A-Z a-z 0-9 . _ -');
+        const data = take(entry, named ?? oversized ?? parseMember(raw));
         if (data) view.members.push({ ...data, name } satisfies Member);
       }
     }
   }
   view.members.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   return view;
+}
+
+/** A short fingerprint of a value, so "already reported" can be remembered without keeping it. */
+export function valueFingerprint(value: string): string {
+  return createHash('sha256').update(value).digest('base64url').slice(0, 22);
 }
