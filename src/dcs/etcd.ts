@@ -152,10 +152,11 @@ class EtcdDcsImpl implements EtcdDcs {
     this.invalidCounts[kind] = (this.invalidCounts[kind] ?? 0) + 1;
     // The value itself is not logged: it may hold secrets (config parameters). The key is cut short
     // (a member key's name is whatever its writer chose).
-    this.log.warn(kind === 'config' ? 'ignoring invalid cluster configuration in etcd: the last valid one stays in force' : 'ignoring malformed value in etcd', {
+    this.log.warn('ignoring malformed value in etcd', {
       key: (this.prefix + garbage.key).slice(0, 200),
       reason: garbage.reason.slice(0, 2000),
       bytes: Buffer.byteLength(garbage.value),
+      ...(kind === 'config' ? { effect: 'the last valid cluster configuration stays in force' } : {}),
     });
   }
 
