@@ -5,7 +5,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { readPemFile } from '../util/pem.js';
-import type { GovernorConfig } from '../config/types.js';
+import type { DynamicConfig, GovernorConfig } from '../config/types.js';
 import type { ClusterView, Dcs } from '../dcs/types.js';
 import type { Logger } from '../log/logger.js';
 import type { PostgresStatus, WalPositionNow } from '../postgres/types.js';
@@ -37,6 +37,8 @@ export interface ApiBackend {
   logger: Logger;
   /** Last known cluster view (may be stale while etcd is unreachable). */
   cluster(): ClusterView | null;
+  /** The cluster configuration in force (the last valid one read from etcd: an invalid value there is ignored). */
+  dynamic(): DynamicConfig;
   /** How long the last cluster read has been failing (ms; null: etcd answered the last one). */
   etcdUnreachableMs(): number | null;
   /** PostgreSQL's state as the HA loop last observed it (no query: health checks cost nothing). */
@@ -132,7 +134,7 @@ export function createApiServer(backend: ApiBackend): ApiServer {
       case '/history':
         return send(res, 200, backend.cluster()?.history ?? []);
       case '/config':
-        return send(res, 200, backend.cluster()?.config ?? backend.config.bootstrap.dcs);
+        return send(res, 200, backend.dynamic());
       case '/metrics': {
         const input = statusInput();
         const text = renderExposition(

@@ -85,6 +85,7 @@ export async function runDaemon(configFile: string | undefined): Promise<void> {
     dcs,
     logger: logger.child('api'),
     cluster: () => loop.status.lastCluster,
+    dynamic: () => loop.status.dynamic,
     etcdUnreachableMs: () => loop.etcdUnreachableMs(),
     // Health answers come from the loop's last observation: a flood of checks costs no query.
     pg: () => loop.status.pg,

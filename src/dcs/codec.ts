@@ -273,7 +273,10 @@ export function buildClusterView(entries: RawEntry[], onGarbage: (garbage: Garba
         break;
       }
       case KEY.initialize:
-        view.initialize = take(entry, oversized ?? parseInitialize(raw));
+        // Unreadable is not absent: the key exists, so nobody may race to bootstrap (the master's
+        // loop would otherwise take the bootstrap rule instead of keeping its key). Read it as ""
+        // (set, system identifier not known), as while the bootstrapping member runs initdb.
+        view.initialize = take(entry, oversized ?? parseInitialize(raw)) ?? '';
         break;
       case KEY.config: {
         const parsed = oversized ?? parseConfig(raw);
