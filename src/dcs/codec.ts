@@ -38,14 +38,12 @@ function parseJsonObject(raw: string): Parsed<Obj> {
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 const isNonNegInt = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
-// eslint-disable-next-line no-control-regex
-const plainName = /^[^\x00-\x1f\x7f]{1,256}$/;
 /** A member name as governor's configuration allows it (name: 1-63 of A-Z a-z 0-9 . _ -). */
 const memberName = /^[A-Za-z0-9._-]{1,63}$/;
 
-/** `leader`: the plain name of the member holding it. */
+/** `leader`: the plain name of the member holding it (a member name as the configuration allows). */
 export function parseLeader(raw: string): Parsed<string> {
-  return plainName.test(raw) ? ok(raw) : bad('not a member name');
+  return memberName.test(raw) ? ok(raw) : bad('not a member name (1-63 of A-Z a-z 0-9 . _ -)');
 }
 
 /** `initialize`: a decimal system identifier, or "" while the bootstrapping member runs initdb. */
@@ -168,6 +166,8 @@ export function parseFailover(raw: string): Parsed<FailoverRequest> {
     const v = o[field];
     if (v === undefined || v === null || v === '') continue;
     if (typeof v !== 'string') return bad(`${field} must be a string`);
+    if (field !== 'scheduled_at' && !memberName.test(v)) return bad(`${field} is not a member name`);
+    if (field === 'scheduled_at' && v.length > 64) return bad('scheduled_at is not a timestamp');
     request[field] = v;
   }
   if (request.leader === undefined && request.member === undefined) return bad('neither leader nor member set');
@@ -187,6 +187,7 @@ export function parseSync(raw: string): Parsed<SyncState> {
     const v = o[field];
     if (v === undefined || v === null) continue;
     if (typeof v !== 'string') return bad(`${field} must be a string or null`);
+    if (!memberName.test(v)) return bad(`${field} is not a member name`);
     state[field] = v;
   }
   return ok(state);
