@@ -107,7 +107,7 @@ export function createApiServer(backend: ApiBackend): ApiServer {
     const check = HEALTH_PATHS[path];
     if (check) {
       const lagParam = query.get('lag');
-      const maxLag = lagParam === null ? null : parseByteSize(lagParam.slice(0, 32));
+      const maxLag = lagParam === null || lagParam.length > 32 ? null : parseByteSize(lagParam);
       if (lagParam !== null && maxLag === null) throw new HttpError(400, `lag: expected a size such as 1048576 or 10MB, got ${JSON.stringify(lagParam.slice(0, 32))}`);
       const input = statusInput();
       return send(res, healthVerdict(check, { ...input, maxLag }), statusDocument(input));
