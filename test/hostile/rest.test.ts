@@ -203,6 +203,10 @@ describe('REST API under abuse (3 members, real PostgreSQL and etcd)', () => {
       assert.equal(answer.status, 400, `${method} ${body}: ${answer.body}`);
       assert.match(answer.body, mentions);
     }
+    // governorctl edit-config applies the same rules before writing anything.
+    const edit = await cluster.ctl(['edit-config', '-p', 'shared_preload_libraries=/tmp/x.so', '--force']);
+    assert.notEqual(edit.code, 0);
+    assert.match(edit.stderr, /config\.postgresql\.parameters\.shared_preload_libraries: loads shared libraries/);
     const afterwards = await etcd.get(configKey()).exec();
     assert.equal(afterwards.kvs[0]!.mod_revision, revision, 'the config key was not written');
     const config = JSON.parse(afterwards.kvs[0]!.value.toString()) as { synchronous_mode: boolean };
