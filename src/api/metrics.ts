@@ -82,6 +82,8 @@ export interface MetricsInput {
   lastBackupAt: Date | null;
   dcsLastContactAgeSeconds: number | null;
   loopIterationAgeSeconds: number | null;
+  /** Distinct invalid values met in etcd since start, by key ("members" for any member key). */
+  dcsInvalidValues?: Record<string, number>;
   now: Date;
 }
 
@@ -128,5 +130,12 @@ export function collectMetrics(input: MetricsInput): MetricFamily[] {
     ),
     gauge('governor_dcs_last_contact_age_seconds', 'Seconds since the cluster was last read from etcd.', one(input.dcsLastContactAgeSeconds)),
     gauge('governor_ha_loop_iteration_age_seconds', 'Seconds since the HA loop last finished an iteration.', one(input.loopIterationAgeSeconds)),
+    counter(
+      'governor_dcs_invalid_values_total',
+      'Distinct invalid values read from etcd since start, by key (logged once each and ignored; an invalid config leaves the last valid one in force).',
+      Object.entries(input.dcsInvalidValues ?? {})
+        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+        .flatMap(([key, count]) => one(count, { key })),
+    ),
   ];
 }

@@ -3,7 +3,7 @@
 import type { GovernorConfig } from '../config/types.js';
 import type { ClusterView, Member } from '../dcs/types.js';
 import { GOVERNOR_VERSION, memberPostgresAddress } from '../ha/member.js';
-import type { PostgresStatus } from '../postgres/types.js';
+import type { PostgresStatus, WalPositionNow } from '../postgres/types.js';
 
 export interface StatusInput {
   config: GovernorConfig;
@@ -50,6 +50,24 @@ export function statusDocument(input: StatusInput): Record<string, unknown> {
   if (input.paused) doc.pause = true;
   if (pg?.running && pg.pendingRestart) doc.pending_restart = true;
   return doc;
+}
+
+/** The HA loop's last observation with where WAL is now: a peer's leader race and a switchover's
+ *  handover check compare positions from /patroni, which must not be a loop_wait old (an old,
+ *  lower position of this member could let a member with less WAL win). Role follows the live
+ *  answer too (a promotion since the last observation). */
+export function withLiveWal(pg: PostgresStatus | null, live: WalPositionNow | null): PostgresStatus | null {
+  if (!pg?.accepting || live === null) return pg;
+  const demoted = live.inRecovery && pg.inRecovery === false;
+  return {
+    ...pg,
+    inRecovery: live.inRecovery,
+    walPosition: live.walPosition,
+    receivedLsn: live.receivedLsn,
+    replayedLsn: live.replayedLsn,
+    replication: live.inRecovery ? [] : pg.replication,
+    walReceiver: live.inRecovery && !demoted ? pg.walReceiver : null,
+  };
 }
 
 /** Replication lag in bytes behind the master's last published position, or null if unknown. */

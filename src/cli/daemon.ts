@@ -2,6 +2,7 @@
 
 import path from 'node:path';
 import { createApiServer, listen } from '../api/server.js';
+import { FreshValue } from '../api/fresh-value.js';
 import { defaultHaproxyConfig, loadConfigWithImds } from '../config/load.js';
 import { imdsEnvironment } from '../config/imds.js';
 import { createEtcdDcs } from '../dcs/etcd.js';
@@ -76,14 +77,19 @@ export async function runDaemon(configFile: string | undefined): Promise<void> {
     : null;
   scheduler?.start();
   const latestBackup = archiving ? backupTracker(config, logger) : null;
+  // pg_stat_archiver for /metrics: one query per second at most, however often it is scraped.
+  const archiverStatus = new FreshValue(() => pg.archiverStatus(), 1000, monotonicMs);
   const sinceSeconds = (at: number | null) => (at === null ? null : Math.max(0, (monotonicMs() - at) / 1000));
   const api = createApiServer({
     config,
     dcs,
     logger: logger.child('api'),
     cluster: () => loop.status.lastCluster,
+    dynamic: () => loop.status.dynamic,
     etcdUnreachableMs: () => loop.etcdUnreachableMs(),
-    pg: () => pg.status(),
+    // Health answers come from the loop's last observation: a flood of checks costs no query.
+    pg: () => loop.status.pg,
+    walPosition: () => pg.walPosition(),
     isLeader: () => loop.isLeader(),
     confirmFailsafe: (question) => loop.confirmFailsafe(question),
     paused: () => loop.status.dynamic.pause === true,
@@ -96,10 +102,11 @@ export async function runDaemon(configFile: string | undefined): Promise<void> {
       if (lastRun?.ok && !lastRun.skipped) latestBackup?.note(lastRun.finishedAt);
       return {
         leaderChanges: loop.status.leaderChanges,
-        archiver: archiving ? await pg.archiverStatus() : null,
+        archiver: archiving ? await archiverStatus.get() : null,
         lastBackupAt: (await latestBackup?.get()) ?? null,
         dcsLastContactAgeSeconds: sinceSeconds(loop.status.lastClusterAt),
         loopIterationAgeSeconds: sinceSeconds(loop.status.lastIterationAt),
+        dcsInvalidValues: dcs.invalidValues(),
       };
     },
     requestRestart: () => {

@@ -8,6 +8,7 @@ import type { Command } from 'commander';
 import { execa } from 'execa';
 import { ConfigError } from '../config/errors.js';
 import { validateDynamicConfig } from '../config/load.js';
+import { validateCompleteDynamicConfig } from '../config/dynamic-document.js';
 import type { DynamicConfig, GovernorConfig } from '../config/types.js';
 import { applyEdits, diffLines, parseConfigDocument, parsePgArgument, parseSetArgument, toYaml, type PathEdit } from '../config/dynamic-edit.js';
 import { sleep } from '../util/time.js';
@@ -103,10 +104,16 @@ async function editConfig(command: Command, options: EditOptions): Promise<void>
   const config = (await load(command));
   await withDcs(config, async (dcs) => {
     const cluster = await dcs.readCluster();
+    if (cluster.configError !== undefined && options.apply === undefined) {
+      throw new Error(`the config key in etcd is invalid (${cluster.configError}); the members keep the last valid one. Replace it whole: governorctl edit-config --apply FILE`);
+    }
     const current = cluster.config ?? config.bootstrap.dcs;
     let next: DynamicConfig;
     try {
-      next = validateDynamicConfig(await wantedConfig(current, options), 'config');
+      // --apply replaces the whole configuration: like PUT /config, every field must be there (an
+      // empty file would otherwise reset the cluster to defaults).
+      const wanted = await wantedConfig(current, options);
+      next = options.apply !== undefined ? validateCompleteDynamicConfig(wanted, 'config') : validateDynamicConfig(wanted, 'config');
     } catch (error) {
       // The same checks as the daemon's, naming the field; nothing was written.
       if (error instanceof ConfigError) throw new Error(`invalid configuration, nothing changed:\n${error.message}`);

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { parseHostPort } from '../util/ports.js';
 import { checkArchive } from './archive.js';
 import { checkHaproxy } from './haproxy.js';
+import { localOnlyMessage, localOnlyReason } from './local-only-parameters.js';
 import { bothOrNeither, checkCtl, checkPostgresqlSsl, SSL_PARAMETERS, tlsFile } from './tls.js';
 import {
   DEFAULT_DYNAMIC_CONFIG,
@@ -403,8 +404,10 @@ function listenAndConnect(
   return { listen, connect_address: `${formatHost(parsedListen.hosts[0]!)}:${parsedListen.port}` };
 }
 
-/** A PostgreSQL parameter mapping; names are lower-cased (PostgreSQL ignores their case). */
-function parameters(ch: Checker, p: string, value: unknown): Record<string, ParamValue> {
+/** A PostgreSQL parameter mapping; names are lower-cased (PostgreSQL ignores their case).
+ *  `clusterWide`: the cluster's configuration, where parameters that run commands, load code or
+ *  name files are refused (local-only-parameters.ts). */
+function parameters(ch: Checker, p: string, value: unknown, clusterWide = false): Record<string, ParamValue> {
   const m = ch.mapping(p, value, null);
   const out: Record<string, ParamValue> = {};
   const seen = new Map<string, string>(); // lower-cased → key as written
@@ -420,6 +423,11 @@ function parameters(ch: Checker, p: string, value: unknown): Record<string, Para
     const managed = MANAGED_PARAMETERS[lower];
     if (managed) {
       ch.fail(kp, `is set by governor from ${managed}; remove it here`);
+      continue;
+    }
+    const localOnly = clusterWide ? localOnlyReason(lower) : null;
+    if (localOnly) {
+      ch.fail(kp, localOnlyMessage(localOnly));
       continue;
     }
     const previous = seen.get(lower);
@@ -469,7 +477,7 @@ export function checkDynamic(ch: Checker, p: string, value: unknown): DynamicCon
     integer: true,
   });
   const pg = ch.mapping(`${p}.postgresql`, m.postgresql, ['parameters']);
-  const params = parameters(ch, `${p}.postgresql.parameters`, pg.parameters);
+  const params = parameters(ch, `${p}.postgresql.parameters`, pg.parameters, true);
   const pause = ch.boolean(`${p}.pause`, m.pause, d.pause ?? false);
   const failsafe_mode = ch.boolean(`${p}.failsafe_mode`, m.failsafe_mode, d.failsafe_mode ?? true);
   const synchronous_mode = ch.boolean(`${p}.synchronous_mode`, m.synchronous_mode, d.synchronous_mode ?? false);

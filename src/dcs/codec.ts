@@ -1,6 +1,9 @@
 // Pure parsing and serialization of the values stored under a cluster's prefix.
 // Parsing is defensive: any malformed value yields { ok: false, reason } instead of throwing.
 
+import { createHash } from 'node:crypto';
+import { ConfigError } from '../config/errors.js';
+import { validateDcsDynamicConfig } from '../config/dynamic-document.js';
 import type { DynamicConfig } from '../config/types.js';
 import type {
   ClusterView,
@@ -13,6 +16,7 @@ import type {
   FailsafeMembers,
 } from './types.js';
 import { KEY, memberNameOf } from './keys.js';
+import { apiUrlProblem, connUrlProblem } from './member-urls.js';
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; reason: string };
 
@@ -35,12 +39,12 @@ function parseJsonObject(raw: string): Parsed<Obj> {
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 const isNonNegInt = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
-// eslint-disable-next-line no-control-regex
-const plainName = /^[^\x00-\x1f\x7f]{1,256}$/;
+/** A member name as governor's configuration allows it (name: 1-63 of A-Z a-z 0-9 . _ -). */
+const memberName = /^[A-Za-z0-9._-]{1,63}$/;
 
-/** `leader`: the plain name of the member holding it. */
+/** `leader`: the plain name of the member holding it (a member name as the configuration allows). */
 export function parseLeader(raw: string): Parsed<string> {
-  return plainName.test(raw) ? ok(raw) : bad('not a member name');
+  return memberName.test(raw) ? ok(raw) : bad('not a member name (1-63 of A-Z a-z 0-9 . _ -)');
 }
 
 /** `initialize`: a decimal system identifier, or "" while the bootstrapping member runs initdb. */
@@ -70,6 +74,8 @@ export function parseMember(raw: string): Parsed<MemberData> {
   for (const field of ['conn_url', 'api_url', 'state'] as const) {
     if (typeof o[field] !== 'string') return bad(`${field} must be a string`);
   }
+  const urlProblem = connUrlProblem(o.conn_url as string) ?? apiUrlProblem(o.api_url as string);
+  if (urlProblem) return bad(urlProblem);
   const role = typeof o.role === 'string' ? roles[o.role] : undefined;
   if (!role) return bad('role must be master, replica or uninitialized');
   const data: MemberData = {
@@ -109,44 +115,17 @@ export function parseMember(raw: string): Parsed<MemberData> {
   return ok(data);
 }
 
-/** `config`: JSON DynamicConfig. Unknown top-level fields are kept (round-trip of foreign settings). */
+/** `config`: JSON DynamicConfig, checked exactly as the file's bootstrap.dcs is (unknown fields,
+ *  bounds, parameters that may be set only locally) and carrying at least the timing settings. */
 export function parseConfig(raw: string): Parsed<DynamicConfig> {
   const parsed = parseJsonObject(raw);
   if (!parsed.ok) return parsed;
-  const o = parsed.value;
-  for (const field of ['ttl', 'loop_wait', 'retry_timeout'] as const) {
-    if (!isNum(o[field]) || (o[field] as number) <= 0) return bad(`${field} must be a positive number`);
+  try {
+    return ok(validateDcsDynamicConfig(parsed.value, 'config'));
+  } catch (error) {
+    if (error instanceof ConfigError) return bad(error.errors.join('; '));
+    throw error;
   }
-  if (!isNum(o.maximum_lag_on_failover) || o.maximum_lag_on_failover < 0) {
-    return bad('maximum_lag_on_failover must be a non-negative number');
-  }
-  if (o.pause !== undefined && o.pause !== null && typeof o.pause !== 'boolean') return bad('pause must be a boolean');
-  for (const flag of ['failsafe_mode', 'synchronous_mode', 'synchronous_mode_strict'] as const) {
-    if (o[flag] !== undefined && o[flag] !== null && typeof o[flag] !== 'boolean') return bad(`${flag} must be a boolean`);
-  }
-  const parameters: Record<string, string | number | boolean> = {};
-  if (o.postgresql !== undefined && o.postgresql !== null) {
-    if (!isObj(o.postgresql)) return bad('postgresql must be an object');
-    const params = o.postgresql.parameters;
-    if (params !== undefined && params !== null) {
-      if (!isObj(params)) return bad('postgresql.parameters must be an object');
-      for (const [name, value] of Object.entries(params)) {
-        if (typeof value !== 'string' && typeof value !== 'boolean' && !isNum(value)) {
-          return bad(`postgresql.parameters.${name} must be a string, number or boolean`);
-        }
-        parameters[name] = value;
-      }
-    }
-  }
-  const config = {
-    ...o,
-    postgresql: { ...(isObj(o.postgresql) ? o.postgresql : {}), parameters },
-  } as unknown as DynamicConfig;
-  if (o.pause === null) delete config.pause;
-  if (o.failsafe_mode === null) delete config.failsafe_mode;
-  if (o.synchronous_mode === null) delete config.synchronous_mode;
-  if (o.synchronous_mode_strict === null) delete config.synchronous_mode_strict;
-  return ok(config);
 }
 
 /** `history`: JSON array of [timeline, lsn, reason, timestamp?, newLeader?]. One bad row spoils the value. */
@@ -188,6 +167,8 @@ export function parseFailover(raw: string): Parsed<FailoverRequest> {
     const v = o[field];
     if (v === undefined || v === null || v === '') continue;
     if (typeof v !== 'string') return bad(`${field} must be a string`);
+    if (field !== 'scheduled_at' && !memberName.test(v)) return bad(`${field} is not a member name`);
+    if (field === 'scheduled_at' && v.length > 64) return bad('scheduled_at is not a timestamp');
     request[field] = v;
   }
   if (request.leader === undefined && request.member === undefined) return bad('neither leader nor member set');
@@ -207,6 +188,7 @@ export function parseSync(raw: string): Parsed<SyncState> {
     const v = o[field];
     if (v === undefined || v === null) continue;
     if (typeof v !== 'string') return bad(`${field} must be a string or null`);
+    if (!memberName.test(v)) return bad(`${field} is not a member name`);
     state[field] = v;
   }
   return ok(state);
@@ -220,21 +202,13 @@ export function parseFailsafe(raw: string): Parsed<FailsafeMembers> {
   const entries = Object.entries(parsed.value);
   if (entries.length > 1000) return bad('more than 1000 members');
   for (const [name, url] of entries) {
-    if (!plainName.test(name) || name.includes('/')) return bad(`member name ${JSON.stringify(name.slice(0, 64))} is not a member name`);
-    if (typeof url !== 'string' || !isHttpUrl(url)) return bad(`api_url of ${name} must be an http(s) URL`);
+    if (!memberName.test(name)) return bad(`member name ${JSON.stringify(name.slice(0, 64))} is not a member name`);
+    if (typeof url !== 'string') return bad(`api_url of ${name} must be a string`);
+    const problem = apiUrlProblem(url);
+    if (problem !== null) return bad(`member ${name}: ${problem}`);
     members[name] = url;
   }
   return ok(members);
-}
-
-function isHttpUrl(value: string): boolean {
-  if (value.length > 2048) return false;
-  try {
-    const url = new URL(value);
-    return (url.protocol === 'http:' || url.protocol === 'https:') && url.hostname !== '' && url.username === '' && url.password === '';
-  } catch {
-    return false;
-  }
 }
 
 export function serializeFailsafe(members: FailsafeMembers): string {
@@ -292,7 +266,19 @@ export function emptyClusterView(): ClusterView {
   };
 }
 
-/** The cluster view of one consistent read; each unusable value is reported and read as absent. */
+/** Larger values are garbage before they are parsed: nothing governor writes comes near (a history
+ *  of thousands of failovers stays under the first), and each read would parse them again. */
+export const MAX_VALUE_BYTES = { history: 512 * 1024, other: 64 * 1024 } as const;
+
+/** What /metrics counts a garbage value under: the key, or "members" for any member key (a label
+ *  per member name would let whoever writes etcd grow the metrics without bound). */
+export function garbageKind(key: string): string {
+  if (memberNameOf(key) !== null) return 'members';
+  return (Object.values(KEY) as string[]).includes(key) ? key : 'other';
+}
+
+/** The cluster view of one consistent read; each unusable value is reported and read as absent
+ *  (an unusable `config` keeps its revision, so a PUT /config can replace it). */
 export function buildClusterView(entries: RawEntry[], onGarbage: (garbage: Garbage) => void): ClusterView {
   const view = emptyClusterView();
   const take = <T>(entry: RawEntry, parsed: Parsed<T>): T | null => {
@@ -302,42 +288,56 @@ export function buildClusterView(entries: RawEntry[], onGarbage: (garbage: Garba
   };
   for (const entry of entries) {
     const raw = entry.value;
+    const limit = entry.key === KEY.history ? MAX_VALUE_BYTES.history : MAX_VALUE_BYTES.other;
+    const oversized = raw.length > limit ? bad<never>(`${raw.length} characters, more than the ${limit} a ${entry.key} value may have`) : null;
     switch (entry.key) {
       case KEY.leader: {
-        const name = take(entry, parseLeader(raw));
+        const name = take(entry, oversized ?? parseLeader(raw));
         if (name !== null) view.leader = { name, revision: entry.modRevision, lease: entry.lease };
         break;
       }
       case KEY.initialize:
-        view.initialize = take(entry, parseInitialize(raw));
+        // Unreadable is not absent: the key exists, so nobody may race to bootstrap (the master's
+        // loop would otherwise take the bootstrap rule instead of keeping its key). Read it as ""
+        // (set, system identifier not known), as while the bootstrapping member runs initdb.
+        view.initialize = take(entry, oversized ?? parseInitialize(raw)) ?? '';
         break;
-      case KEY.config:
-        view.config = take(entry, parseConfig(raw));
-        view.configRevision = view.config ? entry.modRevision : null;
+      case KEY.config: {
+        const parsed = oversized ?? parseConfig(raw);
+        view.config = take(entry, parsed);
+        view.configRevision = entry.modRevision;
+        if (!parsed.ok) view.configError = parsed.reason;
         break;
+      }
       case KEY.history:
-        view.history = take(entry, parseHistory(raw)) ?? [];
+        view.history = take(entry, oversized ?? parseHistory(raw)) ?? [];
         break;
       case KEY.failover:
-        view.failover = take(entry, parseFailover(raw));
+        view.failover = take(entry, oversized ?? parseFailover(raw));
         break;
       case KEY.sync:
-        view.sync = take(entry, parseSync(raw));
+        view.sync = take(entry, oversized ?? parseSync(raw));
         break;
       case KEY.failsafe:
         view.failsafe = take(entry, parseFailsafe(raw));
         break;
       case KEY.leaderOptime:
-        view.leaderOptime = take(entry, parseOptime(raw));
+        view.leaderOptime = take(entry, oversized ?? parseOptime(raw));
         break;
       default: {
         const name = memberNameOf(entry.key);
         if (name === null) break; // a key we do not use (status, failsafe, ...)
-        const data = take(entry, parseMember(raw));
+        const named = memberName.test(name) ? null : bad<never>('member name is not 1-63 of A-Z a-z 0-9 . _ -');
+        const data = take(entry, named ?? oversized ?? parseMember(raw));
         if (data) view.members.push({ ...data, name } satisfies Member);
       }
     }
   }
   view.members.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   return view;
+}
+
+/** A short fingerprint of a value, so "already reported" can be remembered without keeping it. */
+export function valueFingerprint(value: string): string {
+  return createHash('sha256').update(value).digest('base64url').slice(0, 22);
 }

@@ -21,6 +21,8 @@ export interface EtcdDcs extends Dcs {
   readonly leaseId: string | null;
   /** The cluster's key prefix, e.g. "/service/demo/". */
   readonly prefix: string;
+  /** Distinct garbage values met since start, by key (codec.garbageKind), for /metrics. */
+  invalidValues(): Record<string, number>;
 }
 
 export function createEtcdDcs(options: { config: GovernorConfig; logger: Logger }): EtcdDcs {
@@ -43,6 +45,7 @@ class EtcdDcsImpl implements EtcdDcs {
   /** Value we last wrote to `initialize` ("" after winning the race), for cancelInitialize. */
   private initializeWritten: string | null = null;
   private readonly reported = new Set<string>();
+  private readonly invalidCounts: Record<string, number> = {};
   private readonly stoppers = new Set<() => Promise<void>>();
 
   constructor(
@@ -138,17 +141,27 @@ class EtcdDcsImpl implements EtcdDcs {
     return codec.buildClusterView(entries, (g) => this.reportGarbage(g));
   }
 
+  /** Each distinct garbage value is logged and counted once, however often it is read (every
+   *  loop_wait); a fingerprint stands for the value, which may be large. */
   private reportGarbage(garbage: codec.Garbage): void {
-    const id = `${garbage.key}\u0000${garbage.value}`;
+    const id = `${garbage.key}\u0000${codec.valueFingerprint(garbage.value)}`;
     if (this.reported.has(id)) return;
     if (this.reported.size >= 1000) this.reported.clear();
     this.reported.add(id);
-    // The value itself is not logged: it may hold secrets (config parameters).
+    const kind = codec.garbageKind(garbage.key);
+    this.invalidCounts[kind] = (this.invalidCounts[kind] ?? 0) + 1;
+    // The value itself is not logged: it may hold secrets (config parameters). The key is cut short
+    // (a member key's name is whatever its writer chose).
     this.log.warn('ignoring malformed value in etcd', {
-      key: this.prefix + garbage.key,
-      reason: garbage.reason,
+      key: (this.prefix + garbage.key).slice(0, 200),
+      reason: garbage.reason.slice(0, 2000),
       bytes: Buffer.byteLength(garbage.value),
+      ...(kind === 'config' ? { effect: 'the last valid cluster configuration stays in force' } : {}),
     });
+  }
+
+  invalidValues(): Record<string, number> {
+    return { ...this.invalidCounts };
   }
 
   async ping(): Promise<number> {

@@ -58,8 +58,10 @@ export interface ClusterView {
   /** System identifier written by the bootstrapping member; null before bootstrap. */
   initialize: string | null;
   config: DynamicConfig | null;
-  /** etcd mod_revision of the config key (for compare-and-swap edits). */
+  /** etcd mod_revision of the config key (for compare-and-swap edits), also when its value is invalid. */
   configRevision: string | null;
+  /** Why the config key's value was rejected (config is then null; the HA loop keeps the last good one). */
+  configError?: string;
   leader: LeaderKey | null;
   members: Member[];
   failover: FailoverRequest | null;

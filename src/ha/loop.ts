@@ -128,7 +128,13 @@ export class HaLoop {
       current: () => ({ dynamic: this.status.dynamic, cluster: this.status.cluster }),
       setPrimary: (primary) => {
         this.setPrimary(primary);
-        if (!primary && this.status.pg) this.status.pg = { ...this.status.pg, running: false, accepting: false };
+        // The REST health checks answer from status.pg: keep it true between iterations (every caller
+        // of setPrimary(true) has PostgreSQL running as the master).
+        if (this.status.pg) {
+          this.status.pg = primary
+            ? { ...this.status.pg, running: true, accepting: true, inRecovery: false, walReceiver: null }
+            : { ...this.status.pg, running: false, accepting: false };
+        }
       },
       touchMember: (state) => this.touchMember(state),
       leaderKey: (held) => (held ? this.lease.leaderKeyConfirmed() : this.lease.leaderKeyLost()),

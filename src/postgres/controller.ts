@@ -18,11 +18,14 @@ import { parseLsnOrNull } from './lsn.js';
 import { parsePgControl } from './pg-control.js';
 import { readyToRetire, unmarkedOldTimelineSegments } from './rewound-wal.js';
 import { keyFileProblem, sslConninfo, sslEnvironment, sslSettings } from './ssl.js';
-import { mapStatusRow, offlineStatus, REPLICA_WAL_POSITION_SQL, SessionClient, STATUS_SQL, type StatusRow } from './status.js';
-import type { ArchiverStatus, ControlData, DataDirState, HostPort, PostgresController, PostgresStatus, PromoteResult, StartRole, StopMode } from './types.js';
+import { mapStatusRow, mapWalPositionRow, offlineStatus, REPLICA_WAL_POSITION_SQL, SessionClient, STATUS_SQL, WAL_POSITION_SQL, type StatusRow, type WalPositionRow } from './status.js';
+import type { ArchiverStatus, ControlData, DataDirState, HostPort, PostgresController, PostgresStatus, PromoteResult, StartRole, StopMode, WalPositionNow } from './types.js';
 
 /** Postmaster signals for pg_ctl's shutdown modes. */
 const STOP_SIGNALS: Record<StopMode, NodeJS.Signals> = { smart: 'SIGTERM', fast: 'SIGINT', immediate: 'SIGQUIT' };
+
+/** The promotion's queries (inside the write outage of every failover) go before queued ones on the shared session. */
+const URGENT = { urgent: true } as const;
 
 export const DEFAULT_BIN_DIR = '/usr/lib/postgresql/15/bin';
 
@@ -384,6 +387,8 @@ export function createPostgresController(config: GovernorConfig, logger: Logger,
       // 10 ms took CPU from the promoting PostgreSQL on a small machine.
       const before = await session.query<{ in_recovery: boolean; lsn: string | null }>(
         `SELECT pg_is_in_recovery() AS in_recovery, ${REPLICA_WAL_POSITION_SQL}::text AS lsn`,
+        undefined,
+        URGENT,
       );
       const lsnBefore = parseLsnOrNull(before.rows[0]?.lsn ?? null);
       if (before.rows[0]?.in_recovery === false) {
@@ -392,19 +397,19 @@ export function createPostgresController(config: GovernorConfig, logger: Logger,
       }
       // Never in the way of a promotion: at worst archiving meets that segment later, loudly.
       await retireOldTimelineReady().catch((error: Error) => logger.warn(`could not mark old-timeline WAL before promotion: ${error.message}`));
-      await session.query('SELECT pg_promote(wait => false)');
+      await session.query('SELECT pg_promote(wait => false)', undefined, URGENT);
       // The startup process can take the promote request and then sleep out the rest of
       // wal_retrieve_retry_interval before acting on it (its walreceiver had just failed to reach
       // the master that is gone): 150-200 ms of a switchover's outage in traces. SIGUSR2, the
       // signal the postmaster sends it for pg_promote, sets its latch again and ends that sleep;
       // once the request is taken a repeated one changes nothing else.
-      const startup = await session.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE backend_type = 'startup'").catch(() => null);
+      const startup = await session.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE backend_type = 'startup'", undefined, URGENT).catch(() => null);
       const startupPid = startup?.rows[0]?.pid ?? null;
       const postmasterPid = await readPostmasterPid(inData('postmaster.pid'));
       const deadline = Date.now() + timeoutMs;
       while (Date.now() < deadline) {
         try {
-          const result = await session.query<{ in_recovery: boolean }>('SELECT pg_is_in_recovery() AS in_recovery');
+          const result = await session.query<{ in_recovery: boolean }>('SELECT pg_is_in_recovery() AS in_recovery', undefined, URGENT);
           if (result.rows[0]?.in_recovery === false) {
             logger.info('PostgreSQL promoted');
             return { promoted: true, lsnBefore };
@@ -483,6 +488,16 @@ export function createPostgresController(config: GovernorConfig, logger: Logger,
       } catch (err) {
         logger.debug('status query failed', { error: err });
         return offlineStatus(running);
+      }
+    },
+
+    async walPosition(): Promise<WalPositionNow | null> {
+      try {
+        const row = (await session.query<WalPositionRow>(WAL_POSITION_SQL)).rows[0];
+        return row ? mapWalPositionRow(row) : null;
+      } catch (err) {
+        logger.debug('WAL position query failed', { error: err });
+        return null;
       }
     },
 

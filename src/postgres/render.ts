@@ -1,5 +1,6 @@
 // Pure rendering of the files governor owns: postgresql.conf, pg_hba.conf, the password file, conninfo strings.
 import type { Credentials, PostgresqlConfig } from '../config/types.js';
+import { localOnlyReason } from '../config/local-only-parameters.js';
 import { sslConninfo, sslParameters, sslSettings, SSL_PARAMETER_NAMES } from './ssl.js';
 import type { StartRole } from './types.js';
 
@@ -196,9 +197,13 @@ export function buildParameters(config: PostgresqlConfig, role: StartRole, passf
   for (const [k, v] of defaultParameters()) params.set(k, v);
   const ssl = sslParameters(sslSettings(config));
   for (const source of [role.clusterParameters ?? {}, config.parameters ?? {}]) {
+    const clusterWide = source === role.clusterParameters;
     for (const [k, v] of Object.entries(source)) {
       const name = k.toLowerCase();
-      if (PROTECTED_PARAMETERS.has(name) || (archive && ARCHIVE_PARAMETERS.has(name)) || (ssl.length > 0 && SSL_PARAMETER_NAMES.has(name))) ignored.push(k);
+      // Validation refuses local-only parameters cluster-wide already; should one get past it, it
+      // is still never rendered from the cluster's configuration.
+      const localOnly = clusterWide && localOnlyReason(name) !== null;
+      if (localOnly || PROTECTED_PARAMETERS.has(name) || (archive && ARCHIVE_PARAMETERS.has(name)) || (ssl.length > 0 && SSL_PARAMETER_NAMES.has(name))) ignored.push(k);
       else params.set(name, v);
     }
   }

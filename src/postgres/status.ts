@@ -1,8 +1,9 @@
 // The status query (one round trip), mapping its row to PostgresStatus, and a self-healing pg client.
 import pg from 'pg';
 import type { Logger } from '../log/logger.js';
+import { SerialQueue } from '../util/serial-queue.js';
 import { parseLsnOrNull, timelineFromWalFileName } from './lsn.js';
-import type { PostgresStatus, ReplicationRow, WalReceiverStatus } from './types.js';
+import type { PostgresStatus, ReplicationRow, WalPositionNow, WalReceiverStatus } from './types.js';
 
 /** A replica's WAL position as an SQL expression: received and flushed, or replayed, whichever is
  *  further (walPosition below; a switchover's candidate and a promotion read it alone). */
@@ -27,6 +28,31 @@ SELECT
   pg_postmaster_start_time() AS postmaster_start_time,
   current_setting('server_version_num')::int AS server_version_num,
   (SELECT coalesce(bool_or(pending_restart), false) FROM pg_settings) AS pending_restart`;
+
+/** Where WAL is now, and nothing else: what a peer's REST answer must give live (a switchover's
+ *  handover check and the leader race compare it), at a fraction of STATUS_SQL's cost. */
+export const WAL_POSITION_SQL = `
+SELECT
+  pg_is_in_recovery() AS in_recovery,
+  CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_lsn()::text END AS current_lsn,
+  pg_last_wal_receive_lsn()::text AS received_lsn,
+  pg_last_wal_replay_lsn()::text AS replayed_lsn`;
+
+export interface WalPositionRow {
+  in_recovery: boolean;
+  current_lsn: string | null;
+  received_lsn: string | null;
+  replayed_lsn: string | null;
+}
+
+/** Pure: WAL_POSITION_SQL's row; walPosition as in mapStatusRow (write position on a master,
+ *  the further of received and replayed on a replica). */
+export function mapWalPositionRow(row: WalPositionRow): WalPositionNow {
+  const receivedLsn = parseLsnOrNull(row.received_lsn);
+  const replayedLsn = parseLsnOrNull(row.replayed_lsn);
+  const walPosition = !row.in_recovery && row.current_lsn !== null ? parseLsnOrNull(row.current_lsn) : maxOrNull(receivedLsn, replayedLsn);
+  return { inRecovery: row.in_recovery, walPosition, receivedLsn, replayedLsn };
+}
 
 export interface StatusRow {
   in_recovery: boolean;
@@ -128,10 +154,12 @@ export function mapStatusRow(row: StatusRow): PostgresStatus {
   };
 }
 
-/** One persistent connection, reconnected on demand after any error; safe for concurrent callers. */
+/** One persistent connection, reconnected on demand after any error; safe for concurrent callers:
+ *  their queries run one after another (SerialQueue), never overlapping on the connection. */
 export class SessionClient {
   private client: pg.Client | null = null;
   private connecting: Promise<pg.Client> | null = null;
+  private readonly queue = new SerialQueue();
 
   constructor(private readonly options: pg.ClientConfig, private readonly logger: Logger) {}
 
@@ -164,8 +192,13 @@ export class SessionClient {
     return this.connecting;
   }
 
-  /** Run a query; a failure on a reused connection is retried once on a fresh one. */
-  async query<R extends pg.QueryResultRow = pg.QueryResultRow>(sql: string, params?: unknown[]): Promise<pg.QueryResult<R>> {
+  /** Run a query once the queries before it finished (`urgent`: before the queued ones, for a
+   *  promotion inside a write outage); a failure on a reused connection is retried once on a fresh one. */
+  query<R extends pg.QueryResultRow = pg.QueryResultRow>(sql: string, params?: unknown[], options: { urgent?: boolean } = {}): Promise<pg.QueryResult<R>> {
+    return this.queue.run(() => this.queryNow<R>(sql, params), options);
+  }
+
+  private async queryNow<R extends pg.QueryResultRow>(sql: string, params?: unknown[]): Promise<pg.QueryResult<R>> {
     const reused = this.client !== null;
     const client = await this.connect();
     try {

@@ -124,6 +124,8 @@ export interface PostgresController {
   rewind(source: HostPort): Promise<boolean>;
   removeDataDir(): Promise<void>;
   status(): Promise<PostgresStatus>;
+  /** Where WAL is now (one light query); null when PostgreSQL does not answer. */
+  walPosition(): Promise<WalPositionNow | null>;
   /** synchronous_standby_names as governor set it ('' when it never did, or on a replica). */
   synchronousStandbyNames(): Promise<string>;
   /** Master only: set synchronous_standby_names (governor.sync.conf, included last) and reload. */
@@ -135,6 +137,14 @@ export interface PostgresController {
   /** Last lines of the PostgreSQL log, for error messages. */
   logTail(lines: number): Promise<string>;
   close(): Promise<void>;
+}
+
+/** The WAL fields of PostgresStatus, read live. */
+export interface WalPositionNow {
+  inRecovery: boolean;
+  walPosition: number | null;
+  receivedLsn: number | null;
+  replayedLsn: number | null;
 }
 
 /** Slot names are member names made safe for PostgreSQL (lower case, [a-z0-9_]). */

