@@ -3,7 +3,7 @@
 // stdout/stderr to <config dir>/haproxy.log, stopped by PID.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, openSync, promises as fs, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { HaproxyConfig } from '../config/types.js';
 import { isAlive, logTail, readPidFile } from '../util/process.js';
@@ -22,14 +22,46 @@ function signal(pid: number, sig: NodeJS.Signals): void {
   }
 }
 
+/** The unprivileged OS user a HAProxy started by a root governor runs as (PostgreSQL's). */
+export interface HaproxyUser {
+  name: string;
+  uid: number;
+  gid: number;
+}
+
+/** HAProxy's environment: nothing of governor's (its passwords, AWS keys), only PATH. */
+export function haproxyEnvironment(): Record<string, string> {
+  return { PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin' };
+}
+
+/** Create the directories of the sockets and the pid file; those created here are handed to
+ *  `runAs`, which must create its sockets in them. Existing directories are left as they are. */
+export async function prepareRuntimeDirs(settings: HaproxyConfig, runAs: HaproxyUser | null): Promise<void> {
+  for (const file of [settings.stats_socket, settings.master_socket, settings.pid_file]) {
+    const dir = path.dirname(file);
+    const first = await fs.mkdir(dir, { recursive: true });
+    if (first === undefined || runAs === null) continue;
+    // Every level from the first one created down to `dir`.
+    for (let level = dir; level.length >= first.length; level = path.dirname(level)) {
+      await fs.chown(level, runAs.uid, runAs.gid);
+      if (level === first) break;
+    }
+  }
+}
+
 /** Spawn `haproxy -W -f config_file -S master_socket,mode,600` (the pid file comes from the
- *  `pidfile` line of the rendered configuration; -p as well would make HAProxy complain). */
-export function spawnHaproxy(settings: HaproxyConfig): ChildProcess {
+ *  `pidfile` line of the rendered configuration; -p as well would make HAProxy complain), as
+ *  `runAs` when given: HAProxy never runs as root. Its ports need no privilege, and the reload
+ *  (master CLI `reload`) re-executes it as the same user. */
+export function spawnHaproxy(settings: HaproxyConfig, runAs: HaproxyUser | null = null): ChildProcess {
   const fd = openSync(logFileFor(settings), 'a', 0o640);
   try {
     return spawn(settings.bin, ['-W', '-f', settings.config_file, '-S', `${settings.master_socket},mode,600`], {
       stdio: ['ignore', fd, fd],
       detached: true, // own process group
+      env: haproxyEnvironment(),
+      cwd: '/',
+      ...(runAs ? { uid: runAs.uid, gid: runAs.gid } : {}),
     });
   } finally {
     closeSync(fd);

@@ -120,7 +120,7 @@ describe('haproxy-governor.conf: the drop-in\'s HAProxy command line, run for re
       pid_file: path.join(dir, 'haproxy.pid'),
       config_file: path.join(dir, 'haproxy.cfg'),
     };
-    fs.writeFileSync(settings.config_file, renderHaproxyConfig(routingLayout(EMPTY_VIEW), settings, 'test', postgres.uid));
+    fs.writeFileSync(settings.config_file, renderHaproxyConfig(routingLayout(EMPTY_VIEW), settings, 'test'));
     const env = unitEnvironment(unit);
     assert.equal(env.CONFIG, '/etc/haproxy/haproxy.cfg');
     const [bin, ...args] = expandCommandLine(unitValues(unit, 'Service', 'ExecStart').at(-1)!, { ...env, CONFIG: settings.config_file })
