@@ -13,6 +13,7 @@ import { governorCommand } from './self.js';
 import { HaproxyManager } from '../haproxy/manager.js';
 import type { HaproxyUser } from '../haproxy/process.js';
 import { resolvePgUser } from '../postgres/exec.js';
+import { registerSecretVariables } from '../postgres/postmaster-env.js';
 import { routingViewFromCluster } from '../haproxy/view.js';
 import { createLogger } from '../log/logger.js';
 import { createPostgresController } from '../postgres/controller.js';
@@ -32,6 +33,8 @@ const BACKUP_LIST_REFRESH_MS = 5 * 60_000;
 export async function runDaemon(configFile: string | undefined): Promise<void> {
   const { config, imds } = await loadConfigWithImds({ file: configFile ?? null });
   const logger = createLogger({ level: config.log.level, cluster: config.scope, member: config.name });
+  // AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN ...: read by the AWS SDK, never by loadConfig.
+  registerSecretVariables(process.env);
   if (imds.length > 0) {
     logger.info('values from the EC2 instance metadata service', Object.fromEntries(imds));
     // PostgreSQL's archive_command and restore_command (governor wal-push/wal-fetch) get these

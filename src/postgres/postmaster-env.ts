@@ -31,6 +31,15 @@ export function isSecretName(name: string): boolean {
   return /PASSWORD|PASSWD|SECRET|TOKEN|KEY|CREDENTIAL/i.test(name);
 }
 
+/** Register the values of `env`'s password, secret and token variables with the logger, so no log
+ *  line carries them. Key variables are left out: most name a file (ETCD_KEY, *_KEY_FILE), and a
+ *  path hidden from an error message would hide the fix. */
+export function registerSecretVariables(env: NodeJS.ProcessEnv | Record<string, string>): void {
+  for (const [name, value] of Object.entries(env)) {
+    if (value !== undefined && /PASSWORD|PASSWD|SECRET|TOKEN/i.test(name)) registerSecret(value);
+  }
+}
+
 /** Beside the data directory, like the .pgpass file (controller.ts sidecarPaths): never inside it,
  *  where pg_basebackup would copy it to replicas and into base backups. */
 export function envFileFor(dataDir: string): string {
@@ -82,9 +91,8 @@ export function applyEnvFile(env: NodeJS.ProcessEnv): void {
     const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
     throw new Error(`${ENV_FILE_VARIABLE} ${file}: cannot be read (${code}); governor writes it (mode 0600, owned by PostgreSQL's OS user) when it starts PostgreSQL`);
   }
-  for (const [name, value] of Object.entries(parseEnvFile(text, file))) {
-    if (isSecretName(name)) registerSecret(value);
-    env[name] = value;
-  }
+  const loaded = parseEnvFile(text, file);
+  registerSecretVariables(loaded);
+  Object.assign(env, loaded);
 }
 

@@ -4,7 +4,8 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node
 import os from 'node:os';
 import path from 'node:path';
 import { pgEnvironment, type PgUser } from '../../src/postgres/exec.js';
-import { applyEnvFile, envFileFor, ENV_FILE_VARIABLE, isSecretName, parseEnvFile, renderEnvFile, writePostmasterEnvFile } from '../../src/postgres/postmaster-env.js';
+import { redact } from '../../src/log/logger.js';
+import { applyEnvFile, envFileFor, ENV_FILE_VARIABLE, isSecretName, parseEnvFile, registerSecretVariables, renderEnvFile, writePostmasterEnvFile } from '../../src/postgres/postmaster-env.js';
 
 const USER: PgUser = { name: 'postgres', uid: undefined, gid: undefined, effectiveUid: 101, effectiveGid: 104, home: '/var/lib/postgresql' };
 
@@ -107,5 +108,13 @@ describe('the environment file of archive_command / restore_command', () => {
     const env = { B: '2', A: 'quote " and \\ and \n newline' };
     assert.deepEqual(parseEnvFile(renderEnvFile(env), 'f'), env);
     assert.ok(renderEnvFile(env).indexOf('"A"') < renderEnvFile(env).indexOf('"B"'));
+  });
+});
+
+describe('registerSecretVariables: secret values never reach a log line', () => {
+  it('passwords, secrets and tokens are redacted; key file paths stay readable', () => {
+    registerSecretVariables({ AWS_SECRET_ACCESS_KEY: 'zq1-redact', AWS_SESSION_TOKEN: 'zq2-redact', PGPASSWORD_SUPERUSER: 'zq3-redact', ETCD_KEY: '/etc/etcd/client-for-redact.key' });
+    const line = redact('zq1-redact zq2-redact zq3-redact /etc/etcd/client-for-redact.key');
+    assert.equal(line, '****** ****** ****** /etc/etcd/client-for-redact.key');
   });
 });
