@@ -21,6 +21,7 @@ fail() {
 [ -n "${GOVERNOR_BINARY:-}" ] || fail "GOVERNOR_BINARY: path of the governor executable (make binary: dist/governor) is required"
 [ -f "$GOVERNOR_BINARY" ] || fail "GOVERNOR_BINARY: $GOVERNOR_BINARY does not exist"
 id postgres >/dev/null 2>&1 || fail "OS user postgres does not exist: install the packages first (packages.sh)"
+id haproxy >/dev/null 2>&1 || fail "OS user haproxy does not exist: install the packages first (packages.sh)"
 
 # The executable; governorctl is the same file invoked under another name.
 install -D -m 755 -o root -g root "$GOVERNOR_BINARY" "$ROOT/usr/local/bin/governor"
@@ -42,17 +43,19 @@ install -m 644 -o root -g root "$FILES/environment.example" "$ROOT/etc/governor/
 install -D -m 644 "$FILES/sysctl-governor.conf" "$ROOT/etc/sysctl.d/60-governor.conf"
 
 # PostgreSQL: governor creates the data directory (0700) under /var/lib/postgresql/15 and writes
-# its log, .pgpass, fence pid file and archive spool beside it, as postgres.
+# its log, .pgpass, environment file (0600), fence pid file and archive spool beside it, as postgres.
 install -d -m 755 -o postgres -g postgres "$ROOT/var/lib/postgresql" "$ROOT/var/lib/postgresql/15"
 
-# HAProxy: governor (postgres) renames a new haproxy.cfg into /etc/haproxy. A dpkg statoverride
-# keeps the directory's group and mode when the haproxy package is upgraded.
-install -d "$ROOT/etc/haproxy"
+# HAProxy runs as haproxy (the drop-in) and reads the haproxy.cfg governor (postgres) renames into
+# /etc/haproxy/governor, a directory of governor's own. /etc/haproxy stays root:root 0755 as the
+# package made it: root (dpkg) writes there, so postgres must not. An older image's statoverride
+# that opened /etc/haproxy to postgres is removed.
 if dpkg-statoverride --root="${ROOT:-/}" --list /etc/haproxy >/dev/null; then
   dpkg-statoverride --root="${ROOT:-/}" --remove /etc/haproxy
 fi
-dpkg-statoverride --root="${ROOT:-/}" --update --add root postgres 0775 /etc/haproxy
-install -m 644 -o postgres -g postgres "$FILES/haproxy.cfg" "$ROOT/etc/haproxy/haproxy.cfg"
+install -d -m 755 -o root -g root "$ROOT/etc/haproxy"
+install -d -m 755 -o postgres -g postgres "$ROOT/etc/haproxy/governor"
+install -m 644 -o postgres -g postgres "$FILES/haproxy.cfg" "$ROOT/etc/haproxy/governor/haproxy.cfg"
 
 # Debian's postgresql.service would start every cluster in /etc/postgresql; governor starts the
 # only one. Masked rather than disabled, so a package upgrade cannot enable it again.

@@ -1,13 +1,13 @@
 // What governorctl's commands share: the configuration, the cluster read from etcd, calls to the
 // members' REST APIs, and the confirmation prompt.
 
-import { basicAuthHeaders } from '../util/basic-auth.js';
 import { createInterface } from 'node:readline/promises';
 import { type Command, Option } from 'commander';
 import { loadConfigWithImds } from '../config/load.js';
 import type { GovernorConfig } from '../config/types.js';
 import type { EtcdDcs } from '../dcs/etcd.js';
 import type { ClusterView, Member } from '../dcs/types.js';
+import { peerAuthHeaders } from '../ha/peer-auth.js';
 import { restApiTls } from '../ha/peers.js';
 import { createLogger } from '../log/logger.js';
 import { httpRequest, type TlsClientOptions } from '../util/http-client.js';
@@ -41,11 +41,16 @@ export function apiBase(member: Member): string {
   return url.origin;
 }
 
+/** A state-changing call to `member`'s REST API with the REST credential, which goes only where
+ *  peerAuthHeaders allows (never over http to a cluster that serves https). */
 export async function callApi(config: GovernorConfig, member: Member, method: string, path: string, body?: unknown): Promise<string> {
-  const headers: Record<string, string> = { 'Content-Type': 'application/json', ...basicAuthHeaders(config.restapi.authentication) };
+  const target = new URL(path, apiBase(member));
+  const auth = peerAuthHeaders(config, target);
+  if (auth.headers === null) throw new Error(`${member.name}: not sending ${method} ${path} with the REST credential: ${auth.refused}`);
+  const headers: Record<string, string> = { 'Content-Type': 'application/json', ...auth.headers };
   let response;
   try {
-    response = await httpRequest(`${apiBase(member)}${path}`, {
+    response = await httpRequest(target, {
       method,
       headers,
       body: body === undefined ? undefined : JSON.stringify(body),

@@ -5,12 +5,16 @@ import { createApiServer, listen } from '../api/server.js';
 import { FreshValue } from '../api/fresh-value.js';
 import { defaultHaproxyConfig, loadConfigWithImds } from '../config/load.js';
 import { imdsEnvironment } from '../config/imds.js';
+import type { GovernorConfig } from '../config/types.js';
 import { createEtcdDcs } from '../dcs/etcd.js';
 import { WriteFence } from '../ha/fence.js';
 import { HaLoop } from '../ha/loop.js';
 import { restApiTls } from '../ha/peers.js';
 import { governorCommand } from './self.js';
 import { HaproxyManager } from '../haproxy/manager.js';
+import type { HaproxyUser } from '../haproxy/process.js';
+import { resolvePgUser } from '../postgres/exec.js';
+import { registerSecretVariables } from '../postgres/postmaster-env.js';
 import { routingViewFromCluster } from '../haproxy/view.js';
 import { createLogger } from '../log/logger.js';
 import { createPostgresController } from '../postgres/controller.js';
@@ -30,9 +34,12 @@ const BACKUP_LIST_REFRESH_MS = 5 * 60_000;
 export async function runDaemon(configFile: string | undefined): Promise<void> {
   const { config, imds } = await loadConfigWithImds({ file: configFile ?? null });
   const logger = createLogger({ level: config.log.level, cluster: config.scope, member: config.name });
+  // AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN ...: read by the AWS SDK, never by loadConfig.
+  registerSecretVariables(process.env);
   if (imds.length > 0) {
     logger.info('values from the EC2 instance metadata service', Object.fromEntries(imds));
-    // PostgreSQL's archive_command and restore_command (governor wal-push/wal-fetch) inherit these.
+    // PostgreSQL's archive_command and restore_command (governor wal-push/wal-fetch) get these
+    // through the environment file written when PostgreSQL starts (postgres/postmaster-env.ts).
     Object.assign(process.env, imdsEnvironment(imds));
   }
   process.title = `governor ${config.scope}/${config.name}`;
@@ -51,7 +58,9 @@ export async function runDaemon(configFile: string | undefined): Promise<void> {
   const fence = new WriteFence(self, config.postgresql.data_dir, logger.child('fence'));
   fence.start();
   const haproxySettings = { ...(config.haproxy ?? defaultHaproxyConfig()), check_ca_file: config.restapi.cafile ?? null };
-  const haproxy = haproxySettings.enabled ? new HaproxyManager(haproxySettings, config.scope, logger) : null;
+  const haproxy = haproxySettings.enabled
+    ? new HaproxyManager(haproxySettings, config.scope, logger, { runAs: await haproxyUser(config) })
+    : null;
   if (haproxy) {
     // Routing is a convenience beside HA: a HAProxy that cannot start is logged and retried, and
     // never keeps the daemon from managing PostgreSQL.
@@ -137,6 +146,13 @@ export async function runDaemon(configFile: string | undefined): Promise<void> {
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
+}
+
+/** A HAProxy started by a root governor (haproxy.manage: true; the demo run as root) runs as
+ *  PostgreSQL's unprivileged OS user: HAProxy never runs as root. Not root: as governor's user. */
+async function haproxyUser(config: Pick<GovernorConfig, 'postgresql'>): Promise<HaproxyUser | null> {
+  const user = await resolvePgUser(config.postgresql.run_as_user);
+  return user.uid !== undefined && user.gid !== undefined ? { name: user.name, uid: user.uid, gid: user.gid } : null;
 }
 
 function backupTracker(config: Parameters<typeof archiveSettings>[0], logger: ReturnType<typeof createLogger>): LatestBackupTracker {

@@ -89,7 +89,8 @@ export const DEFAULT_HAPROXY: Readonly<HaproxyConfig> = deepFreeze({
   enabled: false,
   manage: false,
   bin: '/usr/sbin/haproxy',
-  config_file: '/etc/haproxy/haproxy.cfg',
+  // A directory of governor's own (owned by postgres), not /etc/haproxy itself, where root (dpkg) writes.
+  config_file: '/etc/haproxy/governor/haproxy.cfg',
   listen_address: '0.0.0.0',
   rw_port: 5000,
   ro_port: 5001,

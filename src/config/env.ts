@@ -264,8 +264,8 @@ export function applyEnv(
 
 /** The variables of `env` that shape the configuration (every override above) plus the AWS SDK's
  *  own (AWS_*): what a child that loads the same config file must see to get the same result.
- *  PostgreSQL gets these so archive_command and restore_command (governor wal-push/wal-fetch)
- *  read the configuration the daemon runs with. */
+ *  archive_command and restore_command (governor wal-push/wal-fetch) get these through a 0600
+ *  file, not PostgreSQL's environment (src/postgres/postmaster-env.ts). */
 export function configEnvironment(env: NodeJS.ProcessEnv): Record<string, string> {
   const names = new Set(ENV_OVERRIDES.flatMap((o) => o.vars));
   const picked: Record<string, string> = {};

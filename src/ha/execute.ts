@@ -393,7 +393,7 @@ export class ActionExecutor {
     const address = memberPostgresAddress(source);
     // Nothing destructive unless the source is up and already a primary: an unreachable or still
     // promoting source says nothing about our data, and re-cloning from it would fail anyway.
-    const probe = await probeServer(address, config.postgresql.authentication.superuser);
+    const probe = await probeServer(address, config.postgresql);
     if (!probe.reachable || probe.inRecovery !== false) {
       throw new Error(`cannot rewind from ${source.name} yet: ${probe.reachable ? 'it is still in recovery' : `unreachable (${probe.error})`}`);
     }
@@ -430,8 +430,7 @@ export class ActionExecutor {
     // be stored while writes are still served, so the stop (part of the write outage) does not.
     if (this.ctx.config.archive?.enabled) await this.waitForArchiveIdle(ARCHIVE_IDLE_WAIT_MS);
     // The session the handover check polls is opened now, beside the checkpoint, not in the outage.
-    const superuser = this.ctx.config.postgresql.authentication.superuser;
-    const opening = (async () => openWalPositionProbe(memberPostgresAddress(candidate), superuser))().catch((error: Error) => {
+    const opening = (async () => openWalPositionProbe(memberPostgresAddress(candidate), this.ctx.config.postgresql))().catch((error: Error) => {
       logger.info(`cannot query ${candidate.name}'s PostgreSQL directly (${error.message}): the handover check asks its REST API`);
       return null;
     });

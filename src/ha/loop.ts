@@ -16,6 +16,7 @@ import { LeaseKeeper } from './lease.js';
 import { memberData } from './member.js';
 import { failsafeAnswer, FAILSAFE_PROBE_TIMEOUT_MS } from './failsafe.js';
 import { failsafeTargets, fetchPeers, probeFailsafe, restApiTls } from './peers.js';
+import { peerAuthHeaders } from './peer-auth.js';
 import { signAnswer, type FailsafeAnswerDocument, type FailsafeQuestion } from './failsafe-proof.js';
 import type { TlsClientOptions } from '../util/http-client.js';
 import type { Decision, LoopMemory, Requests, Snapshot } from './types.js';
@@ -99,7 +100,7 @@ export class HaLoop {
           selfName: this.config.name,
           secret: this.config.cluster_secret ?? null,
           timeoutMs: FAILSAFE_PROBE_TIMEOUT_MS,
-          headers: basicAuthHeaders(this.config.restapi.authentication),
+          auth: (url) => peerAuthHeaders(this.config, url),
           tls: this.peerTls,
         }),
       isPrimary: () => this.primary,

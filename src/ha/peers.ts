@@ -8,6 +8,7 @@ import { readPemFile } from '../util/pem.js';
 import type { PeerStatus } from './types.js';
 import { parseRefusal, type FailsafeProbe } from './failsafe.js';
 import { newNonce, verifyAnswer } from './failsafe-proof.js';
+import type { PeerAuth } from './peer-auth.js';
 
 /** How to verify members' REST certificates: against restapi.cafile (governorctl: ctl.cacert
  *  first), else the system trust store; `insecure` (governorctl --insecure) skips verification. */
@@ -77,7 +78,8 @@ export interface FailsafeProbeOptions {
    *  confirmed; any answer then only tells that the member is reachable. */
   secret: string | null;
   timeoutMs: number;
-  headers: Record<string, string>;
+  /** The REST credential's headers for a URL, or why it must not go there (peer-auth.ts). */
+  auth: (url: URL) => PeerAuth;
   tls?: TlsClientOptions;
 }
 
@@ -103,11 +105,15 @@ async function askOne(member: { name: string; api_url: string }, options: Failsa
   const question = { name: options.selfName, scope: options.scope, nonce: newNonce() };
   let response: { status: number; body: string };
   try {
-    response = await httpRequest(new URL('/failsafe', member.api_url), {
+    const url = new URL('/failsafe', member.api_url);
+    const auth = options.auth(url);
+    // No credential for this address (plain http in an https cluster): not asked, not reached.
+    if (auth.headers === null) return { answered: false, confirmed: false, deposes: false, promiseMs: null, note: `${member.name}: ${auth.refused}` };
+    response = await httpRequest(url, {
       method: 'POST',
       timeoutMs: options.timeoutMs,
       tls: options.tls ?? {},
-      headers: { ...options.headers, 'Content-Type': 'application/json' },
+      headers: { ...auth.headers, 'Content-Type': 'application/json' },
       body: JSON.stringify(question),
     });
   } catch (error) {

@@ -22,10 +22,24 @@ export class HaproxyConfigInvalid extends Error {
 
 let counter = 0;
 
+/** Who runs `haproxy -c`: the user HAProxy itself runs as. Parsing a configuration can run code
+ *  (a lua-load script runs as it is loaded), so a root governor never parses one as root. */
+export interface CheckUser {
+  uid: number;
+  gid: number;
+}
+
 /** Run `haproxy -c -f file`; resolves with HAProxy's output and whether the file is valid. */
-export function checkConfig(bin: string, file: string, timeoutMs = 10_000): Promise<{ valid: boolean; output: string }> {
+export function checkConfig(bin: string, file: string, timeoutMs = 10_000, runAs: CheckUser | null = null): Promise<{ valid: boolean; output: string }> {
   return new Promise((resolve, reject) => {
-    execFile(bin, ['-c', '-f', file], { timeout: timeoutMs, encoding: 'utf8' }, (error, stdout, stderr) => {
+    const options = {
+      timeout: timeoutMs,
+      encoding: 'utf8' as const,
+      cwd: '/',
+      env: { PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin' },
+      ...(runAs ? { uid: runAs.uid, gid: runAs.gid } : {}),
+    };
+    execFile(bin, ['-c', '-f', file], options, (error, stdout, stderr) => {
       const output = `${stdout}${stderr}`.trim();
       if (!error) return resolve({ valid: true, output });
       const code = (error as NodeJS.ErrnoException).code;
@@ -59,11 +73,11 @@ async function writeTemp(file: string, text: string): Promise<string> {
 }
 
 /** Write `text` to `file` atomically, but only if `haproxy -c` accepts it. */
-export async function writeValidatedConfig(bin: string, file: string, text: string): Promise<void> {
+export async function writeValidatedConfig(bin: string, file: string, text: string, runAs: CheckUser | null = null): Promise<void> {
   await fs.mkdir(path.dirname(file), { recursive: true });
   const temp = await writeTemp(file, text);
   try {
-    const { valid, output } = await checkConfig(bin, temp);
+    const { valid, output } = await checkConfig(bin, temp, 10_000, runAs);
     if (!valid) {
       const rejected = `${file}.rejected`;
       await fs.rename(temp, rejected);

@@ -18,12 +18,12 @@
 
 import type { ChildProcess } from 'node:child_process';
 import { promises as fs } from 'node:fs';
-import path from 'node:path';
+import os from 'node:os';
 import type { HaproxyConfig } from '../config/types.js';
 import type { Logger } from '../log/logger.js';
 import { monotonicMs } from '../util/time.js';
 import { HaproxyConfigInvalid, readIfExists, writeConfig, writeValidatedConfig } from './files.js';
-import { spawnHaproxy, staleMaster, stopHaproxy, waitReady } from './process.js';
+import { type HaproxyUser, prepareRuntimeDirs, spawnHaproxy, staleMaster, stopHaproxy, waitReady } from './process.js';
 import { isAlive } from '../util/process.js';
 import { cutFormerLeaders, HaproxyNotRunning, reloadHaproxy } from './reload.js';
 import { EMPTY_VIEW, layoutMembers, sameAddresses, layoutShape, renderHaproxyConfig, routingLayout, type RoutingLayout, type RoutingView } from './render.js';
@@ -46,6 +46,9 @@ export interface HaproxyManagerOptions {
   timeoutMs?: number;
   /** Restart delay after an unexpected exit: first and largest, ms. Default 200 and 10000. */
   restartBackoffMs?: { initial: number; max: number };
+  /** The unprivileged user a HAProxy started by a root governor runs as (and checks its
+   *  configuration as); null: governor's own user. */
+  runAs?: HaproxyUser | null;
 }
 
 export class HaproxyManager {
@@ -53,6 +56,7 @@ export class HaproxyManager {
   private readonly render: NonNullable<HaproxyManagerOptions['render']>;
   private readonly timeoutMs: number;
   private readonly backoff: { initial: number; max: number };
+  private readonly runAs: HaproxyUser | null;
   private queue: Promise<unknown> = Promise.resolve();
   private wanted: RoutingView | null = null;
   /** Text HAProxy runs with; null when unknown or when sessions were cut since (so re-apply). */
@@ -78,6 +82,7 @@ export class HaproxyManager {
     this.render = options.render ?? renderHaproxyConfig;
     this.timeoutMs = options.timeoutMs ?? 10_000;
     this.backoff = options.restartBackoffMs ?? { initial: 200, max: 10_000 };
+    this.runAs = options.runAs ?? null;
     this.nextDelay = this.backoff.initial;
   }
 
@@ -110,9 +115,7 @@ export class HaproxyManager {
         this.log.warn('stopping a HAProxy left running by an earlier governor', { pid: stale });
         await stopHaproxy(stale, (await this.processes())?.workers ?? []);
       }
-      for (const file of [this.settings.stats_socket, this.settings.master_socket, this.settings.pid_file]) {
-        await fs.mkdir(path.dirname(file), { recursive: true });
-      }
+      await prepareRuntimeDirs(this.settings, this.runAs);
       const layout = routingLayout(this.wanted ?? EMPTY_VIEW);
       const text = this.render(layout, this.settings, this.scope);
       await this.writeChecked(text, layout);
@@ -154,7 +157,7 @@ export class HaproxyManager {
 
   private async writeChecked(text: string, layout: RoutingLayout): Promise<void> {
     try {
-      await writeValidatedConfig(this.settings.bin, this.settings.config_file, text);
+      await writeValidatedConfig(this.settings.bin, this.settings.config_file, text, this.runAs);
       this.fileText = text;
       this.fileLayout = layout;
     } catch (error) {
@@ -308,14 +311,14 @@ export class HaproxyManager {
   }
 
   private async spawn(): Promise<void> {
-    const child = spawnHaproxy(this.settings);
+    const child = spawnHaproxy(this.settings, this.runAs);
     child.once('exit', (code, signal) => this.onExit(child, code, signal));
     child.on('error', () => undefined); // reported by waitReady / exit
     try {
       const worker = await waitReady(this.settings, child, this.timeoutMs);
       this.child = child;
       this.startedAt = monotonicMs();
-      this.log.info('haproxy started', { pid: child.pid, worker, config_file: this.settings.config_file });
+      this.log.info('haproxy started', { pid: child.pid, worker, config_file: this.settings.config_file, user: this.runAs?.name ?? os.userInfo().username });
     } catch (error) {
       if (child.pid !== undefined && isAlive(child.pid)) await stopHaproxy(child.pid, []);
       throw error;

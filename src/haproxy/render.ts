@@ -196,14 +196,15 @@ function fill(template: string, values: Record<string, string>): string {
   return lines.join('\n').replace(/\n+$/, '') + '\n';
 }
 
-/** The uid governor runs as: HAProxy (root under systemd) hands it the runtime API socket. */
-function currentUid(): number {
-  return typeof process.getuid === 'function' ? process.getuid() : 0;
+/** Who may use the runtime API socket besides its owner, HAProxy's own (never root) user: nobody
+ *  when governor runs HAProxy (as governor's user); group haproxy under systemd (governor.service
+ *  runs governor with SupplementaryGroups=haproxy). */
+export function statsSocketMode(settings: Pick<HaproxyConfig, 'manage'>): string {
+  return settings.manage ? '600' : '660';
 }
 
-/** haproxy.cfg for this layout. `scope` only appears in a comment; `socketUid` owns the runtime API
- *  socket (default: this process's uid, so a governor that is not root can still use it). */
-export function renderHaproxyConfig(layout: RoutingLayout, settings: HaproxyConfig, scope: string, socketUid: number = currentUid()): string {
+/** haproxy.cfg for this layout. `scope` only appears in a comment. */
+export function renderHaproxyConfig(layout: RoutingLayout, settings: HaproxyConfig, scope: string): string {
   const leader = layout.leader;
   const target = leader ?? { ...PLACEHOLDER, apiHost: PLACEHOLDER.host, apiPort: PLACEHOLDER.port };
   const master = [
@@ -235,7 +236,7 @@ export function renderHaproxyConfig(layout: RoutingLayout, settings: HaproxyConf
     ro_port: String(settings.ro_port),
     fallback_note: fallback ? ' (the leader when none is up)' : '',
     stats_socket: settings.stats_socket,
-    socket_uid: String(socketUid),
+    stats_socket_mode: statsSocketMode(settings),
     pid_file: settings.pid_file,
     maxconn: String(settings.maxconn),
     bind_address: net.isIPv6(listen) ? `[${listen}]` : listen,

@@ -14,9 +14,10 @@ global
     # Master-worker: a reload starts a new worker and leaves established sessions on the old one.
     master-worker
     # Runtime API; "expose-fd listeners" hands the listening sockets to the new worker on reload,
-    # so no connection is refused while it starts. Owned by the user governor runs as (postgres
-    # under systemd), which cuts sessions and finds the new worker through it.
-    stats socket {{stats_socket}} mode 600 uid {{socket_uid}} level admin expose-fd listeners
+    # so no connection is refused while it starts. Owned by the unprivileged user HAProxy runs as:
+    # governor's own HAProxy runs as governor's user (mode 600); under systemd HAProxy runs as
+    # haproxy and governor reaches the socket through group haproxy (mode 660).
+    stats socket {{stats_socket}} mode {{stats_socket_mode}} level admin expose-fd listeners
     pidfile {{pid_file}}
     maxconn {{maxconn}}
 

@@ -7,6 +7,7 @@ import type { GovernorConfig } from '../config/types.js';
 import { type Logger, redact, registerSecret } from '../log/logger.js';
 import { sleep } from '../util/time.js';
 import { controlDataFromSnapshot, parseControlData } from './controldata.js';
+import { checkPeerAuthentication } from './peer-session.js';
 import { describeFailure, type PgUser, resolvePgUser, runPgBinary, spawnPostmaster, type RunOptions, type RunResult } from './exec.js';
 import { assertTraversable, emptyDir, ensureDir, isPostgresProcess, ownDir, readPostmasterPid, signalChildOf, tailFile, touchOwned, writeFileAtomic, writeFileIfChanged } from './files.js';
 import {
@@ -427,6 +428,8 @@ export function createPostgresController(config: GovernorConfig, logger: Logger,
 
     async basebackup(source: HostPort): Promise<void> {
       await assertStopped('take a base backup');
+      // Before anything is emptied: pg_basebackup (libpq 15) would answer a clear-text password request.
+      await checkPeerAuthentication(source, replication, pgc, { replication: true, timeoutMs: 10_000 });
       await prepareDirs();
       await emptyDir(dataDir);
       await ownDir(dataDir, 0o700, await owner());

@@ -1,10 +1,10 @@
 // Running PostgreSQL binaries as the PostgreSQL OS user (PostgreSQL refuses to run as root).
 import { execFile, spawn } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
-import { configEnvironment } from '../config/env.js';
 import os from 'node:os';
 import path from 'node:path';
 import { redact } from '../log/logger.js';
+import { ENV_FILE_VARIABLE, isSecretName, writePostmasterEnvFile } from './postmaster-env.js';
 
 export interface PgUser {
   name: string;
@@ -71,8 +71,13 @@ export interface RunResult {
   timedOut: boolean;
 }
 
-/** An environment without governor's PG* variables, with HOME/USER of the PostgreSQL user and C messages. */
+/** An environment without governor's PG* variables, with HOME/USER of the PostgreSQL user and C
+ *  messages. Nothing of governor's own environment passes but PATH and TZ, and no variable whose
+ *  name says it is a secret may be added: PostgreSQL and its tools get passwords from files
+ *  (PGPASSFILE), never from their environment. */
 export function pgEnvironment(user: PgUser, extra: Record<string, string> = {}): Record<string, string> {
+  const secret = Object.keys(extra).find(isSecretName);
+  if (secret !== undefined) throw new Error(`refusing to put ${secret} into the environment of a PostgreSQL program: secrets go to files (PGPASSFILE)`);
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
     HOME: user.home,
@@ -135,14 +140,15 @@ export interface Postmaster {
  *  start-up is seen the moment it happens, however slowly a loaded machine launches it. */
 export async function spawnPostmaster(binDir: string, dataDir: string, logFile: string, user: PgUser): Promise<Postmaster> {
   const file = path.join(binDir, 'postgres');
+  const envFile = await writePostmasterEnvFile(dataDir, process.env, { uid: user.uid, gid: user.gid });
   const log = await fsp.open(logFile, 'a');
   try {
     const child = spawn(file, ['-D', dataDir], {
       uid: user.uid,
       gid: user.gid,
-      // archive_command/restore_command run governor with this environment: it must load the
-      // same effective configuration (environment overrides, AWS credentials) as the daemon.
-      env: pgEnvironment(user, configEnvironment(process.env)),
+      // archive_command/restore_command run governor with this environment; the configuration
+      // variables they need (environment overrides, AWS credentials) are in the file it names.
+      env: pgEnvironment(user, { [ENV_FILE_VARIABLE]: envFile }),
       cwd: '/',
       detached: true,
       stdio: ['ignore', log.fd, log.fd],

@@ -2,28 +2,15 @@
 // anything destructive, pg_rewind or re-cloning, so an unreachable source never costs us our data),
 // and how much WAL has it (a switchover's handover check).
 
-import pg from 'pg';
-import type { Credentials } from '../config/types.js';
+import type { PostgresqlConfig } from '../config/types.js';
 import { parseLsnOrNull } from './lsn.js';
+import { connectPeer } from './peer-session.js';
 import { REPLICA_WAL_POSITION_SQL } from './status.js';
 import type { HostPort } from './types.js';
 
-/** A session to `source` as superuser (not yet connected); its errors surface through its calls. */
-function superuserClient(source: HostPort, superuser: Credentials, timeoutMs: number, applicationName: string, extra: pg.ClientConfig = {}): pg.Client {
-  const client = new pg.Client({
-    host: source.host,
-    port: source.port,
-    user: superuser.username,
-    password: superuser.password,
-    database: 'postgres',
-    connectionTimeoutMillis: timeoutMs,
-    statement_timeout: timeoutMs,
-    application_name: applicationName,
-    ...extra,
-  });
-  client.on('error', () => undefined);
-  return client;
-}
+/** What a session to a peer needs from the configuration: the superuser, and how to connect
+ *  (postgresql.ssl; postgresql.parameters.password_encryption for MD5). */
+export type PeerConfig = Pick<PostgresqlConfig, 'authentication' | 'ssl' | 'parameters'>;
 
 export interface ProbeResult {
   reachable: boolean;
@@ -36,10 +23,10 @@ export interface ProbeResult {
  * promotion (no checkpoint since), run CHECKPOINT there: pg_rewind reads the source's timeline from
  * its control file and would otherwise rewind against the old timeline.
  */
-export async function probeServer(source: HostPort, superuser: Credentials, timeoutMs = 2000): Promise<ProbeResult> {
-  const client = superuserClient(source, superuser, timeoutMs, 'governor-probe');
+export async function probeServer(source: HostPort, pgc: PeerConfig, timeoutMs = 2000): Promise<ProbeResult> {
+  let client: Awaited<ReturnType<typeof connectPeer>> | null = null;
   try {
-    await client.connect();
+    client = await connectPeer(source, pgc.authentication.superuser, pgc, { timeoutMs, applicationName: 'governor-probe' });
     const result = await client.query<{ in_recovery: boolean; checkpoint_timeline: number; current_timeline: number | null }>(
       `SELECT pg_is_in_recovery() AS in_recovery,
               (SELECT timeline_id FROM pg_control_checkpoint()) AS checkpoint_timeline,
@@ -54,7 +41,7 @@ export async function probeServer(source: HostPort, superuser: Credentials, time
   } catch (error) {
     return { reachable: false, inRecovery: null, error: (error as Error).message };
   } finally {
-    await client.end().catch(() => undefined);
+    await client?.end().catch(() => undefined);
   }
 }
 
@@ -70,15 +57,13 @@ export interface WalPositionProbe {
  * candidate this way: one light query on a session opened in advance, where the candidate's REST
  * status runs its full status query (40-80 ms per poll measured while a switchover loads the host).
  */
-export async function openWalPositionProbe(source: HostPort, superuser: Credentials, timeoutMs = 1000): Promise<WalPositionProbe> {
+export async function openWalPositionProbe(source: HostPort, pgc: PeerConfig, timeoutMs = 1000): Promise<WalPositionProbe> {
   // Client side as well: a candidate cut off mid-query must not hold the handover past its deadline.
-  const client = superuserClient(source, superuser, timeoutMs, 'governor-handover', { query_timeout: timeoutMs });
-  try {
-    await client.connect();
-  } catch (error) {
-    await client.end().catch(() => undefined);
-    throw error;
-  }
+  const client = await connectPeer(source, pgc.authentication.superuser, pgc, {
+    timeoutMs,
+    applicationName: 'governor-handover',
+    extra: { query_timeout: timeoutMs },
+  });
   return {
     async position() {
       const result = await client.query<{ lsn: string | null }>(`SELECT ${REPLICA_WAL_POSITION_SQL}::text AS lsn`);

@@ -22,17 +22,28 @@ export function sslParameters(ssl: PostgresqlSslConfig): Array<[string, string |
   return params;
 }
 
+/** sslmodes under which every connection is TLS. */
+export function sslRequired(ssl: PostgresqlSslConfig): boolean {
+  return ssl.sslmode === 'require' || ssl.sslmode === 'verify-ca' || ssl.sslmode === 'verify-full';
+}
+
 /** sslmode (and sslrootcert when the master's certificate is verified) for a conninfo string.
- *  sslrootcert only then: libpq treats require as verify-ca whenever a root certificate is given. */
+ *  sslrootcert only then: libpq treats require as verify-ca whenever a root certificate is given.
+ *  With TLS required, channel_binding=require too: libpq then answers only SCRAM with channel
+ *  binding and refuses a clear-text or MD5 password request before sending anything (PostgreSQL 15's
+ *  libpq has no require_auth), and a man in the middle cannot relay the exchange. Members
+ *  authenticate with scram-sha-256 (governor's pg_hba); a pg_hba line of your own that gives the
+ *  replication or superuser role `cert`, `trust` or `password` is refused by this. */
 export function sslConninfo(ssl: PostgresqlSslConfig): Array<[string, string]> {
   const entries: Array<[string, string]> = [['sslmode', ssl.sslmode]];
   if ((ssl.sslmode === 'verify-ca' || ssl.sslmode === 'verify-full') && ssl.ca_file) entries.push(['sslrootcert', ssl.ca_file]);
+  if (sslRequired(ssl)) entries.push(['channel_binding', 'require']);
   return entries;
 }
 
 /** The same as libpq environment variables, for programs given host/port/user as arguments (pg_basebackup). */
 export function sslEnvironment(ssl: PostgresqlSslConfig): Record<string, string> {
-  const names: Record<string, string> = { sslmode: 'PGSSLMODE', sslrootcert: 'PGSSLROOTCERT' };
+  const names: Record<string, string> = { sslmode: 'PGSSLMODE', sslrootcert: 'PGSSLROOTCERT', channel_binding: 'PGCHANNELBINDING' };
   return Object.fromEntries(sslConninfo(ssl).map(([key, value]) => [names[key]!, value]));
 }
 

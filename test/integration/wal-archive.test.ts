@@ -172,7 +172,7 @@ test('restore: a base backup (-X none) replays the archived WAL to the end', asy
   const { replication } = a.config.postgresql.authentication;
   const backup = await runPgBinary(PG_BIN_DIR, 'pg_basebackup', [
     '-D', bData, '-X', 'none', '-c', 'fast', '-h', '127.0.0.1', '-p', String(pgPort(a.config)), '-U', replication.username, '--no-password',
-  ], user, { env: { PGPASSWORD: replication.password }, timeoutMs: 60_000 });
+  ], user, { env: { PGPASSFILE: sidecarPaths(a.config.postgresql.data_dir).passFile }, timeoutMs: 60_000 });
   assert.equal(backup.code, 0, backup.stderr);
 
   let last = await generateWal(a.config, 5);

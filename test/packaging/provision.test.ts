@@ -38,6 +38,7 @@ describe('AMI provisioning into a scratch root', () => {
   before(async () => {
     root = packagedRoot();
     cleanup.push(root);
+    fs.chmodSync(root, 0o755); // like /: other users (haproxy) may pass
     const started = Date.now();
     const result = await provision(root);
     assert.equal(result.code, 0, `provision.sh failed:\n${result.stdout}\n${result.stderr}`);
@@ -85,15 +86,86 @@ describe('AMI provisioning into a scratch root', () => {
     }
   });
 
-  it('HAProxy: governor (postgres) may replace haproxy.cfg; the placeholder is a valid configuration', async () => {
-    const dir = fs.statSync(inRoot('etc/haproxy'));
-    assert.equal(dir.uid, 0);
-    assert.equal(dir.gid, Number((await run('id', ['-g', 'postgres'])).stdout.trim()));
-    assert.equal(mode(inRoot('etc/haproxy')), '775');
-    assert.match(fs.readFileSync(inRoot('var/lib/dpkg/statoverride'), 'utf8'), /^root postgres 775 \/etc\/haproxy$/m);
-    assert.equal(fs.statSync(inRoot('etc/haproxy/haproxy.cfg')).uid, POSTGRES.uid);
-    const check = await run('/usr/sbin/haproxy', ['-c', '-f', inRoot('etc/haproxy/haproxy.cfg')]);
+  it('HAProxy: governor (postgres) replaces haproxy.cfg in its own directory; /etc/haproxy stays root\'s; the placeholder is valid', async () => {
+    const etc = fs.statSync(inRoot('etc/haproxy'));
+    assert.equal(etc.uid, 0);
+    assert.equal(etc.gid, 0);
+    assert.equal(mode(inRoot('etc/haproxy')), '755');
+    const overrides = fs.existsSync(inRoot('var/lib/dpkg/statoverride')) ? fs.readFileSync(inRoot('var/lib/dpkg/statoverride'), 'utf8') : '';
+    assert.doesNotMatch(overrides, /\/etc\/haproxy$/m, 'no statoverride opens /etc/haproxy');
+    const own = fs.statSync(inRoot('etc/haproxy/governor'));
+    assert.equal(own.uid, POSTGRES.uid);
+    assert.equal(mode(inRoot('etc/haproxy/governor')), '755');
+    const placeholder = inRoot('etc/haproxy/governor/haproxy.cfg');
+    assert.equal(fs.statSync(placeholder).uid, POSTGRES.uid);
+    assert.equal(mode(placeholder), '644');
+    assert.doesNotMatch(fs.readFileSync(placeholder, 'utf8'), /\buser\b|\buid\b/, 'HAProxy as haproxy cannot hand its socket to another user');
+    // Checked as haproxy.service checks it: as haproxy.
+    const haproxy = Number((await run('id', ['-u', 'haproxy'])).stdout.trim());
+    const check = await run('/usr/sbin/haproxy', ['-c', '-f', placeholder], { uid: haproxy, gid: Number((await run('id', ['-g', 'haproxy'])).stdout.trim()), cwd: '/' });
     assert.equal(check.code, 0, check.stdout + check.stderr);
+  });
+
+  it('ownership and modes: every file and directory the provisioning makes, as README\'s table says', async () => {
+    const pgGid = Number((await run('id', ['-g', 'postgres'])).stdout.trim());
+    // [path, owner uid, group gid, mode]
+    const table: Array<[string, number, number, string]> = [
+      ['usr/local/bin/governor', 0, 0, '755'],
+      ['etc/governor', 0, 0, '755'],
+      ['etc/governor/governor.yml', 0, pgGid, '640'],
+      ['etc/governor/environment.example', 0, 0, '644'],
+      ['etc/systemd/system/governor.service', 0, 0, '644'],
+      ['etc/systemd/system/etcd-proxy.service', 0, 0, '644'],
+      ['etc/systemd/system/haproxy.service.d/governor.conf', 0, 0, '644'],
+      ['etc/sysctl.d/60-governor.conf', 0, 0, '644'],
+      ['etc/haproxy', 0, 0, '755'],
+      ['etc/haproxy/governor', POSTGRES.uid, pgGid, '755'],
+      ['etc/haproxy/governor/haproxy.cfg', POSTGRES.uid, pgGid, '644'],
+      ['var/lib/postgresql', POSTGRES.uid, pgGid, '755'],
+      ['var/lib/postgresql/15', POSTGRES.uid, pgGid, '755'],
+    ];
+    for (const [file, uid, gid, expected] of table) {
+      const stat = fs.statSync(inRoot(file));
+      assert.deepEqual([file, stat.uid, stat.gid, mode(inRoot(file))], [file, uid, gid, expected]);
+    }
+  });
+
+  it('no path to root: nothing postgres can write is outside its own directories, and every unit runs only root-owned files', async () => {
+    const pgGid = Number((await run('id', ['-g', 'postgres'])).stdout.trim());
+    const writableByPostgres = (stat: fs.Stats) =>
+      !stat.isSymbolicLink() && (stat.uid === POSTGRES.uid || (stat.gid === pgGid && (stat.mode & 0o020) !== 0) || (stat.mode & 0o002) !== 0);
+    const allowed = ['var/lib/postgresql', 'etc/haproxy/governor'];
+    for (const entry of fs.readdirSync(root, { recursive: true, withFileTypes: true })) {
+      const file = path.join(entry.parentPath ?? entry.path, entry.name);
+      const relative = path.relative(root, file);
+      const stat = fs.lstatSync(file);
+      if (!writableByPostgres(stat)) continue;
+      assert.ok(allowed.some((a) => relative === a || relative.startsWith(`${a}/`)), `postgres can write ${relative} (uid ${stat.uid}, gid ${stat.gid}, mode ${(stat.mode & 0o7777).toString(8)})`);
+    }
+    // What systemd runs or reads for these units, and every directory above it: root's alone.
+    const units = [
+      'etc/systemd/system/governor.service',
+      'etc/systemd/system/etcd-proxy.service',
+      'usr/lib/systemd/system/haproxy.service',
+      'etc/systemd/system/haproxy.service.d/governor.conf',
+    ];
+    const paths = new Set<string>();
+    for (const unit of units) {
+      assert.ok(fs.existsSync(inRoot(unit)), unit);
+      paths.add(`/${unit}`);
+      for (const line of fs.readFileSync(inRoot(unit), 'utf8').split('\n')) {
+        const match = /^(ExecStart|ExecStartPre|ExecReload|ExecStop|EnvironmentFile)=[-@:+!]*(\/\S+)/.exec(line.trim());
+        if (match) paths.add(match[2]!);
+      }
+    }
+    assert.ok(paths.has('/usr/local/bin/governor') && paths.has('/usr/sbin/haproxy') && paths.has('/etc/governor/environment'), [...paths].join(' '));
+    for (const target of paths) {
+      for (let p = target; p !== '/'; p = path.dirname(p)) {
+        const stat = fs.statSync(inRoot(p), { throwIfNoEntry: false });
+        if (!stat) continue; // /etc/governor/environment: written at launch, as root (its directory is checked)
+        assert.ok(!writableByPostgres(stat), `postgres can write ${p}, which systemd uses for ${target}`);
+      }
+    }
   });
 
   it('sysctl settings: every key exists in this kernel, with the values we chose', () => {

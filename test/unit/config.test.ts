@@ -119,7 +119,7 @@ describe('loadConfig: defaults', () => {
         enabled: false,
         manage: false,
         bin: '/usr/sbin/haproxy',
-        config_file: '/etc/haproxy/haproxy.cfg',
+        config_file: '/etc/haproxy/governor/haproxy.cfg',
         listen_address: '0.0.0.0',
         rw_port: 5000,
         ro_port: 5001,

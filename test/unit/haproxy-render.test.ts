@@ -125,13 +125,16 @@ describe('renderHaproxyConfig', () => {
   }
 
   it('global, defaults and the health checks', () => {
-    const text = renderHaproxyConfig(routingLayout({ leader: a, replicas: [b] }), { ...SETTINGS, maxconn: 321, check_interval_ms: 700 }, 'demo', 101);
+    const text = renderHaproxyConfig(routingLayout({ leader: a, replicas: [b] }), { ...SETTINGS, maxconn: 321, check_interval_ms: 700 }, 'demo');
     assert.deepEqual(section(text, 'global'), [
       'master-worker',
-      'stats socket /run/haproxy/admin.sock mode 600 uid 101 level admin expose-fd listeners',
+      // manage: false (systemd): HAProxy runs as haproxy, governor reaches the socket through its group.
+      'stats socket /run/haproxy/admin.sock mode 660 level admin expose-fd listeners',
       'pidfile /run/haproxy/haproxy.pid',
       'maxconn 321',
     ]);
+    const managed = renderHaproxyConfig(routingLayout({ leader: a, replicas: [b] }), { ...SETTINGS, manage: true }, 'demo');
+    assert.ok(section(managed, 'global').includes('stats socket /run/haproxy/admin.sock mode 600 level admin expose-fd listeners'), 'governor\'s own HAProxy: owner only');
     const defaults = section(text, 'defaults');
     for (const line of ['mode tcp', 'timeout connect 1s', 'timeout client 30m', 'timeout server 30m', 'timeout check 1s', 'option tcpka']) {
       assert.ok(defaults.includes(line), line);

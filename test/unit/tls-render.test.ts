@@ -62,10 +62,11 @@ describe('PostgreSQL ssl parameters', () => {
 describe('replication connections', () => {
   // [ssl settings, expected conninfo fragment, fragment that must be absent]
   const cases: Array<[string, PostgresqlSslConfig | undefined, RegExp, RegExp | null]> = [
-    ['no ssl block: prefer, as before', undefined, /sslmode='prefer'/, /sslrootcert/],
-    ['require: no sslrootcert (libpq would verify the CA with one)', { ...WITH_CERTS, sslmode: 'require' }, /sslmode='require'/, /sslrootcert/],
-    ['verify-ca: the CA file', { ...WITH_CERTS, sslmode: 'verify-ca' }, /sslmode='verify-ca' sslrootcert='\/tls\/ca\.crt'/, null],
-    ['verify-full: the CA file', { ...WITH_CERTS, sslmode: 'verify-full' }, /sslmode='verify-full' sslrootcert='\/tls\/ca\.crt'/, null],
+    ['no ssl block: prefer, as before, no channel binding (it needs TLS)', undefined, /sslmode='prefer'/, /sslrootcert|channel_binding/],
+    ['require: no sslrootcert (libpq would verify the CA with one), channel binding required', { ...WITH_CERTS, sslmode: 'require' }, /sslmode='require' channel_binding='require'/, /sslrootcert/],
+    ['verify-ca: the CA file, channel binding required', { ...WITH_CERTS, sslmode: 'verify-ca' }, /sslmode='verify-ca' sslrootcert='\/tls\/ca\.crt' channel_binding='require'/, null],
+    ['verify-full: the CA file, channel binding required', { ...WITH_CERTS, sslmode: 'verify-full' }, /sslmode='verify-full' sslrootcert='\/tls\/ca\.crt' channel_binding='require'/, null],
+    ['prefer with certificates: TLS may be absent, so no channel binding', { ...WITH_CERTS, sslmode: 'prefer' }, /sslmode='prefer'/, /channel_binding/],
   ];
   for (const [name, ssl, present, absent] of cases) {
     test(`primary_conninfo, ${name}`, () => {
@@ -76,8 +77,8 @@ describe('replication connections', () => {
       assert.equal(params.get('primary_conninfo'), conninfo);
     });
   }
-  test('pg_basebackup gets the same as PGSSLMODE / PGSSLROOTCERT', () => {
-    assert.deepEqual(sslEnvironment({ ...WITH_CERTS, sslmode: 'verify-full' }), { PGSSLMODE: 'verify-full', PGSSLROOTCERT: '/tls/ca.crt' });
+  test('pg_basebackup gets the same as PGSSLMODE / PGSSLROOTCERT / PGCHANNELBINDING', () => {
+    assert.deepEqual(sslEnvironment({ ...WITH_CERTS, sslmode: 'verify-full' }), { PGSSLMODE: 'verify-full', PGSSLROOTCERT: '/tls/ca.crt', PGCHANNELBINDING: 'require' });
     assert.deepEqual(sslEnvironment(NO_SSL), { PGSSLMODE: 'prefer' });
   });
   test('pg_hba: hostssl replication lines when hostssl_replication, host otherwise', () => {

@@ -22,6 +22,9 @@ interface ConfigOption {
 async function setup(options: ConfigOption, component: string): Promise<{ config: GovernorConfig; configFile: string; logger: Logger }> {
   // PostgreSQL logs our stderr on every call: the AWS SDK's multi-line Node 20 notice would drown the one line that matters.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  // PostgreSQL's environment carries no configuration, only the file governor wrote it into.
+  const { applyEnvFile } = await import('../../postgres/postmaster-env.js');
+  applyEnvFile(process.env);
   const { loadConfigWithImds } = await import('../../config/load.js');
   const configFile = path.resolve(options.config ?? process.env.GOVERNOR_CONFIG ?? DEFAULT_CONFIG);
   const { config } = await loadConfigWithImds({ file: configFile });
