@@ -6,7 +6,6 @@ import type { DynamicConfig, GovernorConfig } from '../config/types.js';
 import type { ClusterView, Dcs, DcsEvent } from '../dcs/types.js';
 import type { Logger } from '../log/logger.js';
 import type { PostgresController, PostgresStatus } from '../postgres/types.js';
-import { basicAuthHeaders } from '../util/basic-auth.js';
 import { monotonicMs } from '../util/time.js';
 import { isPrimaryStatus, isReplicaStatus } from './candidate.js';
 import { decide } from './decide.js';
