@@ -20,7 +20,7 @@ import { lagBytes } from './status.js';
 import { GOVERNOR_VERSION } from '../ha/member.js';
 
 /** What /metrics needs beyond the status: counters and ages only the daemon keeps. */
-export type DaemonMetrics = Pick<MetricsInput, 'leaderChanges' | 'archiver' | 'lastBackupAt' | 'dcsLastContactAgeSeconds' | 'loopIterationAgeSeconds'>;
+export type DaemonMetrics = Pick<MetricsInput, 'leaderChanges' | 'archiver' | 'archive' | 'lastBackupAt' | 'dcsLastContactAgeSeconds' | 'loopIterationAgeSeconds'>;
 
 export interface ApiBackend {
   config: GovernorConfig;
