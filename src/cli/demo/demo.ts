@@ -12,6 +12,7 @@ import { httpRequest } from '../../util/http-client.js';
 import { freePorts } from '../../util/ports.js';
 import { sleep } from '../../util/time.js';
 import { governorCommand } from '../self.js';
+import { assertRunnableByPermissions } from '../self-runnable.js';
 import { isAlive, logTail, readPidFile } from '../../util/process.js';
 import { startEtcdProcess, stopProcess } from './etcd-process.js';
 import { findNode, manifestPath, readManifest, writeManifest, type DemoManifest, type DemoNode } from './manifest.js';
@@ -210,6 +211,9 @@ export async function demoUp(options: DemoUpOptions): Promise<DemoManifest> {
       rmSync(entry, { recursive: true, force: true });
     }
   }
+  // archive_command runs governor as PostgreSQL's OS user: say so now, naming the path, rather than
+  // let every segment fail to archive (each member's daemon checks again, and loads it as that user).
+  if (options.archive !== false) assertRunnableByPermissions(governorCommand(), await resolvePgUser(null));
   mkdirSync(dir, { recursive: true });
   chmodSync(dir, 0o755);
   checkTraversable(dir);
