@@ -211,8 +211,7 @@ export async function demoUp(options: DemoUpOptions): Promise<DemoManifest> {
       rmSync(entry, { recursive: true, force: true });
     }
   }
-  // archive_command runs governor as PostgreSQL's OS user: say so now, naming the path, rather than
-  // let every segment fail to archive (each member's daemon checks again, and loads it as that user).
+  // archive_command runs governor as PostgreSQL's OS user: a path it cannot reach stops us here, named.
   if (options.archive !== false) assertRunnableByPermissions(governorCommand(), await resolvePgUser(null));
   mkdirSync(dir, { recursive: true });
   chmodSync(dir, 0o755);
