@@ -76,6 +76,12 @@ export function archiveHealth(input: ArchiveHealthInput): ArchiveHealth {
   return ARCHIVE_OK;
 }
 
+/** What makes two failures "the same" for the log: the segment and the error with its numbers and
+ *  random names (temporary files, request ids, pids) blanked, so a retry of one cause is logged once. */
+export function failureKey(health: Pick<ArchiveHealth, 'segment' | 'error'>): string {
+  return `${health.segment ?? ''} ${(health.error ?? '').replace(/[0-9a-f]{6,}|\d+/gi, '#')}`;
+}
+
 // PostgreSQL's own log lines start with log_line_prefix '%m [%p] ' (render.ts); the archive
 // command's stderr is copied in between them as it was written.
 const POSTGRES_LINE = /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d|\b(LOG|WARNING|DETAIL|ERROR|FATAL|HINT|STATEMENT|CONTEXT):\s/;

@@ -7,7 +7,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from '../log/logger.js';
 import type { ArchiverStatus } from '../postgres/types.js';
-import { ARCHIVE_OK, archiveErrorFromPostgresLog, archiveHealth, type ArchiveHealth } from './archive-health.js';
+import { ARCHIVE_OK, archiveErrorFromPostgresLog, archiveHealth, failureKey, type ArchiveHealth } from './archive-health.js';
 import { archiveStatusUnreadable, readArchiveStatus } from './archive-status.js';
 
 export interface ArchiveMonitorOptions {
@@ -93,8 +93,8 @@ export class ArchiveMonitor {
     }
     this.failingSeenAt ??= now.toISOString();
     const filled = { ...health, since: health.since ?? this.failingSeenAt };
-    if (health.error !== this.reportedError) {
-      this.reportedError = health.error;
+    if (failureKey(health) !== this.reportedError) {
+      this.reportedError = failureKey(health);
       logger.error(`WAL archiving is failing: ${health.error}`, {
         segment: health.segment, since: filled.since, failures: health.failures, seen_by: health.source,
       });

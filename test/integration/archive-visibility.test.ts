@@ -115,6 +115,8 @@ describe('a failing archive is visible, stops backup-push, and recovers (node di
     const pushSeconds = (Date.now() - pushStarted) / 1000;
     assert.notEqual(pushed.code, 0, `backup-push must fail while archiving fails:\n${pushed.stderr}`);
     assert.match(pushed.stderr, /WAL archiving is failing .*(EACCES|permission denied)/);
+    const failureLines = cluster.logOf('node1').split('\n').filter((l) => l.includes('WAL archiving is failing'));
+    assert.equal(failureLines.length, 1, `one log line for one cause, however often it is retried:\n${failureLines.join('\n')}`);
     console.log(`governorctl list while failing:\n${list.stdout}\nbackup-push: ${pushed.stderr.trim().split('\n').at(-1)}`);
     console.log(`failure seen in /metrics ${(seenMs / 1000).toFixed(1)} s after the archive turned unwritable; backup-push exited ${pushed.code} after ${pushSeconds.toFixed(1)} s`);
 

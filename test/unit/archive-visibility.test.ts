@@ -3,7 +3,7 @@
 // run governor at all. Pure logic, by tables.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { archiveErrorFromPostgresLog, archiveHealth, UNRECORDED_FAILURE } from '../../src/archive/archive-health.js';
+import { archiveErrorFromPostgresLog, archiveHealth, failureKey, UNRECORDED_FAILURE } from '../../src/archive/archive-health.js';
 import { afterFailure, afterSuccess, cleanErrorMessage, MAX_ERROR_LENGTH, parseArchiveStatus, type ArchiveStatusRecord } from '../../src/archive/archive-status.js';
 import { guardVerdict, type GuardSample, type GuardState } from '../../src/archive/backup-archive-guard.js';
 import { pathArgumentProblem } from '../../src/archive/wal-paths.js';
@@ -87,6 +87,14 @@ describe('archive health', () => {
     const input = { record: null, archiver: { archivedCount: 0, failedCount: 3, lastArchivedAt: null, lastFailedAt: at(3) }, primary: true, segmentReady: null };
     assert.equal(archiveHealth(input).error, UNRECORDED_FAILURE);
     assert.match(archiveHealth({ ...input, postgresLogError: "Error: Cannot find module '/root/x'" }).error!, /Cannot find module '\/root\/x' \(from PostgreSQL's log\)/);
+  });
+
+  test('a retry of the same cause is the same failure for the log; another cause or segment is not', () => {
+    const a = { segment: SEG, error: "wal-push: EACCES: permission denied, open '/a/wal/.tmp-11553-324ce5f09832.data'" };
+    const b = { segment: SEG, error: "wal-push: EACCES: permission denied, open '/a/wal/.tmp-11929-6ef9257190f2.data'" };
+    assert.equal(failureKey(a), failureKey(b));
+    assert.notEqual(failureKey(a), failureKey({ ...a, error: 'wal-push: ENOSPC: no space left on device' }));
+    assert.notEqual(failureKey(a), failureKey({ ...a, segment: '000000010000000000000008' }));
   });
 
   test('the archive command\'s own error is found in PostgreSQL\'s log', () => {
