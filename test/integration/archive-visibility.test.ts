@@ -9,7 +9,7 @@
 
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { chmod, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { chmod, chown, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -133,5 +133,33 @@ describe('a failing archive is visible, stops backup-push, and recovers (node di
     const again = await runGovernor(['backup-push', '-c', configFile()], { timeoutMs: 120_000 });
     assert.equal(again.code, 0, `backup-push after recovery:\n${again.stderr}`);
     console.log(`recovered ${((Date.now() - fixedAt) / 1000).toFixed(1)} s after the archive was writable again (backup included)`);
+  });
+
+  test('governor itself failing before wal-push can record anything: seen through pg_stat_archiver, with the error from PostgreSQL\'s log', async () => {
+    // The configuration file unreadable by PostgreSQL's OS user: archive_command's governor stops
+    // before it knows where the status file is (as a governor that cannot be loaded at all would).
+    // The storage fails too, or the running uploader (config already loaded) would store the
+    // segment ahead and the shell fast path would archive it without starting governor.
+    const file = configFile();
+    const { uid, gid } = await stat(file);
+    await chown(file, 0, 0);
+    await chmod(walDir, 0o555);
+    try {
+      const failing = await switchWal(cluster, 'node1');
+      await cluster.waitFor('the failure in /metrics', async () => / 1$/.test(await metric('governor_archive_failing')), 30_000);
+      const info = await metric('governor_archive_failure_info');
+      assert.match(info, /error="[^"]*governor\.yml[^"]*\(archive command failed with exit code \d+\) \(from PostgreSQL's log\)"/);
+      console.log(`seen through pg_stat_archiver: ${info}`);
+      assert.match((await cluster.ctl(['list'])).stdout, /WAL archiving failing on node1 for \d+ s: .*from PostgreSQL's log/);
+      await chown(file, uid, gid);
+      await chmod(walDir, 0o700);
+      const next = await switchWal(cluster, 'node1');
+      await cluster.waitFor('recovery in /metrics', async () => / 0$/.test(await metric('governor_archive_failing')), 60_000);
+      const archived = await archivedSegments(archiveDir);
+      assert.ok([failing, next].every((s) => archived.some((n) => n.startsWith(s))), `${failing} and ${next} archived`);
+    } finally {
+      await chown(file, uid, gid);
+      await chmod(walDir, 0o700);
+    }
   });
 });
