@@ -21,9 +21,14 @@ export class ArchiveStorage extends Construct {
       // A backup-push killed mid-upload leaves parts that cost money and that nothing lists.
       { id: 'abort-incomplete-uploads', abortIncompleteMultipartUploadAfter: Duration.days(7) },
     ];
-    if (settings.noncurrentVersionExpirationDays !== null) {
-      rules.push({ id: 'expire-old-versions', noncurrentVersionExpiration: Duration.days(settings.noncurrentVersionExpirationDays) });
-    }
+    // Retention of history: a version overwritten or deleted (governor's backup-delete and WAL
+    // cleanup only ever add delete markers, which is all the instances may do) stays restorable
+    // this many days, then goes; a delete marker with no versions left behind it goes too.
+    rules.push({
+      id: 'expire-old-versions',
+      noncurrentVersionExpiration: Duration.days(settings.noncurrentVersionExpirationDays),
+      expiredObjectDeleteMarker: true,
+    });
     if (settings.infrequentAccessAfterDays !== null) {
       rules.push({
         id: 'infrequent-access',
@@ -39,7 +44,17 @@ export class ArchiveStorage extends Construct {
       bucketKeyEnabled: true,
       blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
       enforceSSL: true,
-      versioned: settings.versioned,
+      versioned: true,
+      // Object Lock (only on a new bucket): every new version is locked for the retention period;
+      // the lifecycle rule above removes it only once the lock has ended.
+      ...(settings.objectLock
+        ? {
+            objectLockEnabled: true,
+            objectLockDefaultRetention: settings.objectLock.mode === 'compliance'
+              ? s3.ObjectLockRetention.compliance(Duration.days(settings.objectLock.retentionDays))
+              : s3.ObjectLockRetention.governance(Duration.days(settings.objectLock.retentionDays)),
+          }
+        : {}),
       objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
       lifecycleRules: rules,
       removalPolicy: RemovalPolicy.RETAIN,

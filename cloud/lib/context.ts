@@ -2,7 +2,7 @@
 // keys, values as strings (from -c) or JSON values (from cdk.json). Conversion only; the rules
 // are in settings.ts. Pure.
 
-import type { GovernorClusterInput } from './settings.js';
+import type { GovernorClusterInput, ObjectLockInput } from './settings.js';
 
 export type Context = Record<string, unknown>;
 
@@ -20,7 +20,7 @@ export const CONTEXT_KEYS = [
   'vpcId', 'vpcCidrBlock', 'privateSubnetIds', 'availabilityZones', 'vpcCidr', 'maxAzs', 'natGateways',
   'clientCidrs', 'adminCidrs', 'monitoringCidrs', 'replicaLoadBalancer',
   'hostedZoneId', 'zoneName', 'masterRecordName', 'replicaRecordName',
-  'archivePrefix', 'archiveVersioned', 'noncurrentVersionExpirationDays', 'infrequentAccessAfterDays',
+  'archivePrefix', 'archiveVersioned', 'noncurrentVersionExpirationDays', 'infrequentAccessAfterDays', 'objectLockMode', 'objectLockRetentionDays',
   'backupSchedule', 'backupNumToRetain', 'ssmAccess',
 ] as const;
 
@@ -67,6 +67,16 @@ class Reader {
     if (value === 'false') return false;
     return this.fail(key, `expected true or false, got ${JSON.stringify(value)}`);
   }
+}
+
+function objectLockFromContext(r: Reader): ObjectLockInput | undefined {
+  const mode = r.string('objectLockMode');
+  const days = r.integer('objectLockRetentionDays');
+  if (mode === undefined || mode === 'none') {
+    if (days !== undefined) r.problems.push('context objectLockRetentionDays: only used with objectLockMode governance or compliance');
+    return undefined;
+  }
+  return { mode: mode as ObjectLockInput['mode'], retentionDays: days as number };
 }
 
 function defined<T extends object>(object: T): T {
@@ -126,6 +136,8 @@ export function appInputFromContext(context: Context): AppInput {
       prefix: r.string('archivePrefix'),
       versioned: r.boolean('archiveVersioned'),
       noncurrentVersionExpirationDays: r.integer('noncurrentVersionExpirationDays'),
+      // "none" (or absent) leaves Object Lock off.
+      objectLock: objectLockFromContext(r),
       infrequentAccessAfterDays: r.integer('infrequentAccessAfterDays'),
       // "none" turns scheduled backups off (an empty -c value cannot be told from unset).
       backupSchedule: r.string('backupSchedule') === 'none' ? null : r.string('backupSchedule'),

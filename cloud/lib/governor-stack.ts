@@ -6,6 +6,7 @@
 import { CfnOutput, CfnParameter, DefaultStackSynthesizer, Duration, Stack, Token, aws_autoscaling as autoscaling, aws_ec2 as ec2, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import { ArchiveStorage } from './archive.js';
+import { protectArchive } from './archive-protection.js';
 import { bootScript, clusterEnvironment } from './boot-script.js';
 import { InstanceRole } from './instance-role.js';
 import { ClusterLoadBalancers } from './load-balancers.js';
@@ -65,6 +66,7 @@ export class GovernorStack extends Stack {
       secrets: secrets.secrets,
       ssmAccess: settings.ssmAccess,
     });
+    protectArchive(role, archive.bucket, archive.key);
 
     const script = bootScript({
       region: this.region,

@@ -39,6 +39,9 @@ export class InstanceRole extends Construct {
         new iam.PolicyStatement({
           sid: 'ReadWriteArchiveObjects',
           // HEAD is GetObject; multipart upload parts are PutObject; a failed backup-push aborts.
+          // DeleteObject (backup-delete, WAL cleanup) on the versioned bucket only adds a delete
+          // marker: the version behind it stays until the lifecycle rule expires it, and deleting
+          // versions is denied outright (archive-protection.ts).
           actions: ['s3:GetObject', 's3:PutObject', 's3:DeleteObject', 's3:AbortMultipartUpload'],
           resources: [props.bucket.arnForObjects(`${props.prefix}/*`)],
         }),

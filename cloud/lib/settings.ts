@@ -32,12 +32,25 @@ export interface DnsInput {
   replicaRecordName?: string;
 }
 
+export type ObjectLockMode = 'governance' | 'compliance';
+
+export interface ObjectLockInput {
+  /** governance: a principal with s3:BypassGovernanceRetention may still delete (the instances never
+   *  may); compliance: nobody, not even the account root, until the retention ends. */
+  mode: ObjectLockMode;
+  /** Every new object version is locked this many days. */
+  retentionDays: number;
+}
+
 export interface ArchiveInput {
   /** Key prefix inside the bucket; default: the scope (what WAL_S3_BUCKET would give). */
   prefix?: string;
+  /** The bucket is always versioned; only true (or absent) is accepted. */
   versioned?: boolean;
-  /** With versioning: delete overwritten/deleted object versions after this many days. */
+  /** Overwritten and deleted object versions are removed after this many days (default 30). */
   noncurrentVersionExpirationDays?: number;
+  /** S3 Object Lock with a default retention; absent or null: off. Only for a new bucket. */
+  objectLock?: ObjectLockInput | null;
   /** Move objects to STANDARD_IA after this many days (>= 30). */
   infrequentAccessAfterDays?: number;
   /** Cron, 5 fields, UTC (BACKUP_SCHEDULE); null: no scheduled backups. Default "0 1 * * *". */
@@ -84,8 +97,10 @@ export type VpcSettings =
 
 export interface ArchiveSettings {
   prefix: string;
-  versioned: boolean;
-  noncurrentVersionExpirationDays: number | null;
+  /** Always true: a compromised instance can then only add versions and delete markers. */
+  versioned: true;
+  noncurrentVersionExpirationDays: number;
+  objectLock: ObjectLockInput | null;
   infrequentAccessAfterDays: number | null;
   backupSchedule: string | null;
   backupNumToRetain: number;
@@ -128,6 +143,7 @@ export const DEFAULTS = {
   natGateways: 1,
   backupSchedule: '0 1 * * *',
   backupNumToRetain: 5,
+  noncurrentVersionExpirationDays: 30,
   replicaLoadBalancer: true,
   ssmAccess: true,
 } as const;
@@ -310,17 +326,32 @@ function checkDns(ch: Checker, dns: DnsInput | undefined, replicaLoadBalancer: b
   return checked;
 }
 
+const OBJECT_LOCK_MODES: readonly ObjectLockMode[] = ['governance', 'compliance'];
+
+function checkObjectLock(ch: Checker, lock: ObjectLockInput | null | undefined): ObjectLockInput | null {
+  if (lock === undefined || lock === null) return null;
+  const mode = OBJECT_LOCK_MODES.find((m) => m === lock.mode);
+  if (mode === undefined) ch.fail('archive.objectLock.mode', `expected "governance" or "compliance", got ${describe(lock.mode)}`);
+  if (lock.retentionDays === undefined) ch.fail('archive.objectLock.retentionDays', 'required with archive.objectLock (days every new object version stays locked)');
+  const retentionDays = ch.integer('archive.objectLock.retentionDays', lock.retentionDays, 1, 1, 36500);
+  return { mode: mode ?? 'governance', retentionDays };
+}
+
 function checkArchive(ch: Checker, archive: ArchiveInput | undefined, scope: string): ArchiveSettings {
   const a = archive ?? {};
-  const versioned = ch.boolean('archive.versioned', a.versioned, false);
-  const noncurrentVersionExpirationDays = ch.optionalInteger('archive.noncurrentVersionExpirationDays', a.noncurrentVersionExpirationDays, 1, 3650);
-  if (noncurrentVersionExpirationDays !== null && !versioned) {
-    ch.fail('archive.noncurrentVersionExpirationDays', 'only applies to a versioned bucket (archive.versioned: true)');
+  // Versioning is what keeps one compromised instance from erasing the backups: its role may only
+  // add versions and delete markers. It is not a choice.
+  if (ch.boolean('archive.versioned', a.versioned, true) !== true) {
+    ch.fail('archive.versioned', 'the archive bucket is always versioned, so that one compromised instance cannot erase the backups; remove archive.versioned or set it to true');
   }
+  const noncurrentVersionExpirationDays = ch.integer(
+    'archive.noncurrentVersionExpirationDays', a.noncurrentVersionExpirationDays, DEFAULTS.noncurrentVersionExpirationDays, 1, 3650,
+  );
   return {
     prefix: checkPrefix(ch, 'archive.prefix', a.prefix, scope),
-    versioned,
+    versioned: true,
     noncurrentVersionExpirationDays,
+    objectLock: checkObjectLock(ch, a.objectLock),
     // S3 refuses transitions to STANDARD_IA before 30 days.
     infrequentAccessAfterDays: ch.optionalInteger('archive.infrequentAccessAfterDays', a.infrequentAccessAfterDays, 30, 3650),
     backupSchedule: checkCron(ch, 'archive.backupSchedule', a.backupSchedule),

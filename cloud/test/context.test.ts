@@ -30,6 +30,12 @@ describe('appInputFromContext', () => {
     }
   });
 
+  it('reads Object Lock from objectLockMode and objectLockRetentionDays; "none" is off', () => {
+    assert.deepEqual(appInputFromContext({ ...MINIMAL, objectLockMode: 'compliance', objectLockRetentionDays: '30' }).cluster.archive?.objectLock, { mode: 'compliance', retentionDays: 30 });
+    assert.equal(appInputFromContext({ ...MINIMAL, objectLockMode: 'none' }).cluster.archive?.objectLock, undefined);
+    assert.throws(() => appInputFromContext({ ...MINIMAL, objectLockRetentionDays: 30 }), /context objectLockRetentionDays: only used with objectLockMode governance or compliance/);
+  });
+
   it('builds an existing VPC and DNS from their keys', () => {
     const input = appInputFromContext({
       ...MINIMAL,

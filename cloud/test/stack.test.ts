@@ -169,7 +169,6 @@ describe('default stack (new VPC, environment-agnostic, replica load balancer)',
         ],
       },
       PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
-      VersioningConfiguration: Match.absent(),
     });
     s.template.hasResourceProperties('AWS::S3::BucketPolicy', {
       PolicyDocument: {
@@ -181,6 +180,45 @@ describe('default stack (new VPC, environment-agnostic, replica load balancer)',
     // Backups outlive the stack.
     s.template.hasResource('AWS::S3::Bucket', { DeletionPolicy: 'Retain' });
     s.template.hasResource('AWS::KMS::Key', { DeletionPolicy: 'Retain' });
+  });
+
+  it('versions the bucket and lets history go only through the lifecycle rule; no Object Lock unless asked', () => {
+    const bucket = s.resources[onlyId(s, 'AWS::S3::Bucket')]!;
+    assert.deepEqual(bucket.Properties.VersioningConfiguration, { Status: 'Enabled' });
+    assert.equal(bucket.Properties.ObjectLockEnabled, undefined);
+    assert.equal(bucket.Properties.ObjectLockConfiguration, undefined);
+    const rules = bucket.Properties.LifecycleConfiguration.Rules as Json[];
+    assert.deepEqual(rules.find((r) => r.Id === 'expire-old-versions'), {
+      Id: 'expire-old-versions', Status: 'Enabled', NoncurrentVersionExpiration: { NoncurrentDays: 30 }, ExpiredObjectDeleteMarker: true,
+    });
+    assert.deepEqual(rules.find((r) => r.Id === 'abort-incomplete-uploads')?.AbortIncompleteMultipartUpload, { DaysAfterInitiation: 7 });
+    // Nothing current ever expires: backup-delete decides which backups go (with delete markers).
+    assert.ok(rules.every((r) => r.ExpirationInDays === undefined && r.ExpirationDate === undefined));
+  });
+
+  it('denies the instance role, in the bucket and key policies, every way to rewrite or destroy the archive\'s history', () => {
+    const bucket = onlyId(s, 'AWS::S3::Bucket');
+    const role = onlyId(s, 'AWS::IAM::Role');
+    const roleArn = { 'Fn::GetAtt': [role, 'Arn'] };
+    const bucketArn = { 'Fn::GetAtt': [bucket, 'Arn'] };
+    const [[, bucketPolicy]] = ofType(s.resources, 'AWS::S3::BucketPolicy') as [[string, Json]];
+    const deny = (bucketPolicy.Properties.PolicyDocument.Statement as Json[]).find((st) => st.Sid === 'InstancesNeverRewriteArchiveHistory');
+    assert.ok(deny, 'a deny statement for the instances');
+    assert.equal(deny.Effect, 'Deny');
+    assert.deepEqual(deny.Principal, { AWS: roleArn });
+    for (const action of ['s3:DeleteObjectVersion', 's3:BypassGovernanceRetention', 's3:PutObjectRetention', 's3:PutObjectLegalHold',
+      's3:PutBucketVersioning', 's3:PutLifecycleConfiguration', 's3:PutBucketPolicy', 's3:DeleteBucketPolicy', 's3:PutBucketObjectLockConfiguration']) {
+      assert.ok(deny.Action.includes(action), `${action} denied`);
+    }
+    assert.deepEqual(deny.Resource, [bucketArn, { 'Fn::Join': ['', [bucketArn, '/*']] }]);
+    const key = s.resources[onlyId(s, 'AWS::KMS::Key')]!;
+    const keyDeny = (key.Properties.KeyPolicy.Statement as Json[]).find((st) => st.Sid === 'InstancesNeverDisableArchiveKey');
+    assert.equal(keyDeny?.Effect, 'Deny');
+    assert.deepEqual(keyDeny?.Principal, { AWS: roleArn });
+    for (const action of ['kms:ScheduleKeyDeletion', 'kms:DisableKey', 'kms:PutKeyPolicy']) assert.ok(keyDeny!.Action.includes(action), `${action} denied`);
+    // And no policy of the role allows any of it (nor a wildcard that would).
+    const allowed = policyStatements(s.resources).filter((st) => st.Effect === 'Allow').flatMap((st) => st.Action);
+    assert.deepEqual(allowed.filter((a) => deny.Action.includes(a) || keyDeny!.Action.includes(a) || a.endsWith('*')), []);
   });
 
   it('lets the instances use only their archive prefix, the archive key and the cluster passwords', () => {
@@ -323,19 +361,34 @@ describe('stack variants', () => {
     assert.deepEqual(worldOpenRules(s.resources, DATABASE_PORTS), []);
   });
 
-  it('versions the bucket and expires old versions when asked', () => {
-    const s = synth({ archive: { versioned: true, noncurrentVersionExpirationDays: 30, infrequentAccessAfterDays: 60, prefix: 'pg/orders' } });
+  it('keeps old versions as long as asked, moves objects to STANDARD_IA, uses another prefix', () => {
+    const s = synth({ archive: { versioned: true, noncurrentVersionExpirationDays: 90, infrequentAccessAfterDays: 60, prefix: 'pg/orders' } });
     s.template.hasResourceProperties('AWS::S3::Bucket', {
       VersioningConfiguration: { Status: 'Enabled' },
       LifecycleConfiguration: {
         Rules: Match.arrayWith([
-          Match.objectLike({ NoncurrentVersionExpiration: { NoncurrentDays: 30 } }),
+          Match.objectLike({ NoncurrentVersionExpiration: { NoncurrentDays: 90 }, ExpiredObjectDeleteMarker: true }),
           Match.objectLike({ Transitions: [{ StorageClass: 'STANDARD_IA', TransitionInDays: 60 }] }),
         ]),
       },
     });
     const list = policyStatements(s.resources).find((st) => st.Action.includes('s3:ListBucket'))!;
     assert.deepEqual(list.Condition, { StringLike: { 's3:prefix': ['pg/orders', 'pg/orders/*'] } });
+  });
+
+  for (const mode of ['governance', 'compliance'] as const) {
+    it(`locks every new object version (${mode} mode) when asked`, () => {
+      const s = synth({ archive: { objectLock: { mode, retentionDays: 14 } } });
+      s.template.hasResourceProperties('AWS::S3::Bucket', {
+        VersioningConfiguration: { Status: 'Enabled' },
+        ObjectLockEnabled: true,
+        ObjectLockConfiguration: { ObjectLockEnabled: 'Enabled', Rule: { DefaultRetention: { Mode: mode.toUpperCase(), Days: 14 } } },
+      });
+    });
+  }
+
+  it('refuses an unversioned bucket before anything is built', () => {
+    assert.throws(() => synth({ archive: { versioned: false } }), /archive\.versioned: the archive bucket is always versioned/);
   });
 
   it('refuses 0.0.0.0/0 for clients before anything is built', () => {

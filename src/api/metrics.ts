@@ -2,6 +2,7 @@
 // daemon gathers the facts (MetricsInput), this module names them and writes the text.
 
 import type { ClusterView } from '../dcs/types.js';
+import type { ArchiveHealth } from '../archive/archive-health.js';
 import type { ArchiverStatus, PostgresStatus } from '../postgres/types.js';
 
 export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
@@ -78,6 +79,8 @@ export interface MetricsInput {
   lagBytes: number | null;
   leaderChanges: number;
   archiver: ArchiverStatus | null;
+  /** The daemon's judgement of WAL archiving (archive-monitor.ts); null when archiving is off. */
+  archive: ArchiveHealth | null;
   /** When the newest complete base backup finished, if archiving is on and it is known. */
   lastBackupAt: Date | null;
   dcsLastContactAgeSeconds: number | null;
@@ -123,6 +126,8 @@ export function collectMetrics(input: MetricsInput): MetricFamily[] {
     counter('governor_archiver_archived_total', 'WAL files archived successfully (pg_stat_archiver.archived_count).', one(archiver?.archivedCount)),
     counter('governor_archiver_failed_total', 'Failed attempts to archive WAL files (pg_stat_archiver.failed_count).', one(archiver?.failedCount)),
     gauge('governor_archiver_last_archived_age_seconds', 'Seconds since the last WAL file was archived.', one(ageSeconds(input.now, archiver?.lastArchivedAt))),
+    gauge('governor_archiver_last_failed_age_seconds', 'Seconds since the last failed attempt to archive a WAL file (pg_stat_archiver.last_failed_time).', one(ageSeconds(input.now, archiver?.lastFailedAt))),
+    ...archiveFamilies(input.archive, input.now, one),
     gauge(
       'governor_last_base_backup_age_seconds',
       'Seconds since the newest complete base backup in storage finished.',
@@ -137,5 +142,32 @@ export function collectMetrics(input: MetricsInput): MetricFamily[] {
         .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
         .flatMap(([key, count]) => one(count, { key })),
     ),
+  ];
+}
+
+/** WAL archiving as the daemon judges it: failing or not, for how long, and the last error (as the
+ *  labels of an info gauge, present only while failing, so a scrape shows why without a log search). */
+function archiveFamilies(
+  archive: ArchiveHealth | null, now: Date, one: (value: number | null | undefined, extra?: Record<string, string>) => MetricSample[],
+): MetricFamily[] {
+  const failing = archive?.failing === true;
+  return [
+    {
+      name: 'governor_archive_failing', type: 'gauge',
+      help: "1 while archive_command fails on this member (wal-push's last attempt or pg_stat_archiver's last attempt failed).",
+      samples: one(archive ? (failing ? 1 : 0) : null),
+    },
+    {
+      name: 'governor_archive_failing_seconds', type: 'gauge', help: 'Seconds since WAL archiving began failing (present while it fails).',
+      samples: one(failing ? ageSeconds(now, archive?.since) : null),
+    },
+    {
+      name: 'governor_archive_last_failure_age_seconds', type: 'gauge', help: 'Seconds since the last failed archive attempt (present while archiving fails).',
+      samples: one(failing ? ageSeconds(now, archive?.lastFailureAt) : null),
+    },
+    {
+      name: 'governor_archive_failure_info', type: 'gauge', help: 'Always 1 while archiving fails; the labels name the segment and the last error.',
+      samples: one(failing ? 1 : null, { segment: archive?.segment ?? '', error: archive?.error ?? '' }),
+    },
   ];
 }

@@ -29,7 +29,7 @@ export { HttpError } from './http-error.js';
 export { checkAuth } from './auth.js';
 
 /** What /metrics needs beyond the status: counters and ages only the daemon keeps. */
-export type DaemonMetrics = Pick<MetricsInput, 'leaderChanges' | 'archiver' | 'lastBackupAt' | 'dcsLastContactAgeSeconds' | 'loopIterationAgeSeconds' | 'dcsInvalidValues'>;
+export type DaemonMetrics = Pick<MetricsInput, 'leaderChanges' | 'archiver' | 'archive' | 'lastBackupAt' | 'dcsLastContactAgeSeconds' | 'loopIterationAgeSeconds' | 'dcsInvalidValues'>;
 
 export interface ApiBackend {
   config: GovernorConfig;

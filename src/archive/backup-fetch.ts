@@ -16,7 +16,7 @@ import { codecOfKey } from './layout.js';
 import { Progress } from './progress.js';
 import type { BackupSentinel } from './sentinel.js';
 import { TapStream } from './streams.js';
-import { safeEntryPath, TarFormatError, type TarHeader, tarWritable } from './tar.js';
+import { describeEntryKind, safeEntryPath, TarFormatError, type TarHeader, tarWritable } from './tar.js';
 import type { Storage } from './types.js';
 
 /** The stored bytes of a backup do not match what was recorded at backup time. */
@@ -91,6 +91,8 @@ export async function fetchBackup(options: FetchOptions): Promise<FetchResult> {
   let compressedBytes = 0;
   let open: FileHandle | null = null;
   const madeDirs = new Set<string>(['']);
+  /** The raw size the sentinel records for the part being unpacked: no entry can be larger. */
+  let partSize = 0;
 
   const makeDir = async (rel: string, mode: number): Promise<void> => {
     if (madeDirs.has(rel)) return;
@@ -117,9 +119,14 @@ export async function fetchBackup(options: FetchOptions): Promise<FetchResult> {
         return null;
       }
       if (header.type !== 'file') {
-        throw new TarFormatError(`unsupported tar entry ${JSON.stringify(header.name)} of type ${JSON.stringify(header.typeflag)} (links are not restored)`);
+        // pg_basebackup -Ft of a cluster without tablespaces holds only files and directories; a link
+        // could lead a later entry out of the target directory, a device file is never data.
+        throw new TarFormatError(`unsupported tar entry ${JSON.stringify(header.name)}: ${describeEntryKind(header)}; a base backup holds only files and directories, so it is refused and nothing is written for it`);
       }
       if (rel === '') throw new TarFormatError('tar file entry without a name');
+      if (header.size > partSize) {
+        throw new TarFormatError(`tar entry ${JSON.stringify(header.name)} claims ${header.size} bytes, more than its whole backup part (${partSize} bytes): refused`);
+      }
       const parent = path.posix.dirname(rel);
       if (parent !== '.') await makeDir(parent, 0o700);
       const full = path.join(dir, rel);
@@ -147,6 +154,7 @@ export async function fetchBackup(options: FetchOptions): Promise<FetchResult> {
 
   try {
     for (const part of sentinel.parts) {
+      partSize = part.raw_size;
       const body = await storage.get(part.key);
       if (!body) throw new BackupIntegrityError(part.key, 'the object is missing from storage');
       const tap = new TapStream({ onBytes: (n) => progress.add(n) });

@@ -32,6 +32,7 @@ import {
 import { openStorage } from './storage/index.js';
 import { TapStream } from './streams.js';
 import { TarReader } from './tar.js';
+import { ArchiveWaitGuard } from './backup-archive-guard.js';
 import type { Storage } from './types.js';
 import { createHash } from 'node:crypto';
 
@@ -180,11 +181,14 @@ export async function backupPush(options: BackupPushOptions): Promise<BackupSent
   if (refused) throw new Error(`cannot take a base backup: ${refused}`);
   const user = await resolvePgUser(pgc.run_as_user);
   const passfile = await temporaryPassfile(config, user);
+  // A failing archive would keep a master's backup waiting forever: the guard stops it with the error.
+  const guard = new ArchiveWaitGuard({ config, connect: () => localClient(config), primary: !facts.inRecovery, logger });
+  await guard.start();
   try {
     const failures: string[] = [];
     for (const connection of connectionsToTry(config)) {
       try {
-        return await attempt(options, archive, storage, facts, user, passfile.file, connection);
+        return await attempt(options, archive, storage, facts, user, passfile.file, connection, guard);
       } catch (err) {
         if (err instanceof AttemptError && err.retryable) {
           // Expected with governor's own pg_hba.conf, which allows replication connections only over TCP.
@@ -197,12 +201,14 @@ export async function backupPush(options: BackupPushOptions): Promise<BackupSent
     }
     throw new Error(`pg_basebackup could not connect to the local PostgreSQL:\n  ${failures.join('\n  ')}`);
   } finally {
+    await guard.stop();
     await passfile.remove().catch(() => undefined);
   }
 }
 
 async function attempt(
   options: BackupPushOptions, archive: ArchiveConfig, storage: Storage, facts: ServerFacts, user: PgUser, passfile: string, connection: Connection,
+  guard: ArchiveWaitGuard,
 ): Promise<BackupSentinel> {
   const { config, logger } = options;
   const binDir = config.postgresql.bin_dir || '/usr/lib/postgresql/15/bin';
@@ -222,6 +228,7 @@ async function attempt(
     child.once('exit', (code, signal) => resolve({ code, signal }));
   });
   exited.catch(() => undefined);
+  guard.onAbort(() => child.kill('SIGTERM'));
   let stderr = '';
   let stderrLine = '';
   child.stderr!.setEncoding('utf8').on('data', (text: string) => {
@@ -296,6 +303,7 @@ async function attempt(
     child.kill('SIGTERM');
     body.destroy();
     await exited.catch(() => undefined);
+    if (guard.reason !== null) throw new AttemptError(`base backup stopped: ${guard.reason}`, false);
     const retryable = tap.bytes === 0 && AUTH_FAILURE.test(stderr);
     const message = (err as Error).message;
     const detail = pgBasebackupError(stderr);
@@ -322,7 +330,7 @@ async function attempt(
     await upload.catch(() => undefined);
     // Never leave a body without a sentinel behind longer than needed: it is not a backup.
     await storage.delete([partKey]).catch(() => undefined);
-    throw new Error(`base backup ${name} failed: ${(err as Error).message}`);
+    throw new Error(guard.reason !== null ? `base backup ${name} stopped: ${guard.reason}` : `base backup ${name} failed: ${(err as Error).message}`);
   }
   const stopLsn = manifestTail ? parseManifestStopLsn((manifestTail as Buffer).toString('utf8')) : null;
   if (stopLsn === null) logger.warn(`backup ${name}: could not tell its end LSN (no WAL-Ranges in backup_manifest)`);

@@ -252,10 +252,21 @@ export class TarReader {
 export function safeEntryPath(name: string): string {
   const trimmed = name.replace(/^\.\/+/, '').replace(/\/+$/, '');
   if (trimmed === '' || trimmed === '.') return '';
-  if (trimmed.startsWith('/') || trimmed.includes('\0')) throw new TarFormatError(`unsafe path in backup: ${JSON.stringify(name)}`);
+  const refuse = () => new TarFormatError(`unsafe path in backup: entry ${JSON.stringify(name)} is absolute or has "..", empty or NUL parts, so it could land outside the target directory: refused`);
+  if (trimmed.startsWith('/') || trimmed.includes('\0')) throw refuse();
   const parts = trimmed.split('/');
-  if (parts.some((p) => p === '..' || p === '')) throw new TarFormatError(`unsafe path in backup: ${JSON.stringify(name)}`);
+  if (parts.some((p) => p === '..' || p === '')) throw refuse();
   return parts.join('/');
+}
+
+const ENTRY_KINDS: Record<string, string> = {
+  '1': 'a hard link', '2': 'a symbolic link', '3': 'a character device', '4': 'a block device', '6': 'a FIFO',
+};
+
+/** What an entry of an unexpected type is, in words (for refusals). */
+export function describeEntryKind(header: Pick<TarHeader, 'typeflag' | 'linkname'>): string {
+  const kind = ENTRY_KINDS[header.typeflag] ?? `an entry of tar type ${JSON.stringify(header.typeflag)}`;
+  return header.linkname && (header.typeflag === '1' || header.typeflag === '2') ? `${kind} to ${JSON.stringify(header.linkname)}` : kind;
 }
 
 /** A Writable that feeds a TarReader, with backpressure from the entry sinks. */

@@ -18,6 +18,7 @@ import { CountingStream, HashingStream, isSha256Hex, sha256Hex } from './checksu
 import { codecOfKey, isWalFileName, isWalSegmentName, META_RAW_SIZE, META_SHA256 } from './layout.js';
 import type { Storage } from './types.js';
 import { archiveSettings } from './wal-push.js';
+import { walFetchTarget } from './wal-paths.js';
 import { claimIsLive } from './wal-spool.js';
 import { findStoredWal, openArchiveStorage } from './wal-uploader.js';
 
@@ -154,7 +155,7 @@ export async function walFetch(options: WalFetchOptions): Promise<'restored' | '
   const archive = archiveSettings(options.config, 'wal-fetch');
   const { name, logger } = options;
   if (!isWalFileName(name)) throw new Error(`wal-fetch: ${JSON.stringify(name)} is not a WAL file name`);
-  const dest = path.resolve(options.dest);
+  const dest = await walFetchTarget(name, options.dest);
   const prefetchDir = prefetchDirectory(archive.spool_dir, archive.storage);
   const prefetching = isWalSegmentName(name) && archive.prefetch > 0;
 

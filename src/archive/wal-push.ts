@@ -10,8 +10,9 @@ import path from 'node:path';
 import type { ArchiveConfig, GovernorConfig } from '../config/types.js';
 import type { Logger } from '../log/logger.js';
 import { sleep } from '../util/time.js';
-import { isWalFileName } from './layout.js';
+import { recordArchiveFailure, recordArchiveSuccess } from './archive-status.js';
 import type { Storage } from './types.js';
+import { walPushSource } from './wal-paths.js';
 import { readyWalFiles, WalSpool } from './wal-spool.js';
 import { openArchiveStorage, readLocalWal, uploadClaimed, uploadWalFile, type UploadContext, type UploadResult } from './wal-uploader.js';
 
@@ -37,11 +38,23 @@ export interface WalPushOptions {
 export type WalPushOutcome = UploadResult['outcome'] | 'marker';
 
 export async function walPush(options: WalPushOptions): Promise<{ outcome: WalPushOutcome; ahead: number }> {
-  const started = Date.now();
   const archive = archiveSettings(options.config, 'wal-push');
-  const file = path.resolve(options.file);
+  // Refused before anything is read, and not recorded as an archive failure: PostgreSQL never asks this.
+  const file = await walPushSource(options.file, options.config.postgresql.data_dir);
   const name = path.basename(file);
-  if (!isWalFileName(name)) throw new Error(`wal-push: ${options.file} is not a WAL file name (segment, .partial, .backup or .history)`);
+  try {
+    const result = await pushFile(options, archive, file, name);
+    await recordArchiveSuccess(archive.spool_dir, name);
+    return result;
+  } catch (error) {
+    // Where the daemon (log, /metrics, governorctl list) and backup-push see it: PostgreSQL only logs our stderr.
+    await recordArchiveFailure(archive.spool_dir, name, `wal-push ${name}: ${(error as Error).message}`);
+    throw error;
+  }
+}
+
+async function pushFile(options: WalPushOptions, archive: ArchiveConfig, file: string, name: string): Promise<{ outcome: WalPushOutcome; ahead: number }> {
+  const started = Date.now();
   const spool = new WalSpool(archive.spool_dir, archive.storage);
   const logger = options.logger;
 

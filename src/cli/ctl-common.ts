@@ -66,6 +66,17 @@ export async function callApi(config: GovernorConfig, member: Member, method: st
   return text;
 }
 
+/** GET `path` from `member` without credentials (what anyone may read, such as /metrics): the body
+ *  of a 200 answer, or null when the member does not answer in time. */
+export async function readMemberPublic(config: GovernorConfig, member: Member, path: string, timeoutMs: number): Promise<string | null> {
+  try {
+    const response = await httpRequest(`${apiBase(member)}${path}`, { timeoutMs, tls: tlsFor(config) });
+    return response.status === 200 ? response.body : null;
+  } catch {
+    return null;
+  }
+}
+
 export function memberNamed(cluster: ClusterView, name: string, field: string): Member {
   const member = cluster.members.find((m) => m.name === name);
   if (!member) throw new Error(`${field}: no member ${JSON.stringify(name)} (members: ${cluster.members.map((m) => m.name).join(', ') || 'none'})`);

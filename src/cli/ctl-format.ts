@@ -3,12 +3,16 @@
 
 import type { ClusterView, HistoryEntry } from '../dcs/types.js';
 import { memberPostgresAddress } from '../ha/member.js';
+import type { MemberArchiveState } from './ctl-archive.js';
 
 export type Row = Record<string, string | number | null>;
 
-export function listRows(scope: string, cluster: ClusterView): Row[] {
+/** `archive`: each member's WAL archiving as its /metrics says (ctl-archive.ts); an Archive column
+ *  appears only when some member's archiving fails, as Pending restart does. */
+export function listRows(scope: string, cluster: ClusterView, archive: Map<string, MemberArchiveState> = new Map()): Row[] {
   const leader = cluster.leader?.name ?? null;
   const anyPending = cluster.members.some((m) => m.pending_restart);
+  const anyArchiveFailing = [...archive.values()].some((a) => a.failing);
   return [...cluster.members]
     .sort((a, b) => a.name.localeCompare(b.name))
     .map((m) => {
@@ -34,6 +38,7 @@ export function listRows(scope: string, cluster: ClusterView): Row[] {
       }
       // Only when some member needs one, as patronictl does, so the usual table stays narrow.
       if (anyPending) row['Pending restart'] = m.pending_restart ? '*' : '';
+      if (anyArchiveFailing) row.Archive = archive.get(m.name)?.failing ? 'failing' : '';
       return row;
     });
 }

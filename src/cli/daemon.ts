@@ -27,6 +27,8 @@ import { LatestBackupTracker } from '../archive/latest-backup.js';
 import { listBackups } from '../archive/backup-list.js';
 import { archiveSettings } from '../archive/backup-push.js';
 import { openStorage } from '../archive/storage/index.js';
+import { ArchiveMonitor } from '../archive/archive-monitor.js';
+import { assertRunnableBy, assertRunnableByPermissions } from './self-runnable.js';
 
 /** How often /metrics may list the backups in storage (one LIST per member per interval). */
 const BACKUP_LIST_REFRESH_MS = 5 * 60_000;
@@ -50,6 +52,7 @@ export async function runDaemon(configFile: string | undefined): Promise<void> {
   const configPath = configFile ? path.resolve(configFile) : null;
   const archiving = config.archive?.enabled === true;
   if (archiving && !configPath) throw new Error('archive.enabled needs the daemon started with -c CONFIG_FILE: archive_command runs governor wal-push with it');
+  if (archiving) await checkArchiveCommandRunnable(self, config, logger);
   const pg = createPostgresController(config, logger.child('postgres'), {
     archiveCommands: archiving
       ? archiveCommands(self, configPath!, { spoolDir: config.archive!.spool_dir, storage: config.archive!.storage })
@@ -81,6 +84,13 @@ export async function runDaemon(configFile: string | undefined): Promise<void> {
     ? new WalUploaderProcess({ config, command: self, configFile: configPath!, logger: logger.child('archive') })
     : null;
   await uploader?.start();
+  const archiveMonitor = archiving
+    ? new ArchiveMonitor({
+        spoolDir: config.archive!.spool_dir, dataDir: config.postgresql.data_dir, logger: logger.child('archive'),
+        isPrimary: () => loop.isLeader(), archiverStatus: () => pg.archiverStatus(), postgresLogTail: (lines) => pg.logTail(lines),
+      })
+    : null;
+  archiveMonitor?.start();
   const scheduler = archiving
     ? new BackupScheduler({ config, configFile: configPath, governorArgv: self, logger: logger.child('backup'), isMaster: () => loop.isLeader() })
     : null;
@@ -112,6 +122,7 @@ export async function runDaemon(configFile: string | undefined): Promise<void> {
       return {
         leaderChanges: loop.status.leaderChanges,
         archiver: archiving ? await archiverStatus.get() : null,
+        archive: archiveMonitor?.health ?? null,
         lastBackupAt: (await latestBackup?.get()) ?? null,
         dcsLastContactAgeSeconds: sinceSeconds(loop.status.lastClusterAt),
         loopIterationAgeSeconds: sinceSeconds(loop.status.lastIterationAt),
@@ -139,6 +150,7 @@ export async function runDaemon(configFile: string | undefined): Promise<void> {
     api.close();
     api.closeAllConnections();
     await scheduler?.stop();
+    archiveMonitor?.stop();
     await loop.shutdown();
     await uploader?.stop().catch((error: Error) => logger.error(`could not stop the WAL uploader: ${error.message}`));
     await haproxy?.stop().catch((error: Error) => logger.error(`could not stop HAProxy: ${error.message}`));
@@ -167,4 +179,13 @@ function backupTracker(config: Parameters<typeof archiveSettings>[0], logger: Re
     waitMs: 2000,
     onError: (error) => log.warn(`could not list base backups for /metrics: ${error.message}`),
   });
+}
+
+/** archive_command runs `self` as PostgreSQL's OS user: a path that user cannot reach stops the start
+ *  here, naming it, instead of failing every segment later. Loading the program as that user takes
+ *  about half a second, so that part runs beside the start and only logs. */
+async function checkArchiveCommandRunnable(self: string[], config: Parameters<typeof archiveSettings>[0], logger: ReturnType<typeof createLogger>): Promise<void> {
+  const user = await resolvePgUser(config.postgresql.run_as_user);
+  assertRunnableByPermissions(self, user);
+  void assertRunnableBy(self, user).catch((error: Error) => logger.error(error.message));
 }

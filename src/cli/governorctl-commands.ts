@@ -2,7 +2,10 @@
 
 import { Command } from 'commander';
 import { stringify } from 'yaml';
-import { callApi, confirm, formatOption, load, memberNamed, readCluster, restartAndWait } from './ctl-common.js';
+import type { GovernorConfig } from '../config/types.js';
+import type { ClusterView } from '../dcs/types.js';
+import { archiveFooter, archiveStateFromMetrics, type MemberArchiveState } from './ctl-archive.js';
+import { callApi, confirm, formatOption, load, memberNamed, readCluster, readMemberPublic, restartAndWait } from './ctl-common.js';
 import { formatTable, historyRows, listFooter, listRows, parseScheduledTime } from './ctl-format.js';
 import { addMaintenanceCommands, cancelScheduledSwitchover } from './governorctl-maintenance.js';
 
@@ -19,9 +22,10 @@ export function buildCtl(name: string): Command {
     .action(async (options: { format: string }, command: Command) => {
       const config = (await load(command));
       const cluster = await readCluster(config);
-      const rows = listRows(config.scope, cluster);
+      const archive = await archiveStates(config, cluster);
+      const rows = listRows(config.scope, cluster, archive);
       if (options.format === 'json') console.log(JSON.stringify(rows));
-      else console.log([formatTable(rows, `Cluster: ${config.scope}`), ...listFooter(cluster)].join('\n'));
+      else console.log([formatTable(rows, `Cluster: ${config.scope}`), ...listFooter(cluster), ...archiveFooter(archive)].join('\n'));
     });
 
   ctl
@@ -121,4 +125,17 @@ export function buildCtl(name: string): Command {
 
   addMaintenanceCommands(ctl);
   return ctl;
+}
+
+/** How long `list` waits for a member's /metrics: a member that is down must not hold the table long. */
+const METRICS_TIMEOUT_MS = 1500;
+
+/** Each member's WAL archiving state, from the members' /metrics in parallel (members that do not answer are left out). */
+async function archiveStates(config: GovernorConfig, cluster: ClusterView): Promise<Map<string, MemberArchiveState>> {
+  const states = await Promise.all(cluster.members.map(async (member) => {
+    const text = await readMemberPublic(config, member, '/metrics', METRICS_TIMEOUT_MS);
+    const state = text === null ? null : archiveStateFromMetrics(text);
+    return state ? ([member.name, state] as const) : null;
+  }));
+  return new Map(states.filter((s): s is readonly [string, MemberArchiveState] => s !== null));
 }

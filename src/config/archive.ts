@@ -19,6 +19,7 @@ export const ARCHIVE_FIELDS = [
   'prefetch',
   'backup_schedule',
   'backup_num_to_retain',
+  'backup_wal_timeout',
   'spool_dir',
   'create_replica_methods',
 ] as const;
@@ -232,6 +233,12 @@ export function checkArchive(ch: Checker, value: unknown, dataDir: string): Arch
     integer: true,
   });
 
+  const backup_wal_timeout = ch.number('archive.backup_wal_timeout', m.backup_wal_timeout, {
+    default: d.backup_wal_timeout,
+    min: 1,
+    integer: true,
+  });
+
   const defaultSpool = dataDir === '' ? d.spool_dir : defaultSpoolDir(dataDir);
   let spool_dir = ch.string('archive.spool_dir', m.spool_dir, {
     def: defaultSpool,
@@ -254,6 +261,7 @@ export function checkArchive(ch: Checker, value: unknown, dataDir: string): Arch
     prefetch,
     backup_schedule,
     backup_num_to_retain,
+    backup_wal_timeout,
     spool_dir,
     create_replica_methods,
   };

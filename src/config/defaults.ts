@@ -133,6 +133,7 @@ export const DEFAULT_ARCHIVE: Readonly<ArchiveConfig> = deepFreeze({
   prefetch: 4,
   backup_schedule: null,
   backup_num_to_retain: 5,
+  backup_wal_timeout: 300,
   spool_dir: defaultSpoolDir(DEFAULT_POSTGRESQL.data_dir),
   create_replica_methods: ['basebackup' as const],
 });

@@ -179,6 +179,8 @@ export interface ArchiveConfig {
   backup_schedule: string | null;
   /** Full base backups kept by backup-delete --retain and after a scheduled backup. */
   backup_num_to_retain: number;
+  /** Seconds backup-push lets PostgreSQL wait for the backup's WAL to be archived before it gives up. */
+  backup_wal_timeout: number;
   /** Local directory for upload status and prefetched segments (absolute path). */
   spool_dir: string;
   /** How a new replica gets its data, tried in order: from the latest base backup, or pg_basebackup. */

@@ -177,6 +177,8 @@ describe('wal-push and wal-fetch through the binary', () => {
       pgDir(path.join(data, 'pg_wal'));
       const restoreData = pgDir(path.join(dir, 'restore'));
       pgDir(path.join(restoreData, 'pg_wal'));
+      // wal-fetch restores only into the pg_wal of a data directory (one holding PG_VERSION).
+      writeFileSync(path.join(restoreData, 'PG_VERSION'), '15\n', { mode: 0o644 });
       const config = path.join(dir, 'governor.yml');
       writeFileSync(
         config,

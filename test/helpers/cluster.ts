@@ -22,12 +22,12 @@ export interface RunResult {
 }
 
 /** Run `governor ARGS` (or another entry script) and collect its output. */
-export function runGovernor(args: string[], options: { script?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<RunResult> {
+export function runGovernor(args: string[], options: { script?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number; cwd?: string } = {}): Promise<RunResult> {
   return new Promise((resolve) => {
     execFile(
       process.execPath,
       [options.script ?? GOVERNOR_JS, ...args],
-      { env: options.env ?? process.env, timeout: options.timeoutMs ?? 180_000, maxBuffer: 16 * 1024 * 1024 },
+      { env: options.env ?? process.env, timeout: options.timeoutMs ?? 180_000, maxBuffer: 16 * 1024 * 1024, cwd: options.cwd },
       (error, stdout, stderr) => {
         const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
         resolve({ code, stdout: String(stdout), stderr: String(stderr) });

@@ -171,7 +171,7 @@ async function startCluster(name: string, storage: string, compression: Compress
   const defaults = defaultArchiveConfig();
   config.archive = {
     ...defaults, enabled: true, storage, compression, s3: { ...defaults.s3, ...s3 },
-    upload_concurrency: 2, prefetch: 2, backup_schedule: null, backup_num_to_retain: 2, spool_dir: spool,
+    upload_concurrency: 2, prefetch: 2, backup_schedule: null, backup_num_to_retain: 2, backup_wal_timeout: 300, spool_dir: spool,
   };
   config.postgresql.parameters = { max_wal_size: '256MB', checkpoint_timeout: '30min' };
   await writeFile(configFile, stringify(config), { mode: 0o644 });

@@ -53,6 +53,22 @@ after(async () => {
   await cleanupPg(root, configs);
 });
 
+/** A pg_wal beside a PG_VERSION under root/NAME: where wal-fetch may restore to (as during a restore). */
+async function restoreDir(name: string): Promise<string> {
+  await pgOwnedDir(path.join(root, name));
+  await writeFile(path.join(root, name, 'PG_VERSION'), '15\n');
+  return pgOwnedDir(path.join(root, name, 'pg_wal'));
+}
+
+/** A second data directory root/NAME whose pg_wal wal-push may archive from (wal-push archives only
+ *  postgresql.data_dir's own pg_wal), with a configuration file naming it. */
+async function scratchMember(name: string): Promise<{ pgWal: string; configFile: string }> {
+  const pgWal = await pgOwnedDir(path.join(root, name, 'pg_wal'));
+  const configFile = path.join(root, name, 'governor.yml');
+  await writeConfigFile(configFile, { ...a.config, postgresql: { ...a.config.postgresql, data_dir: path.join(root, name) } });
+  return { pgWal, configFile };
+}
+
 const pgWal = (name = '') => path.join(a.config.postgresql.data_dir, 'pg_wal', name);
 const inPgWal = async () => (await readdir(pgWal())).filter((n) => /^[0-9A-F]{24}$/.test(n));
 const logLine = (stderr: string, msg: string) =>
@@ -74,14 +90,14 @@ test('every segment PostgreSQL completes is in storage, verified, with no gap', 
 });
 
 test('pushing the same segment again succeeds; other content under that name is refused, under any codec', async () => {
-  const scratch = await pgOwnedDir(path.join(root, 'scratch', 'pg_wal'));
+  const { pgWal: scratch, configFile: scratchConfig } = await scratchMember('scratch');
   const archived = new Set(await archivedNames(storage));
   const name = (await inPgWal()).find((n) => archived.has(n))!;
   assert.ok(name, 'an archived segment is still in pg_wal');
   const copy = path.join(scratch, name);
   await copyFile(pgWal(name), copy);
   for (let i = 0; i < 2; i++) {
-    const again = await runGovernor(['wal-push', '-c', a.configFile, copy]);
+    const again = await runGovernor(['wal-push', '-c', scratchConfig, copy]);
     assert.equal(again.code, 0, again.stderr);
   }
   const before = await storedObject(storage, name);
@@ -89,7 +105,7 @@ test('pushing the same segment again succeeds; other content under that name is 
   const content = await readFile(copy);
   content[1000] ^= 0xff;
   await writeFile(copy, content);
-  const conflict = await runGovernor(['wal-push', '-c', a.configFile, copy]);
+  const conflict = await runGovernor(['wal-push', '-c', scratchConfig, copy]);
   assert.notEqual(conflict.code, 0);
   assert.match(conflict.stderr, new RegExp(`archive already holds a different ${name}.*refusing to overwrite; check whether two clusters write to the same storage`));
   assert.deepEqual(await storedObject(storage, name), before, 'the stored object is untouched');
@@ -98,7 +114,7 @@ test('pushing the same segment again succeeds; other content under that name is 
   const foreign = '0000000100000000000000F0';
   await storage.put(`wal/${foreign}.br`, Buffer.from('not this segment'), { metadata: { sha256: 'f'.repeat(64), 'raw-size': '16' } });
   await writeFile(path.join(scratch, foreign), content);
-  const otherCodec = await runGovernor(['wal-push', '-c', a.configFile, path.join(scratch, foreign)]);
+  const otherCodec = await runGovernor(['wal-push', '-c', scratchConfig, path.join(scratch, foreign)]);
   assert.notEqual(otherCodec.code, 0);
   assert.match(otherCodec.stderr, new RegExp(`archive already holds a different ${foreign}`));
   await storage.delete([`wal/${foreign}.br`]);
@@ -128,10 +144,10 @@ test('storage unavailable: wal-push fails and the segment stays .ready; once bac
 });
 
 test('wal-fetch: missing exits 1, archived comes back byte-identical, prefetch turns the next call into a rename', async () => {
-  const out = await pgOwnedDir(path.join(root, 'fetched'));
-  const missing = await runGovernor(['wal-fetch', '-c', a.configFile, '0000000100000000000000FE', path.join(out, 'x')]);
+  const out = await restoreDir('fetched');
+  const missing = await runGovernor(['wal-fetch', '-c', a.configFile, '0000000100000000000000FE', path.join(out, 'RECOVERYXLOG')]);
   assert.equal(missing.code, 1, missing.stderr);
-  await assert.rejects(readFile(path.join(out, 'x')));
+  await assert.rejects(readFile(path.join(out, 'RECOVERYXLOG')));
 
   const archived = new Set(await archivedNames(storage));
   const local = (await inPgWal()).filter((n) => archived.has(n));
@@ -242,17 +258,18 @@ test('s3 storage (s3rver): archived with no gap, idempotent, refuses conflicts; 
     assert.deepEqual(gaps(names), []);
 
     const name = (await inPgWal()).find((n) => names.includes(n))!;
-    const fetched = path.join(await pgOwnedDir(path.join(root, 'fetched-s3')), 'RECOVERYXLOG');
+    const fetched = path.join(await restoreDir('fetched-s3'), 'RECOVERYXLOG');
     const fetch = await runGovernor(['wal-fetch', '-c', a.configFile, name, fetched]);
     assert.equal(fetch.code, 0, fetch.stderr);
     assert.ok((await readFile(fetched)).equals(await readFile(pgWal(name))), 'byte-identical from S3');
-    const copy = path.join(await pgOwnedDir(path.join(root, 'scratch-s3', 'pg_wal')), name);
+    const scratch = await scratchMember('scratch-s3');
+    const copy = path.join(scratch.pgWal, name);
     await copyFile(pgWal(name), copy);
-    assert.equal((await runGovernor(['wal-push', '-c', a.configFile, copy])).code, 0);
+    assert.equal((await runGovernor(['wal-push', '-c', scratch.configFile, copy])).code, 0);
     const content = await readFile(copy);
     content[4096] ^= 0xff;
     await writeFile(copy, content);
-    const conflict = await runGovernor(['wal-push', '-c', a.configFile, copy]);
+    const conflict = await runGovernor(['wal-push', '-c', scratch.configFile, copy]);
     assert.notEqual(conflict.code, 0);
     assert.match(conflict.stderr, new RegExp(`archive already holds a different ${name}`));
     assert.doesNotMatch(conflict.stderr, /S3RVER/, 'no credentials in messages');

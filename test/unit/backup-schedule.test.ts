@@ -43,7 +43,7 @@ function config(schedule: string | null): GovernorConfig {
   const archive: ArchiveConfig = {
     enabled: true, storage: 'file:///tmp/nowhere', compression: 'lz4',
     s3: { region: null, endpoint: null, force_path_style: false, sse: 'none', sse_kms_key_id: null, access_key_id: null, secret_access_key: null },
-    upload_concurrency: 4, prefetch: 4, backup_schedule: schedule, backup_num_to_retain: 2, spool_dir: '/tmp/spool', create_replica_methods: ['basebackup'],
+    upload_concurrency: 4, prefetch: 4, backup_schedule: schedule, backup_num_to_retain: 2, backup_wal_timeout: 300, spool_dir: '/tmp/spool', create_replica_methods: ['basebackup'],
   };
   return { archive } as GovernorConfig;
 }

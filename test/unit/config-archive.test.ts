@@ -58,6 +58,7 @@ describe('archive config: defaults', () => {
       prefetch: 4,
       backup_schedule: null,
       backup_num_to_retain: 5,
+      backup_wal_timeout: 300,
       spool_dir: '/var/lib/postgresql/15/archive-spool',
       create_replica_methods: ['basebackup'],
     });
@@ -241,6 +242,7 @@ describe('archive config: errors name the field', () => {
     [{}, { BACKUP_SCHEDULE: '@daily' }, 'BACKUP_SCHEDULE (archive.backup_schedule)', /5 fields/],
     [{ backup_num_to_retain: 0 }, {}, 'archive.backup_num_to_retain', /integer >= 1, got 0/],
     [{}, { BACKUP_NUM_TO_RETAIN: '-2' }, 'BACKUP_NUM_TO_RETAIN (archive.backup_num_to_retain)', /integer >= 1/],
+    [{ backup_wal_timeout: 0 }, {}, 'archive.backup_wal_timeout', /integer >= 1, got 0/],
     [{ spool_dir: 'spool' }, {}, 'archive.spool_dir', /absolute path/],
     [{ spool_dir: '/var/lib/postgresql/15/governor/spool' }, {}, 'archive.spool_dir', /outside postgresql\.data_dir/],
     [{}, { GOVERNOR_ARCHIVE_SPOOL_DIR: 'rel' }, 'GOVERNOR_ARCHIVE_SPOOL_DIR (archive.spool_dir)', /absolute path/],

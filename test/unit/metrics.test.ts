@@ -34,6 +34,7 @@ function input(over: Partial<MetricsInput> = {}): MetricsInput {
     lagBytes: 1000,
     leaderChanges: 2,
     archiver: { archivedCount: 12, failedCount: 1, lastArchivedAt: '2026-01-01T00:59:30Z', lastFailedAt: null },
+    archive: null,
     lastBackupAt: new Date('2026-01-01T00:00:00Z'),
     dcsLastContactAgeSeconds: 0.25,
     loopIterationAgeSeconds: 0.5,
@@ -111,6 +112,27 @@ describe('governor metrics', () => {
     for (const absent of ['governor_replication_lag_bytes', 'governor_archiver_archived_total', 'governor_last_base_backup_age_seconds', 'governor_dcs_last_contact_age_seconds']) {
       assert.equal(m.has(absent), false, absent);
     }
+  });
+
+  test('archiving failing: the gauge, its ages and the last error as labels; healthy: only the gauge, 0', () => {
+    const failing = {
+      failing: true, source: 'wal-push' as const, segment: '000000010000000000000007', since: '2026-01-01T00:58:00Z',
+      lastFailureAt: '2026-01-01T00:59:50Z', failures: 9, error: 'wal-push 000000010000000000000007: EACCES: permission denied, open "/a\\b"',
+    };
+    const archiver = { archivedCount: 12, failedCount: 9, lastArchivedAt: '2026-01-01T00:57:00Z', lastFailedAt: '2026-01-01T00:59:50Z' };
+    const text = renderExposition(collectMetrics(input({ archive: failing, archiver })));
+    const m = samples(text);
+    assert.equal(m.get('governor_archive_failing'), '1');
+    assert.equal(m.get('governor_archive_failing_seconds'), '120');
+    assert.equal(m.get('governor_archive_last_failure_age_seconds'), '10');
+    assert.equal(m.get('governor_archiver_last_failed_age_seconds'), '10');
+    assert.match(text, /^governor_archive_failure_info\{scope="demo",name="node2",segment="000000010000000000000007",error="wal-push 000000010000000000000007: EACCES: permission denied, open \\"\/a\\\\b\\""\} 1$/m);
+    const healthy = samples(renderExposition(collectMetrics(input({ archive: { ...failing, failing: false } }))));
+    assert.equal(healthy.get('governor_archive_failing'), '0');
+    for (const absent of ['governor_archive_failing_seconds', 'governor_archive_last_failure_age_seconds', 'governor_archive_failure_info', 'governor_archiver_last_failed_age_seconds']) {
+      assert.equal(healthy.has(absent), false, absent);
+    }
+    assert.equal(samples(renderExposition(collectMetrics(input({ archive: null })))).has('governor_archive_failing'), false, 'archiving off: no gauge');
   });
 
   test('PostgreSQL down and etcd never read', () => {

@@ -89,6 +89,14 @@ function makeConfig(archive: Partial<ArchiveConfig>): GovernorConfig {
   } as unknown as GovernorConfig;
 }
 
+/** An empty pg_wal in a directory that holds PG_VERSION: where restore_command may write. */
+async function restoreTarget(): Promise<string> {
+  const data = path.join(dir, `restore${++dataDirs}`);
+  await mkdir(path.join(data, 'pg_wal'), { recursive: true });
+  await writeFile(path.join(data, 'PG_VERSION'), '15\n');
+  return path.join(data, 'pg_wal');
+}
+
 async function ready(n: number, data = content(n)): Promise<string> {
   await writeFile(path.join(pgWal, SEG(n)), data);
   await writeFile(path.join(pgWal, 'archive_status', `${SEG(n)}.ready`), '');
@@ -144,6 +152,7 @@ describe('walPush', () => {
     const storage = new MemoryStorage();
     storage.putDelayMs = 400; // long enough that the three uploads overlap even on a loaded machine
     for (const n of [0x10, 0x11, 0x12, 0x13]) await ready(n);
+    const config = makeConfig({ upload_concurrency: 3 });
     const result = await walPush({ config, file: path.join(pgWal, SEG(0x10)), logger, storage });
     assert.deepEqual(result, { outcome: 'uploaded', ahead: 2 });
     assert.equal(storage.maxInflight, 3);
@@ -186,7 +195,7 @@ describe('walFetch', () => {
     const storage = new MemoryStorage();
     const fetchConfig = makeConfig({ prefetch: 3 });
     await uploadWalFile({ storage, codec: 'gzip' }, await ready(0x40));
-    const dest = path.join(dir, 'RECOVERYXLOG');
+    const dest = path.join(await restoreTarget(), 'RECOVERYXLOG');
     assert.equal(await walFetch({ config: fetchConfig, name: SEG(0x41), dest, logger, storage }), 'missing');
     let asked: string[] = [];
     assert.equal(await walFetch({ config: fetchConfig, name: SEG(0x40), dest, logger, storage, startPrefetch: (n) => { asked = n; } }), 'restored');
@@ -199,8 +208,7 @@ describe('walFetch', () => {
     const storage = new MemoryStorage();
     await uploadWalFile({ storage, codec: 'none' }, await ready(0x50));
     storage.objects.get(`wal/${SEG(0x50)}`)!.data[5] ^= 1;
-    const out = path.join(dir, 'corrupt');
-    await mkdir(out);
+    const out = await restoreTarget();
     await assert.rejects(walFetch({ config, name: SEG(0x50), dest: path.join(out, 'RECOVERYXLOG'), logger, storage }), /is corrupt/);
     assert.deepEqual(await readdir(out), []);
   });
@@ -209,7 +217,7 @@ describe('walFetch', () => {
     const storage = new MemoryStorage();
     const fetchConfig = makeConfig({ prefetch: 2 });
     for (const n of [0x60, 0x61, 0x62, 0x63]) await uploadWalFile({ storage, codec: 'gzip' }, await ready(n));
-    const dest = path.join(dir, 'RECOVERYXLOG');
+    const dest = path.join(await restoreTarget(), 'RECOVERYXLOG');
     const prefetchDir = prefetchDirectory(fetchConfig.archive!.spool_dir, fetchConfig.archive!.storage);
     let started: Promise<void> = Promise.resolve();
     const startPrefetch = (names: string[]) => { started = runPrefetch({ config: fetchConfig, names, logger, storage }); };

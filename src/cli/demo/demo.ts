@@ -12,6 +12,7 @@ import { httpRequest } from '../../util/http-client.js';
 import { freePorts } from '../../util/ports.js';
 import { sleep } from '../../util/time.js';
 import { governorCommand } from '../self.js';
+import { assertRunnableByPermissions } from '../self-runnable.js';
 import { isAlive, logTail, readPidFile } from '../../util/process.js';
 import { startEtcdProcess, stopProcess } from './etcd-process.js';
 import { findNode, manifestPath, readManifest, writeManifest, type DemoManifest, type DemoNode } from './manifest.js';
@@ -211,6 +212,8 @@ export async function demoUp(options: DemoUpOptions): Promise<DemoManifest> {
       rmSync(entry, { recursive: true, force: true });
     }
   }
+  // archive_command runs governor as PostgreSQL's OS user: a path it cannot reach stops us here, named.
+  if (options.archive !== false) assertRunnableByPermissions(governorCommand(), await resolvePgUser(null));
   mkdirSync(dir, { recursive: true });
   chmodSync(dir, 0o755);
   checkTraversable(dir);
