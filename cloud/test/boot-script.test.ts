@@ -24,11 +24,13 @@ const SECRETS: BootSecret[] = [
   { variable: 'PGPASSWORD_SUPERUSER', label: 'PostgreSQL superuser password', secretArn: ARN('superuser') },
   { variable: 'PGPASSWORD_STANDBY', label: 'PostgreSQL replication password', secretArn: ARN('replication') },
   { variable: 'GOVERNOR_RESTAPI_PASSWORD', label: 'REST API password', secretArn: ARN('restapi') },
+  { variable: 'GOVERNOR_CLUSTER_SECRET', label: 'cluster secret', secretArn: ARN('cluster') },
 ];
 const PASSWORDS: Record<string, string> = {
   [ARN('superuser')]: 'Su9erSecretPassw0rdForTheSuperuser',
   [ARN('replication')]: 'Repl1cationPasswordXYZ',
   [ARN('restapi')]: 'RestApiPassword42',
+  [ARN('cluster')]: 'ClusterSecretForFailsafeProofs0123456789',
 };
 
 const settings = resolveSettings({
@@ -181,6 +183,7 @@ describe('boot script', () => {
       PGPASSWORD_SUPERUSER: PASSWORDS[ARN('superuser')],
       PGPASSWORD_STANDBY: PASSWORDS[ARN('replication')],
       GOVERNOR_RESTAPI_PASSWORD: PASSWORDS[ARN('restapi')],
+      GOVERNOR_CLUSTER_SECRET: PASSWORDS[ARN('cluster')],
     });
     const known = new Set(ENV_OVERRIDES.flatMap((o) => o.vars).concat('AWS_REGION'));
     assert.deepEqual([...written.keys()].filter((name) => !known.has(name)), []);
@@ -208,6 +211,7 @@ describe('boot script', () => {
     assert.equal(config.postgresql.connect_address, '10.20.3.44:5432');
     assert.equal(config.postgresql.authentication.superuser.password, PASSWORDS[ARN('superuser')]);
     assert.equal(config.restapi.authentication.password, PASSWORDS[ARN('restapi')]);
+    assert.equal(config.cluster_secret, PASSWORDS[ARN('cluster')]);
     assert.equal(config.haproxy.enabled, true);
     assert.equal(config.archive.enabled, true);
     assert.equal(config.archive.storage, 's3://orders-archive/orders');
