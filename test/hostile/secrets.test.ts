@@ -31,6 +31,7 @@ import { startFakePostgres, type FakeAuthRequest, type FakePostgres } from '../h
 import { PG_BIN_DIR } from '../helpers/postgres.js';
 import { startTestS3, type TestS3 } from '../helpers/s3.js';
 import { makeTestCertificates, type TestCertificates } from '../helpers/tls.js';
+import { overrideEnvironment } from '../helpers/env.js';
 
 const SECRET = `never-send-${randomBytes(6).toString('hex')}`;
 
@@ -189,7 +190,7 @@ describe('a running cluster (root demo, S3 credentials only in the environment)'
   let cluster: TestCluster;
   let leader: string;
   const aws = { secret: `aws-secret-${randomBytes(8).toString('hex')}`, token: `aws-token-${randomBytes(8).toString('hex')}` };
-  const saved: Record<string, string | undefined> = {};
+  let restoreEnvironment: () => void = () => undefined;
   const postgresUid = () => statSync('/var/lib/postgresql').uid;
 
   /** Every secret value the members know. */
@@ -212,10 +213,7 @@ describe('a running cluster (root demo, S3 credentials only in the environment)'
       AWS_EC2_METADATA_DISABLED: 'true',
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     };
-    for (const [name, value] of Object.entries(env)) {
-      saved[name] = process.env[name];
-      process.env[name] = value;
-    }
+    restoreEnvironment = overrideEnvironment(env);
     cluster = await TestCluster.start(3, ['--archive', `${s3.url}/hostile`]);
     leader = await cluster.waitHealthy();
   });
@@ -223,10 +221,7 @@ describe('a running cluster (root demo, S3 credentials only in the environment)'
   after(async () => {
     await cluster?.stop();
     await s3?.stop();
-    for (const [name, value] of Object.entries(saved)) {
-      if (value === undefined) delete process.env[name];
-      else process.env[name] = value;
-    }
+    restoreEnvironment();
   });
 
   it('no PostgreSQL process has a secret in its environment (the postmaster\'s /proc environ, what a backend\'s programs get); it names a 0600 file instead', async () => {

@@ -13,12 +13,13 @@ import type { ArchiveConfig } from '../../src/config/types.js';
 import { createLogger } from '../../src/log/logger.js';
 import { runGovernor, TestCluster } from '../helpers/cluster.js';
 import { startTestS3, type TestS3 } from '../helpers/s3.js';
+import { overrideEnvironment } from '../helpers/env.js';
 
 describe('archive in a 3-member cluster (S3 storage via s3rver, real PostgreSQL and etcd)', () => {
   let s3: TestS3;
   let cluster: TestCluster;
   let leader: string;
-  const saved: Record<string, string | undefined> = {};
+  let restoreEnvironment: () => void = () => undefined;
 
   before(async () => {
     s3 = await startTestS3();
@@ -30,10 +31,7 @@ describe('archive in a 3-member cluster (S3 storage via s3rver, real PostgreSQL 
       AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     };
-    for (const [name, value] of Object.entries(env)) {
-      saved[name] = process.env[name];
-      process.env[name] = value;
-    }
+    restoreEnvironment = overrideEnvironment(env);
     cluster = await TestCluster.start(3, ['--archive', `${s3.url}/cluster`]);
     leader = await cluster.waitHealthy();
   });
@@ -41,10 +39,7 @@ describe('archive in a 3-member cluster (S3 storage via s3rver, real PostgreSQL 
   after(async () => {
     await cluster?.stop();
     await s3?.stop();
-    for (const [name, value] of Object.entries(saved)) {
-      if (value === undefined) delete process.env[name];
-      else process.env[name] = value;
-    }
+    restoreEnvironment();
   });
 
   it('WAL reaches the bucket; a wiped replica is rebuilt from the S3 backup and archived WAL, then streams', async () => {
