@@ -114,7 +114,7 @@ export class HaLoop {
       },
       demote: async () => {
         await this.pg.stop('immediate', 30_000);
-        this.setPrimary(false);
+        this.notePostgresRole(false);
         this.wake();
       },
     });
@@ -126,21 +126,22 @@ export class HaLoop {
       memory: this.memory,
       requests: this.requests,
       current: () => ({ dynamic: this.status.dynamic, cluster: this.status.cluster }),
-      setPrimary: (primary) => {
-        this.setPrimary(primary);
-        // The REST health checks answer from status.pg: keep it true between iterations (every caller
-        // of setPrimary(true) has PostgreSQL running as the master).
-        if (this.status.pg) {
-          this.status.pg = primary
-            ? { ...this.status.pg, running: true, accepting: true, inRecovery: false, walReceiver: null }
-            : { ...this.status.pg, running: false, accepting: false };
-        }
-      },
+      setPrimary: (primary) => this.notePostgresRole(primary),
       touchMember: (state) => this.touchMember(state),
       leaderKey: (held) => (held ? this.lease.leaderKeyConfirmed() : this.lease.leaderKeyLost()),
       restoreBackup: hooks.restoreBackup,
       peerTls: this.peerTls,
     });
+  }
+
+  /** PostgreSQL was just promoted or started as the master (true), or stopped (false) by governor.
+   *  The REST health checks and peers' races read status.pg: keep it true between iterations. */
+  private notePostgresRole(primary: boolean): void {
+    this.setPrimary(primary);
+    if (!this.status.pg) return;
+    this.status.pg = primary
+      ? { ...this.status.pg, running: true, accepting: true, inRecovery: false, walReceiver: null }
+      : { ...this.status.pg, running: false, accepting: false };
   }
 
   private setPrimary(primary: boolean): void {
