@@ -7,6 +7,7 @@ import { imdsEnvironment } from '../config/imds.js';
 import { createEtcdDcs } from '../dcs/etcd.js';
 import { WriteFence } from '../ha/fence.js';
 import { HaLoop } from '../ha/loop.js';
+import { noteClusterView } from '../ha/cluster-memory.js';
 import { restApiTls } from '../ha/peers.js';
 import { governorCommand } from './self.js';
 import { HaproxyManager } from '../haproxy/manager.js';
@@ -58,9 +59,14 @@ export async function runDaemon(configFile: string | undefined): Promise<void> {
   }
   const loop = new HaLoop(config, dcs, pg, logger.child('ha'), fence, {
     peerTls,
-    // Each read of the cluster (watch-driven) goes to HAProxy; the manager serializes applies and a
-    // queued apply uses the newest view, so the HA loop never waits for a reload.
-    onCluster: haproxy ? (cluster) => void haproxy.apply(routingViewFromCluster(cluster)).catch(() => undefined) : undefined,
+    onCluster: (cluster) => {
+      // Whether this daemon has seen the cluster initialized: the rules tell etcd that lost its
+      // keys from a cluster that was never bootstrapped (cluster-memory.ts).
+      noteClusterView(loop.memory, cluster, monotonicMs());
+      // Each read of the cluster (watch-driven) goes to HAProxy; the manager serializes applies and
+      // a queued apply uses the newest view, so the HA loop never waits for a reload.
+      if (haproxy) void haproxy.apply(routingViewFromCluster(cluster)).catch(() => undefined);
+    },
     restoreBackup: archiving ? (systemIdentifier) => restoreReplicaFromBackup(config, systemIdentifier, logger.child('archive')) : undefined,
   });
   // Uploads WAL ahead of archive_command on whichever member has segments ready (the master, or a

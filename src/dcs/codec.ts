@@ -37,6 +37,11 @@ const isNonNegInt = (v: unknown): v is number => typeof v === 'number' && Number
 // eslint-disable-next-line no-control-regex
 const plainName = /^[^\x00-\x1f\x7f]{1,256}$/;
 
+/** moved_aside in a member key: absolute paths without control characters, a bounded list. */
+const MAX_MOVED_ASIDE = 64;
+// eslint-disable-next-line no-control-regex
+const movedAsidePath = /^\/[^\x00-\x1f\x7f]{0,4095}$/;
+
 /** `leader`: the plain name of the member holding it. */
 export function parseLeader(raw: string): Parsed<string> {
   return plainName.test(raw) ? ok(raw) : bad('not a member name');
@@ -104,6 +109,13 @@ export function parseMember(raw: string): Parsed<MemberData> {
     if (o[flag] === undefined || o[flag] === null) continue;
     if (typeof o[flag] !== 'boolean') return bad(`${flag} must be a boolean`);
     if (o[flag]) data[flag] = true;
+  }
+  if (o.moved_aside !== undefined && o.moved_aside !== null) {
+    const paths = o.moved_aside;
+    if (!Array.isArray(paths) || paths.length > MAX_MOVED_ASIDE || !paths.every((p) => typeof p === 'string' && movedAsidePath.test(p))) {
+      return bad(`moved_aside must be a list of at most ${MAX_MOVED_ASIDE} absolute paths`);
+    }
+    if (paths.length > 0) data.moved_aside = [...paths] as string[];
   }
   return ok(data);
 }

@@ -72,6 +72,9 @@ export function whyNotCandidate(s: Snapshot): string | null {
   }
   for (const peer of s.peers ?? []) {
     if (peer.name === s.self.name) continue;
+    // As Patroni: a member that says its PostgreSQL runs read-write is still a master (the leader
+    // key can vanish under a live one: etcd lost its data); it re-acquires the key or demotes.
+    if (peer.reachable && peer.inRecovery === false) return `${peer.name} still runs as master (its REST API says so)`;
     if (peerBeats(peer, self)) {
       return `${peer.name} is a better candidate (timeline ${peer.timeline}, wal ${peer.walPosition}, priority ${peer.failoverPriority} vs ours ${self.timeline}, ${self.walPosition}, ${self.priority})`;
     }

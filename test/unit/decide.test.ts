@@ -321,10 +321,10 @@ const rows: Row[] = [
     actions: [],
   },
   {
-    scenario: 'data of another database system: refuse to join',
+    scenario: 'data of another database system: refuse to join, and say so in the member key (a hold)',
     snap: snapshot({ cluster: cluster({ leader: leaderKey('a') }), local: { dataDir: 'initialized', control: null, pg: { ...replicaPg, systemIdentifier: '42' } } }),
     rule: 'foreign-data',
-    actions: [],
+    actions: ['holdDataDir'],
   },
   {
     scenario: 'master renews its key, publishes its position and keeps slots for the others',
