@@ -89,8 +89,10 @@ export const dataDirRules: Rule[] = [
       (f.primary || f.replica || (membersWithData(s).length === 0 && adoptGraceLeftMs(s) === 0)),
     then: (s, f) =>
       say(
-        `the initialize key is missing (etcd lost its data?): recording this member's database system ${localSystemId(s)} (from ${f.primary || f.replica ? 'the running PostgreSQL' : 'pg_control'}); nothing is re-initialized`,
-        [{ type: 'adoptCluster', systemIdentifier: localSystemId(s)! }],
+        `the initialize key is missing (etcd lost its data?): recording this member's database system ${localSystemId(s)} (from ${f.primary || f.replica ? 'the running PostgreSQL' : 'pg_control'}); nothing is re-initialized${f.primary && !f.leader ? '; this master takes back the leader key it lost with it' : ''}`,
+        // A master lost its leader key with the rest: it takes it back at once (as 'reacquire' would
+        // on the next iteration), so its write window is not spent on an extra loop.
+        [{ type: 'adoptCluster', systemIdentifier: localSystemId(s)! }, ...(f.primary && !f.leader ? [{ type: 'acquireLeader' } as const] : [])],
         'warn',
       ),
   },
