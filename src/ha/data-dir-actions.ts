@@ -98,7 +98,8 @@ export async function makeRoomForClone(ctx: ExecutorContext, trigger: MoveAsideR
     masterBytes,
     ofThisScope: Boolean(initialize) && control?.systemIdentifier === initialize,
   });
-  logger.info(`data directory ${disposal.action}: ${disposal.reason}`, {
+  // The numbers behind the decision; the step itself (move, removal, hold) logs what it did and why.
+  logger.info(`data directory must make way for a clone (${trigger}): ${disposal.action}`, {
     trigger, free_bytes: room.freeBytes, master_bytes: masterBytes, copies: room.copies.map((c) => c.path),
   });
   if (disposal.action === 'hold') {

@@ -260,7 +260,8 @@ export function createPostgresController(config: GovernorConfig, logger: Logger,
     },
 
     async writeConfig(role: StartRole): Promise<void> {
-      if ((await dataDirState()) !== 'initialized') throw new Error(`writeConfig: ${dataDir} holds no PostgreSQL cluster`);
+      // PG_VERSION itself: during a bootstrap the directory reads as 'incomplete' until it is done.
+      if (!(await exists(inData('PG_VERSION')))) throw new Error(`writeConfig: ${dataDir} holds no PostgreSQL cluster`);
       if (role.slotName && !SLOT_NAME_RE.test(role.slotName)) throw new Error(`invalid slot name ${JSON.stringify(role.slotName)}`);
       const who = await owner();
       if (config.archive?.enabled && !options.archiveCommands) {

@@ -68,7 +68,8 @@ export interface ForeignContent {
 export function describeForeignContent(dataDir: string, member: string, found: ForeignContent): string {
   const todo = `fix postgresql.data_dir, move the content away, or run "governorctl reinit ${member}" to move it aside (renamed beside it) and clone from the master`;
   if (found.notDirectory) return `data directory ${dataDir} exists and is not a directory: governor leaves it untouched; ${todo}`;
-  const entries = [...found.entries].sort();
+  // What an operator put there first: governor's and other tools' dot files last.
+  const entries = [...found.entries].sort((a, b) => Number(a.startsWith('.')) - Number(b.startsWith('.')) || a.localeCompare(b));
   const shown = entries.slice(0, SHOWN_ENTRIES).join(', ') + (entries.length > SHOWN_ENTRIES ? ', …' : '');
   let hint = '';
   if (entries.length === 1 && entries[0] === 'lost+found') {
