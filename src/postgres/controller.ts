@@ -167,6 +167,7 @@ export function createPostgresController(config: GovernorConfig, logger: Logger,
   const directory = new DataDirectory({ dataDir, member: config.name, logger, owner, assertStopped });
   const dataDirState = (): Promise<DataDirState> => directory.state();
 
+  /** PostgreSQL's own answer (the data directory's is added by status()). */
   const queryStatus = async (): Promise<PostgresStatus> => {
     let running = false;
     try {
@@ -480,14 +481,7 @@ export function createPostgresController(config: GovernorConfig, logger: Logger,
     removeDataDir: (reason) => directory.remove(reason),
     holdDataDir: (hold) => directory.hold(hold),
 
-    async status(): Promise<PostgresStatus> {
-      const status = await queryStatus();
-      const dataDirectory = await directory.report(status.running).catch((error: Error) => {
-        logger.debug('could not read the data directory', { error });
-        return undefined;
-      });
-      return dataDirectory ? { ...status, dataDirectory } : status;
-    },
+    status: async () => directory.attachTo(await queryStatus()),
 
     async syncSlots(slotNames: string[]): Promise<void> {
       await syncPhysicalSlots((sql, params) => session.query(sql, params), slotNames, logger);

@@ -9,7 +9,7 @@ import path from 'node:path';
 import type { Logger } from '../log/logger.js';
 import { describeForeignContent, movedAsideName, parseMovedAsideName, type MoveAsideReason, type MovedAsideCopy } from './data-dir-policy.js';
 import { emptyDir, ensureDir, type Owner } from './files.js';
-import type { DataDirCreation, DataDirHold, DataDirReport, DataDirState } from './types.js';
+import type { DataDirCreation, DataDirHold, DataDirReport, DataDirState, PostgresStatus } from './types.js';
 
 /** How long the list of moved-aside copies is reused (an operator deleting one is seen after this). */
 const COPIES_REFRESH_MS = 10_000;
@@ -98,6 +98,16 @@ export class DataDirectory {
       hold: this.held,
       movedAside: await this.movedAside(),
     };
+  }
+
+  /** `status` with this directory's report (without one when the directory cannot be read). */
+  async attachTo(status: PostgresStatus): Promise<PostgresStatus> {
+    try {
+      return { ...status, dataDirectory: await this.report(status.running) };
+    } catch (error) {
+      this.options.logger.debug('could not read the data directory', { error });
+      return status;
+    }
   }
 
   hold(hold: DataDirHold | null): void {
