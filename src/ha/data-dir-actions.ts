@@ -85,6 +85,7 @@ export async function makeRoomForClone(ctx: ExecutorContext, trigger: MoveAsideR
   if (state === 'missing' || state === 'empty' || state === 'incomplete') return true;
   const control = state === 'initialized' ? await pg.controlData().catch(() => null) : null;
   const initialize = ctx.current().cluster?.initialize ?? null;
+  const ofThisScope = Boolean(initialize) && control?.systemIdentifier === initialize;
   const room = await pg.dataDirRoom();
   const masterBytes = await measureDataSize(memberPostgresAddress(source), config.postgresql.authentication.superuser);
   const disposal = decideDisposal({
@@ -96,7 +97,7 @@ export async function makeRoomForClone(ctx: ExecutorContext, trigger: MoveAsideR
     copies: room.copies.length,
     freeBytes: room.freeBytes,
     masterBytes,
-    ofThisScope: Boolean(initialize) && control?.systemIdentifier === initialize,
+    ofThisScope,
   });
   // The numbers behind the decision; the step itself (move, removal, hold) logs what it did and why.
   logger.info(`data directory must make way for a clone (${trigger}): ${disposal.action}`, {
@@ -113,7 +114,13 @@ export async function makeRoomForClone(ctx: ExecutorContext, trigger: MoveAsideR
   try {
     await pg.moveDataDirAside(trigger);
   } catch (error) {
-    pg.holdDataDir({ state: 'waiting for reinit', reason: `${trigger}: ${(error as Error).message}` });
+    // A directory that cannot be renamed (a mount point) has no room to be kept either: the
+    // operator's reinit is the consent to remove it, as with no space; nothing else is.
+    if (trigger === 'reinit' && ofThisScope) {
+      await pg.removeDataDir(`${(error as Error).message}: removed at the operator's request (governorctl reinit)`);
+      return true;
+    }
+    pg.holdDataDir({ state: 'waiting for reinit', reason: `${trigger}: ${(error as Error).message}; PostgreSQL stays stopped and the directory untouched until "governorctl reinit ${config.name}"` });
     return false;
   }
   return true;
