@@ -52,7 +52,10 @@ export function describeState(pg: PostgresStatus): MemberState {
 }
 
 export function memberData(config: GovernorConfig, pg: PostgresStatus, options: { state?: MemberState; paused?: boolean } = {}): MemberData {
-  const role = pg.accepting ? (pg.inRecovery ? 'replica' : 'master') : pg.running ? 'replica' : 'uninitialized';
+  // As Patroni: 'uninitialized' only without a cluster in the data directory. A stopped member with
+  // one says 'replica', so a member without data never mistakes it for an empty cluster.
+  const hasCluster = pg.running || pg.dataDirectory?.state === 'initialized';
+  const role = pg.accepting ? (pg.inRecovery ? 'replica' : 'master') : hasCluster ? 'replica' : 'uninitialized';
   const data: MemberData = {
     conn_url: connUrl(config),
     api_url: apiUrl(config),

@@ -20,9 +20,14 @@ function foreignSystem(s: Snapshot): boolean {
   return Boolean(initialized) && mine !== null && mine !== initialized;
 }
 
-/** Other members whose key says their PostgreSQL runs (as master or replica): they have data. */
+/** Other members whose key says their data directory holds a cluster (running or not). */
 function membersWithData(s: Snapshot): Member[] {
   return (s.cluster?.members ?? []).filter((m) => m.name !== s.self.name && m.role !== 'uninitialized');
+}
+
+/** Other members whose key says their PostgreSQL runs. */
+function membersRunning(s: Snapshot): Member[] {
+  return membersWithData(s).filter((m) => ['running', 'streaming', 'starting'].includes(m.state));
 }
 
 /** A member whose PostgreSQL is stopped records its cluster only after the `initialize` key has been
@@ -86,7 +91,7 @@ export const dataDirRules: Rule[] = [
       s.cluster!.initialize === null &&
       s.local.dataDir === 'initialized' &&
       localSystemId(s) !== null &&
-      (f.primary || f.replica || (membersWithData(s).length === 0 && adoptGraceLeftMs(s) === 0)),
+      (f.primary || f.replica || (membersRunning(s).length === 0 && adoptGraceLeftMs(s) === 0)),
     then: (s, f) =>
       say(
         `the initialize key is missing (etcd lost its data?): recording this member's database system ${localSystemId(s)} (from ${f.primary || f.replica ? 'the running PostgreSQL' : 'pg_control'}); nothing is re-initialized${f.primary && !f.leader ? '; this master takes back the leader key it lost with it' : ''}`,
@@ -100,7 +105,7 @@ export const dataDirRules: Rule[] = [
     name: 'adopt-wait',
     when: (s) => s.cluster!.initialize === null && s.local.dataDir === 'initialized',
     then: (s) => {
-      const running = membersWithData(s).map((m) => m.name);
+      const running = membersRunning(s).map((m) => m.name);
       return say(
         running.length > 0
           ? `the initialize key is missing: ${running.join(', ')} run PostgreSQL and record the cluster first (this member's is stopped); waiting`
@@ -119,8 +124,8 @@ export const dataDirRules: Rule[] = [
     name: 'bootstrap-refused',
     when: (s) => s.cluster!.initialize === null,
     then: (s) => {
-      const running = membersWithData(s).map((m) => m.name);
-      const why = s.memory.initializeSeen === true ? 'this member saw the cluster initialized' : `${running.join(', ')} run PostgreSQL`;
+      const withData = membersWithData(s).map((m) => m.name);
+      const why = s.memory.initializeSeen === true ? 'this member saw the cluster initialized' : `${withData.join(', ')} have data`;
       return say(`the initialize key is missing, but ${why}: not bootstrapping a new cluster; waiting for a member with data to record it again`, [], 'warn');
     },
   },

@@ -144,7 +144,20 @@ const rows: Row[] = [
     snap: snapshot({ cluster: wiped(), local: { dataDir: 'missing', control: null, pg: stoppedPg }, memory: memory({ initializeSeen: false }) }),
     rule: 'bootstrap-refused',
     actions: [],
-    says: /a, c run PostgreSQL/,
+    says: /a, c have data/,
+  },
+  {
+    scenario: 'new empty member after a whole-cluster stop and etcd data loss: a stopped member with data (role replica) holds it back',
+    snap: snapshot({ cluster: wiped([member('a', { role: 'replica', state: 'stopped' })]), local: { dataDir: 'empty', control: null, pg: stoppedPg }, memory: memory({ initializeSeen: false }) }),
+    rule: 'bootstrap-refused',
+    actions: [],
+    says: /a have data/,
+  },
+  {
+    scenario: 'whole cluster stopped and etcd lost its data: stopped members with data do not wait for each other',
+    snap: snapshot({ cluster: wiped([member('a', { role: 'replica', state: 'stopped' }), member('c', { role: 'replica', state: 'stopped' })]), local: stoppedWithData(), memory: memory({ initializeMissingSince: NOW - 5000 }) }),
+    rule: 'adopt-cluster',
+    actions: ['adoptCluster'],
   },
   {
     scenario: 'new cluster, everyone uninitialized: bootstrap',
