@@ -245,7 +245,7 @@ export const rules: Rule[] = [
       f.leaderReady && f.stopped && startFailures(s) >= MAX_START_FAILURES && s.memory.startFailures!.diagnosis.cause === 'data' && s.memory.reclonedAfterStartFailures !== true,
     then: (s, f) =>
       say(
-        `PostgreSQL failed to start ${startFailures(s)} times in a row for a data fault (${s.memory.startFailures!.diagnosis.evidence}): moving the data directory aside and cloning it again from ${f.leader!.name} (once)`,
+        `PostgreSQL failed to start ${startFailures(s)} times in a row for a data fault (${s.memory.startFailures!.diagnosis.evidence}): the data directory makes way (moved aside if there is room) and is cloned again from ${f.leader!.name}, once`,
         [{ type: 'recloneData', source: f.leaderMember!, reason: 'start-failed' }],
         'error',
       ),
