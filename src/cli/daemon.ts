@@ -62,7 +62,7 @@ export async function runDaemon(configFile: string | undefined): Promise<void> {
     onCluster: (cluster) => {
       // Whether this daemon has seen the cluster initialized: the rules tell etcd that lost its
       // keys from a cluster that was never bootstrapped (cluster-memory.ts).
-      noteClusterView(loop.memory, cluster, monotonicMs());
+      noteClusterView(loop.memory, cluster, config.name, monotonicMs());
       // Each read of the cluster (watch-driven) goes to HAProxy; the manager serializes applies and
       // a queued apply uses the newest view, so the HA loop never waits for a reload.
       if (haproxy) void haproxy.apply(routingViewFromCluster(cluster)).catch(() => undefined);

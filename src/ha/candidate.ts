@@ -52,6 +52,12 @@ export function whyNotCandidate(s: Snapshot): string | null {
   if (tags.nofailover) return 'tagged nofailover';
   if (tags.failover_priority <= 0) return 'failover_priority is 0';
   if (!isRunningReplica(s)) return 'PostgreSQL is not running as a healthy replica';
+  // The peers asked are the members in the view: after etcd lost its keys a live master's member
+  // key may not be back yet, and its leader key will be in a moment. Wait ttl for the list to fill.
+  const lostAgo = s.memory.ownKeyLostAt === undefined ? Infinity : s.now - s.memory.ownKeyLostAt;
+  if (lostAgo < s.dynamic.ttl * 1000) {
+    return `this member's own key vanished from etcd ${(lostAgo / 1000).toFixed(1)} s ago (etcd lost its keys, or our lease expired): waiting ${s.dynamic.ttl} s for the members to publish theirs again`;
+  }
   if (s.dynamic.synchronous_mode === true) {
     // Only the standby the sync key names flushed every commit the master acknowledged; it wins
     // even over an asynchronous replica that received more (unacknowledged) WAL.

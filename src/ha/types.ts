@@ -44,6 +44,11 @@ export interface LoopMemory {
   /** Since when (monotonic ms) the `initialize` key has been missing (null: it is there). Unset:
    *  not tracked. */
   initializeMissingSince?: number | null;
+  /** This member's key has been in a view read from etcd (cluster-memory.ts). */
+  ownKeySeen?: boolean;
+  /** Monotonic ms this member last read a view without its own key after it had been there: etcd
+   *  lost its keys (or this member's lease expired), so the member list is incomplete for a while. */
+  ownKeyLostAt?: number;
   /** Failed starts of PostgreSQL in a row and why the last one failed (null: the last start worked). */
   startFailures?: { count: number; diagnosis: StartDiagnosis } | null;
   /** The data was cloned again because of start failures since PostgreSQL last started: at most once. */

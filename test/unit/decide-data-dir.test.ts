@@ -185,6 +185,19 @@ const rows: Row[] = [
     says: /a still runs as master/,
   },
   {
+    scenario: 'etcd lost its keys a moment ago (our own key vanished): no race until ttl has passed, the master may not be listed yet',
+    snap: snapshot({ cluster: cluster({ leader: null, members: [member('b'), member('c')] }), peers: [peer('c', 900)], memory: memory({ ownKeySeen: true, ownKeyLostAt: NOW - 100 }) }),
+    rule: 'not-candidate',
+    actions: [],
+    says: /own key vanished from etcd 0\.1 s ago/,
+  },
+  {
+    scenario: 'own key lost more than ttl ago: the race is open again',
+    snap: snapshot({ cluster: cluster({ leader: null }), peers: [peer('c', 900)], memory: memory({ ownKeySeen: true, ownKeyLostAt: NOW - 5000 }) }),
+    rule: 'race',
+    actions: ['acquireLeader', 'promote'],
+  },
+  {
     scenario: 'three failed starts for a data fault with a master running: re-clone once (through the move-aside policy)',
     snap: snapshot({ cluster: cluster({ leader: leaderKey('a') }), local: stoppedWithData(), memory: memory({ startFailures: failures(3, 'data') }) }),
     rule: 'replica-start-failed-data',
@@ -253,14 +266,26 @@ test('no bootstrap by a member with data, one that saw the cluster initialized, 
 test('noteClusterView: initialize seen, and since when it has been missing', () => {
   const m = memory();
   const view = (initialize: string | null) => cluster({ initialize });
-  noteClusterView(m, view(null), 100);
+  noteClusterView(m, view(null), 'b', 100);
   assert.deepEqual([m.initializeSeen, m.initializeMissingSince], [undefined, 100]);
-  noteClusterView(m, view(null), 200);
+  noteClusterView(m, view(null), 'b', 200);
   assert.equal(m.initializeMissingSince, 100, 'the first time it was seen missing stays');
-  noteClusterView(m, view(''), 300);
+  noteClusterView(m, view(''), 'b', 300);
   assert.deepEqual([m.initializeSeen, m.initializeMissingSince], [undefined, 100], 'a bootstrap in progress is neither');
-  noteClusterView(m, view('7000000000000000001'), 400);
+  noteClusterView(m, view('7000000000000000001'), 'b', 400);
   assert.deepEqual([m.initializeSeen, m.initializeMissingSince], [true, null]);
-  noteClusterView(m, view(null), 500);
+  noteClusterView(m, view(null), 'b', 500);
   assert.deepEqual([m.initializeSeen, m.initializeMissingSince], [true, 500], 'once seen, always seen');
+});
+
+test('noteClusterView: this member\'s own key vanishing after it was there is noted', () => {
+  const m = memory();
+  noteClusterView(m, cluster({ members: [masterMember('a')] }), 'b', 100);
+  assert.equal(m.ownKeyLostAt, undefined, 'not there yet after a start: nothing lost');
+  noteClusterView(m, cluster(), 'b', 200);
+  assert.deepEqual([m.ownKeySeen, m.ownKeyLostAt], [true, undefined]);
+  noteClusterView(m, cluster({ members: [] }), 'b', 300);
+  assert.equal(m.ownKeyLostAt, 300);
+  noteClusterView(m, cluster(), 'b', 400);
+  assert.equal(m.ownKeyLostAt, 300, 'the last time it was missing stays');
 });
