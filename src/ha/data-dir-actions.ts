@@ -116,7 +116,8 @@ export async function makeRoomForClone(ctx: ExecutorContext, trigger: MoveAsideR
   } catch (error) {
     // A directory that cannot be renamed (a mount point) has no room to be kept either: the
     // operator's reinit is the consent to remove it, as with no space; nothing else is.
-    if (trigger === 'reinit' && ofThisScope) {
+    const mountPoint = ['EBUSY', 'EXDEV'].includes((error as NodeJS.ErrnoException).code ?? '');
+    if (trigger === 'reinit' && ofThisScope && mountPoint) {
       await pg.removeDataDir(`${(error as Error).message}: removed at the operator's request (governorctl reinit)`);
       return true;
     }

@@ -195,7 +195,7 @@ export class DataDirectory {
     } catch (error) {
       const code = errorCode(error);
       if (code === 'EBUSY' || code === 'EXDEV') {
-        throw new Error(`cannot move ${real} aside (${code}: it is a mount point); use a directory inside the mount point as postgresql.data_dir`);
+        throw Object.assign(new Error(`cannot move ${real} aside (${code}: it is a mount point); use a directory inside the mount point as postgresql.data_dir`), { code });
       }
       throw error;
     }
