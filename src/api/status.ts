@@ -3,7 +3,7 @@
 import type { GovernorConfig } from '../config/types.js';
 import type { ClusterView, Member } from '../dcs/types.js';
 import { GOVERNOR_VERSION, memberPostgresAddress } from '../ha/member.js';
-import type { PostgresStatus, WalPositionNow } from '../postgres/types.js';
+import type { DataDirReport, PostgresStatus, WalPositionNow } from '../postgres/types.js';
 
 export interface StatusInput {
   config: GovernorConfig;
@@ -49,6 +49,16 @@ export function statusDocument(input: StatusInput): Record<string, unknown> {
   }
   if (input.paused) doc.pause = true;
   if (pg?.running && pg.pendingRestart) doc.pending_restart = true;
+  if (pg?.dataDirectory) doc.data_directory = dataDirectoryDocument(pg.dataDirectory);
+  return doc;
+}
+
+/** The data directory in /patroni: what it holds, why governor leaves it alone, and the copies it
+ *  moved aside (never deleted by governor). */
+function dataDirectoryDocument(report: DataDirReport): Record<string, unknown> {
+  const doc: Record<string, unknown> = { path: report.path, state: report.hold?.state ?? report.state };
+  if (report.problem) doc.problem = report.problem;
+  doc.moved_aside = report.movedAside.map((c) => ({ path: c.path, reason: c.reason, at: c.at }));
   return doc;
 }
 

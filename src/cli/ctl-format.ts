@@ -64,9 +64,12 @@ export function formatTable(rows: Row[], title?: string): string {
   return (title ? `${title}\n` : '') + out.join('\n');
 }
 
-/** Lines under the `list` table: maintenance mode and a scheduled switchover (patronictl's wording). */
+/** Lines under the `list` table: maintenance mode, a scheduled switchover (patronictl's wording),
+ *  and the data directories governor moved aside (it never deletes them; the operator does). */
 export function listFooter(cluster: ClusterView): string[] {
   const lines: string[] = [];
+  const copies = [...cluster.members].sort((a, b) => a.name.localeCompare(b.name)).flatMap((m) => (m.moved_aside ?? []).map((p) => `   ${m.name}: ${p}`));
+  if (copies.length > 0) lines.push(' Data directories moved aside (kept until you delete them):', ...copies);
   if (cluster.config?.pause) lines.push(' Maintenance mode: on');
   const failover = cluster.failover;
   if (failover?.scheduled_at) {

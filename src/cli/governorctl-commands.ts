@@ -91,7 +91,7 @@ export function buildCtl(name: string): Command {
 
   ctl
     .command('reinit')
-    .description('wipe a replica and clone it again from the master')
+    .description("clone a replica again from the master: its data directory is moved aside (renamed beside it), or removed if there is no room")
     .argument('<member>')
     .option('--force', 'do not ask for confirmation')
     .action(async (name: string, options: { force?: boolean }, command: Command) => {
@@ -99,7 +99,7 @@ export function buildCtl(name: string): Command {
       const cluster = await readCluster(config);
       const member = memberNamed(cluster, name, 'member');
       if (cluster.leader?.name === name) throw new Error(`member: ${name} is the leader; switch over first`);
-      await confirm(`Wipe the data of ${name} and clone it again?`, options.force);
+      await confirm(`Move the data directory of ${name} aside (remove it if there is no room) and clone it again?`, options.force);
       console.log(await callApi(config, member, 'POST', '/reinitialize', {}));
     });
 

@@ -51,6 +51,8 @@ export const DEFAULT_POSTGRESQL = deepFreeze({
   socket_dir: '/var/run/postgresql',
   superuser_username: 'postgres',
   replication_username: 'replicator',
+  remove_data_directory_on_rewind_failure: false,
+  max_moved_aside_copies: 2,
 });
 
 /** PostgreSQL without TLS files: ssl off, replicas ask for TLS but take plain text (libpq's default). */

@@ -60,6 +60,13 @@ export interface PostgresqlConfig {
   /** TLS for client and replication connections. Always set by loadConfig; optional so hand-built
    *  configs (test helpers) may leave it out: read it with `config.ssl ?? DEFAULT_POSTGRESQL_SSL`. */
   ssl?: PostgresqlSslConfig;
+  /** Patroni's setting: when pg_rewind fails (or a data fault stops PostgreSQL from starting), remove
+   *  the data directory and clone again instead of moving it aside. Always set by loadConfig;
+   *  optional for hand-built configs (default false). */
+  remove_data_directory_on_rewind_failure?: boolean;
+  /** Copies of data_dir moved aside that may exist at once; with that many, a member whose data must
+   *  make way waits for governorctl reinit. Always set by loadConfig; optional (default 2). */
+  max_moved_aside_copies?: number;
 }
 
 /** libpq's sslmode values, weakest first. */

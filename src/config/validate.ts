@@ -5,6 +5,7 @@
 import path from 'node:path';
 import { parseHostPort } from '../util/ports.js';
 import { checkArchive } from './archive.js';
+import { checkDataDirPolicy, DATA_DIR_POLICY_FIELDS } from './data-dir.js';
 import { checkHaproxy } from './haproxy.js';
 import { localOnlyMessage, localOnlyReason } from './local-only-parameters.js';
 import { bothOrNeither, checkCtl, checkPostgresqlSsl, SSL_PARAMETERS, tlsFile } from './tls.js';
@@ -587,6 +588,7 @@ function checkPostgresql(ch: Checker, value: unknown): PostgresqlConfig {
     'pg_hba',
     'run_as_user',
     'ssl',
+    ...DATA_DIR_POLICY_FIELDS,
   ]);
   const d = DEFAULT_POSTGRESQL;
   const bin_dir = normalizePath(ch.string('postgresql.bin_dir', m.bin_dir, { def: d.bin_dir, check: checkAbsolutePath }));
@@ -651,6 +653,7 @@ function checkPostgresql(ch: Checker, value: unknown): PostgresqlConfig {
     pg_hba,
     run_as_user,
     ssl,
+    ...checkDataDirPolicy(ch, m),
   };
 }
 

@@ -42,6 +42,11 @@ const isNonNegInt = (v: unknown): v is number => typeof v === 'number' && Number
 /** A member name as governor's configuration allows it (name: 1-63 of A-Z a-z 0-9 . _ -). */
 const memberName = /^[A-Za-z0-9._-]{1,63}$/;
 
+/** moved_aside in a member key: absolute paths without control characters, a bounded list. */
+const MAX_MOVED_ASIDE = 64;
+// eslint-disable-next-line no-control-regex
+const movedAsidePath = /^\/[^\x00-\x1f\x7f]{0,4095}$/;
+
 /** `leader`: the plain name of the member holding it (a member name as the configuration allows). */
 export function parseLeader(raw: string): Parsed<string> {
   return memberName.test(raw) ? ok(raw) : bad('not a member name (1-63 of A-Z a-z 0-9 . _ -)');
@@ -111,6 +116,13 @@ export function parseMember(raw: string): Parsed<MemberData> {
     if (o[flag] === undefined || o[flag] === null) continue;
     if (typeof o[flag] !== 'boolean') return bad(`${flag} must be a boolean`);
     if (o[flag]) data[flag] = true;
+  }
+  if (o.moved_aside !== undefined && o.moved_aside !== null) {
+    const paths = o.moved_aside;
+    if (!Array.isArray(paths) || paths.length > MAX_MOVED_ASIDE || !paths.every((p) => typeof p === 'string' && movedAsidePath.test(p))) {
+      return bad(`moved_aside must be a list of at most ${MAX_MOVED_ASIDE} absolute paths`);
+    }
+    if (paths.length > 0) data.moved_aside = [...paths] as string[];
   }
   return ok(data);
 }

@@ -276,6 +276,15 @@ class EtcdDcsImpl implements EtcdDcs {
     return won;
   }
 
+  async claimInitialize(systemIdentifier: string): Promise<boolean> {
+    const won = await this.call('claim initialize', async (deadline) => {
+      const put: IRequestOp = { request_put: { key: this.key(KEY.initialize), value: buf(systemIdentifier) } };
+      return (await this.txn([this.absent(KEY.initialize)], [put], [], deadline)).succeeded;
+    });
+    if (won) this.initializeWritten = systemIdentifier;
+    return won;
+  }
+
   async setInitialize(systemIdentifier: string): Promise<void> {
     await this.putKey('set initialize', KEY.initialize, systemIdentifier);
     this.initializeWritten = systemIdentifier;

@@ -20,6 +20,9 @@ export interface MemberData {
   pause?: boolean;
   /** PostgreSQL has a changed parameter that needs a restart (pg_settings.pending_restart). */
   pending_restart?: boolean;
+  /** Copies of the data directory governor moved aside on this member (paths; it never deletes
+   *  them): `governorctl list` shows them. Not a Patroni field. */
+  moved_aside?: string[];
 }
 
 export interface Member extends MemberData {
@@ -103,6 +106,9 @@ export interface Dcs {
   /** Create `initialize` iff absent (value may be empty while initdb runs). */
   raceInitialize(): Promise<boolean>;
   setInitialize(systemIdentifier: string): Promise<void>;
+  /** Create `initialize` with this system identifier iff absent (a cluster recorded again from a
+   *  member's data after etcd lost the key); true iff this call created it. */
+  claimInitialize(systemIdentifier: string): Promise<boolean>;
   /** Remove `initialize` iff it still holds the value we wrote (a failed bootstrap). */
   cancelInitialize(): Promise<void>;
   setConfig(config: DynamicConfig, expectedRevision?: string | null): Promise<boolean>;

@@ -59,6 +59,12 @@ export function whyNotCandidate(s: Snapshot): string | null {
   if (writable) return `${writable.name} reports PostgreSQL running read-write: not racing while another master may accept writes`;
   const failsafe = failsafeBlocks(s);
   if (failsafe) return failsafe;
+  // The peers asked are the members in the view: after etcd lost its keys a live master's member
+  // key may not be back yet, and its leader key will be in a moment. Wait ttl for the list to fill.
+  const lostAgo = s.memory.ownKeyLostAt === undefined ? Infinity : s.now - s.memory.ownKeyLostAt;
+  if (lostAgo < s.dynamic.ttl * 1000) {
+    return `this member's own key vanished from etcd ${(lostAgo / 1000).toFixed(1)} s ago (etcd lost its keys, or our lease expired): waiting ${s.dynamic.ttl} s for the members to publish theirs again`;
+  }
   if (s.dynamic.synchronous_mode === true) {
     // Only the standby the sync key names flushed every commit the master acknowledged; it wins
     // even over an asynchronous replica that received more (unacknowledged) WAL.

@@ -8,22 +8,20 @@ import type { GovernorConfig, DynamicConfig } from '../config/types.js';
 import type { ClusterView, Dcs, Member } from '../dcs/types.js';
 import type { Logger } from '../log/logger.js';
 import { slotNameFor, type PostgresController, type ReplicationRow, type StartRole, type StopMode } from '../postgres/types.js';
+import { CAUSE_DESCRIPTIONS, classifyStartFailure } from '../postgres/start-failure.js';
 import { openWalPositionProbe, probeServer } from '../postgres/probe.js';
 import { readTimelineSwitch } from '../postgres/timeline-history.js';
 import { monotonicMs, sleep } from '../util/time.js';
+import { adoptCluster, bootstrapCluster, makeRoomForClone } from './data-dir-actions.js';
 import { waitForWalPast } from './handover.js';
 import { memberPostgresAddress } from './member.js';
 import { fetchMemberStatus, peerStatusFromJson } from './peers.js';
 import type { TlsClientOptions } from '../util/http-client.js';
-import type { Action, LoopMemory, Requests } from './types.js';
+import { START_TIMEOUT_MS, STOP_TIMEOUT_MS, type Action, type LoopMemory, type Requests } from './types.js';
 
-const START_TIMEOUT_MS = 120_000;
-const STOP_TIMEOUT_MS = 60_000;
 const PROMOTE_TIMEOUT_MS = 30_000;
 /** How long a switchover waits for the candidate to confirm it received the shutdown checkpoint. */
 const HANDOVER_CONFIRM_MS = 10_000;
-/** Consecutive failed starts as a replica of a running master before the data is re-cloned. */
-const MAX_REPLICA_START_FAILURES = 3;
 /** How long a switchover lets the archiver catch up before it stops the master. */
 const ARCHIVE_IDLE_WAIT_MS = 10_000;
 
@@ -130,15 +128,22 @@ export class ActionExecutor {
     const { dcs, pg, memory, logger } = this.ctx;
     switch (action.type) {
       case 'bootstrap':
-        return this.bootstrap();
+        return bootstrapCluster(this.ctx, (role) => this.writeConfig(role));
+      case 'adoptCluster':
+        return adoptCluster(this.ctx, action.systemIdentifier);
       case 'clone':
         await this.ctx.touchMember('creating replica');
         return this.cloneFrom(action.source);
       case 'reinitialize':
         await this.stopPostgres('fast');
-        await this.ctx.touchMember('creating replica');
-        await pg.removeDataDir();
-        return this.cloneFrom(action.source);
+        // The operator's request is the consent the policy asks for: a hold ends here.
+        pg.holdDataDir(null);
+        return this.recloneFrom(action.source, 'reinit');
+      case 'recloneData':
+        return this.recloneFrom(action.source, action.reason);
+      case 'holdDataDir':
+        pg.holdDataDir(action.hold);
+        return true;
       case 'acquireLeader': {
         const won = await dcs.acquireLeader();
         if (!won) logger.info('another member acquired the leader key first');
@@ -250,27 +255,40 @@ export class ActionExecutor {
     await this.ctx.pg.stop(mode, STOP_TIMEOUT_MS);
   }
 
-  private replicaStartFailures = 0;
-
   private async startReplica(leader: Member | null): Promise<boolean> {
-    const { pg, memory, logger } = this.ctx;
+    const { memory } = this.ctx;
     await this.writeConfig(this.replicaRole(leader));
     memory.followTarget = leader?.name ?? null;
     memory.cleanHandoffTo = null;
+    await this.startCounted();
+    return true;
+  }
+
+  /** Start PostgreSQL (read-only as configured); a failure is counted and diagnosed from its log
+   *  for the rules (a data fault re-clones once, anything else never touches the data). */
+  private async startCounted(): Promise<void> {
+    const { pg, memory, logger } = this.ctx;
     try {
       await pg.start(START_TIMEOUT_MS);
-      this.replicaStartFailures = 0;
-      return true;
     } catch (error) {
-      this.replicaStartFailures++;
-      if (leader === null || this.replicaStartFailures < MAX_REPLICA_START_FAILURES || leader.role !== 'master') throw error;
-      // A replica's data is expendable while a master runs: safety rule 3, re-clone rather than guess.
-      logger.error(`PostgreSQL failed to start as a replica ${this.replicaStartFailures} times in a row: cloning the data directory again from ${leader.name}`);
-      this.replicaStartFailures = 0;
-      await this.ctx.touchMember('creating replica');
-      await pg.removeDataDir();
-      return this.cloneFrom(leader);
+      const diagnosis = classifyStartFailure(await pg.logTail(40).catch(() => ''));
+      const count = (memory.startFailures?.count ?? 0) + 1;
+      memory.startFailures = { count, diagnosis };
+      logger.error(`PostgreSQL failed to start (${count} in a row): ${CAUSE_DESCRIPTIONS[diagnosis.cause]}${diagnosis.evidence ? ` (${diagnosis.evidence})` : ''}`, { cause: diagnosis.cause });
+      throw error;
     }
+    memory.startFailures = null;
+    memory.reclonedAfterStartFailures = false;
+  }
+
+  /** Clear the data directory the way policy allows (move aside, remove, or hold) and clone again. */
+  private async recloneFrom(source: Member, reason: 'reinit' | 'start-failed' | 'rewind-failed'): Promise<boolean> {
+    const { memory } = this.ctx;
+    await this.ctx.touchMember('creating replica');
+    if (!(await makeRoomForClone(this.ctx, reason, source))) return false;
+    if (reason === 'start-failed') memory.reclonedAfterStartFailures = true;
+    memory.startFailures = null;
+    return this.cloneFrom(source);
   }
 
   private leaderMember(): Member | null {
@@ -279,87 +297,41 @@ export class ActionExecutor {
     return cluster?.members.find((m) => m.name === name) ?? null;
   }
 
-  private async bootstrap(): Promise<boolean> {
-    const { dcs, pg, config, logger } = this.ctx;
-    if (!(await dcs.raceInitialize())) {
-      logger.info('another member is bootstrapping the cluster');
-      return false;
-    }
-    const existing = (await pg.dataDirState()) === 'initialized';
-    if (existing) {
-      const control = await pg.controlData();
-      if (!control) throw new Error(`cannot read pg_controldata of ${config.postgresql.data_dir}`);
-      logger.warn(`initialize key was missing: claiming the cluster for the existing data (system ${control.systemIdentifier})`);
-      await dcs.setInitialize(control.systemIdentifier);
-      await dcs.setConfig(config.bootstrap.dcs, '0');
-      return true;
-    }
-    try {
-      await this.ctx.touchMember('bootstrapping');
-      await pg.initdb();
-      await this.writeConfig({ role: 'primary', clusterParameters: config.bootstrap.dcs.postgresql.parameters });
-      await pg.start(START_TIMEOUT_MS);
-      await pg.createRoles();
-      if (!(await dcs.acquireLeader())) throw new Error('the leader key was taken during bootstrap');
-      this.ctx.leaderKey(true);
-      this.ctx.setPrimary(true);
-      const status = await pg.status();
-      if (!status.systemIdentifier) throw new Error('PostgreSQL did not report its system identifier after initdb');
-      await dcs.setInitialize(status.systemIdentifier);
-      await dcs.setConfig(config.bootstrap.dcs, '0');
-      await dcs.setHistory([]);
-      logger.info(`bootstrapped database system ${status.systemIdentifier}`);
-      await this.ctx.touchMember();
-      return true;
-    } catch (error) {
-      logger.error(`bootstrap failed, undoing it so another attempt can start clean: ${(error as Error).message}`);
-      this.ctx.setPrimary(false);
-      await pg.stop('immediate', STOP_TIMEOUT_MS).catch(() => undefined);
-      this.ctx.leaderKey(false);
-      await dcs.releaseLeader().catch(() => false);
-      if (await pg.isRunning()) {
-        // Never wipe the files of a live postmaster: leave the half-made cluster claimed by us.
-        throw new Error(`${(error as Error).message}; PostgreSQL in ${config.postgresql.data_dir} could not be stopped, so the failed bootstrap was not undone: stop it and clear the directory`);
-      }
-      await dcs.cancelInitialize().catch(() => undefined);
-      await pg.removeDataDir().catch(() => undefined);
-      throw error;
-    }
-  }
-
   private async cloneFrom(source: Member): Promise<boolean> {
-    const { pg, memory } = this.ctx;
+    const { memory } = this.ctx;
     await this.createReplicaData(source);
     await this.writeConfig(this.replicaRole(source));
     memory.followTarget = source.name;
     memory.cleanHandoffTo = null;
-    await pg.start(START_TIMEOUT_MS);
+    await this.startCounted();
     return true;
   }
 
   /** Fill the empty data directory by the configured methods in order: the newest base backup in
-   *  storage (then archived WAL, then streaming), or pg_basebackup from the master. */
+   *  storage (then archived WAL, then streaming), or pg_basebackup from the master. A failed method
+   *  leaves the directory as it found it (createDataDir removes only what it created). */
   private async createReplicaData(source: Member): Promise<void> {
     const { pg, config, logger } = this.ctx;
     const methods = config.archive?.enabled ? config.archive.create_replica_methods : ['basebackup' as const];
     let lastError: unknown = null;
     for (const method of methods) {
       try {
-        if (method === 'basebackup') {
-          await pg.basebackup(memberPostgresAddress(source));
-          this.restoredFromBackup = false;
-          return;
-        }
-        const restored = await this.ctx.restoreBackup?.(this.ctx.current().cluster?.initialize ?? null);
-        if (restored) {
-          this.restoredFromBackup = true;
-          return;
-        }
+        let filled = false;
+        await pg.createDataDir('clone', async () => {
+          if (method === 'basebackup') {
+            await pg.basebackup(memberPostgresAddress(source));
+            this.restoredFromBackup = false;
+            filled = true;
+          } else if (await this.ctx.restoreBackup?.(this.ctx.current().cluster?.initialize ?? null)) {
+            this.restoredFromBackup = true;
+            filled = true;
+          }
+        });
+        if (filled) return;
         logger.info('no base backup of this cluster in storage; trying the next replica creation method');
       } catch (error) {
         lastError = error;
         logger.warn(`replica creation by ${method} failed: ${(error as Error).message}`);
-        await pg.removeDataDir().catch(() => undefined);
       }
     }
     throw lastError instanceof Error ? lastError : new Error(`no replica creation method succeeded (${methods.join(', ')})`);
@@ -400,11 +372,12 @@ export class ActionExecutor {
     await this.stopPostgres('fast');
     await this.ctx.touchMember('rewinding');
     if (await pg.rewind(address)) return true;
-    // Safety rule 3: if rewind fails against a reachable primary, re-clone rather than guess.
-    logger.warn(`pg_rewind from ${source.name} failed: removing the data directory and cloning it again`);
-    await pg.removeDataDir();
+    // Safety rule 3: if rewind fails against a reachable primary, re-clone rather than guess, after
+    // moving the old data aside: it may hold transactions the new master never received.
+    logger.warn(`pg_rewind from ${source.name} failed: the data directory makes way for a clone (moved aside if there is room)`);
     await this.ctx.touchMember('creating replica');
-    await pg.basebackup(address);
+    if (!(await makeRoomForClone(this.ctx, 'rewind-failed', source))) return false;
+    await this.createReplicaData(source);
     return true;
   }
 

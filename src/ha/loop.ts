@@ -9,6 +9,7 @@ import type { PostgresController, PostgresStatus } from '../postgres/types.js';
 import { monotonicMs } from '../util/time.js';
 import { isPrimaryStatus, isReplicaStatus } from './candidate.js';
 import { decide } from './decide.js';
+import { noteClusterView } from './cluster-memory.js';
 import { ActionExecutor } from './execute.js';
 import type { WriteFence } from './fence.js';
 import { LeaseKeeper } from './lease.js';
@@ -291,6 +292,9 @@ export class HaLoop {
       }
       this.status.lastCluster = cluster;
       this.status.lastClusterAt = now;
+      // Whether this daemon has seen the cluster initialized, and when its own key vanished: the
+      // rules tell etcd that lost its keys from a cluster never bootstrapped (cluster-memory.ts).
+      noteClusterView(this.memory, cluster, this.config.name, now);
       this.acquiredKey = false;
       const leader = cluster.leader?.name ?? null;
       if (leader !== null && leader !== this.lastLeaderSeen) {

@@ -32,17 +32,30 @@ export function memberPostgresAddress(member: { name: string; conn_url: string }
   return { host, port: url.port ? Number(url.port) : 5432 };
 }
 
-export type MemberState = 'running' | 'streaming' | 'starting' | 'stopped' | 'creating replica' | 'rewinding' | 'bootstrapping';
+export type MemberState =
+  | 'running' | 'streaming' | 'starting' | 'stopped' | 'creating replica' | 'rewinding' | 'bootstrapping'
+  | 'data directory refused' | 'waiting for reinit';
+
+/** Moved-aside copies a member key lists at most (the rest are in its REST status). */
+export const MEMBER_KEY_COPIES = 16;
 
 export function describeState(pg: PostgresStatus): MemberState {
-  if (!pg.running) return 'stopped';
+  if (!pg.running) {
+    // Why PostgreSQL stays down, when governor leaves the data directory for the operator.
+    if (pg.dataDirectory?.state === 'foreign') return 'data directory refused';
+    if (pg.dataDirectory?.hold) return pg.dataDirectory.hold.state;
+    return 'stopped';
+  }
   if (!pg.accepting) return 'starting';
   if (pg.inRecovery && pg.walReceiver?.status === 'streaming') return 'streaming';
   return 'running';
 }
 
 export function memberData(config: GovernorConfig, pg: PostgresStatus, options: { state?: MemberState; paused?: boolean } = {}): MemberData {
-  const role = pg.accepting ? (pg.inRecovery ? 'replica' : 'master') : pg.running ? 'replica' : 'uninitialized';
+  // As Patroni: 'uninitialized' only without a cluster in the data directory. A stopped member with
+  // one says 'replica', so a member without data never mistakes it for an empty cluster.
+  const hasCluster = pg.running || pg.dataDirectory?.state === 'initialized';
+  const role = pg.accepting ? (pg.inRecovery ? 'replica' : 'master') : hasCluster ? 'replica' : 'uninitialized';
   const data: MemberData = {
     conn_url: connUrl(config),
     api_url: apiUrl(config),
@@ -55,5 +68,7 @@ export function memberData(config: GovernorConfig, pg: PostgresStatus, options: 
   if (pg.timeline !== null) data.timeline = pg.timeline;
   if (options.paused) data.pause = true;
   if (pg.running && pg.pendingRestart) data.pending_restart = true;
+  const copies = pg.dataDirectory?.movedAside ?? [];
+  if (copies.length > 0) data.moved_aside = copies.slice(-MEMBER_KEY_COPIES).map((c) => c.path);
   return data;
 }

@@ -5,7 +5,9 @@
 import type { FailoverRequest, FailsafeMembers, LeaderKey, Member } from '../dcs/types.js';
 import { slotNameFor } from '../postgres/types.js';
 import { isRunningPrimary, isRunningReplica, memberCanFailover, whyNotCandidate } from './candidate.js';
-import { DIVERGED_AFTER_MS, type Action, type Decision, type Snapshot } from './types.js';
+import { dataDirRules } from './rules-data-dir.js';
+import { CAUSE_DESCRIPTIONS } from '../postgres/start-failure.js';
+import { DIVERGED_AFTER_MS, MAX_START_FAILURES, say, type Action, type Decision, type Snapshot } from './types.js';
 
 /** Facts derived once from the snapshot, shared by the rules. */
 export interface Facts {
@@ -73,12 +75,10 @@ function withParameters(f: Facts, decision: ReturnType<typeof say>): ReturnType<
   };
 }
 
+const startFailures = (s: Snapshot): number => s.memory.startFailures?.count ?? 0;
+
 function leaseExpiring(s: Snapshot): boolean {
   return s.writeDeadline === null || s.now >= s.writeDeadline;
-}
-
-function localSystemId(s: Snapshot): string | null {
-  return s.local.pg.systemIdentifier ?? s.local.control?.systemIdentifier ?? null;
 }
 
 /** Long enough that a dead master's key has expired and a live one was given time to answer. */
@@ -113,12 +113,6 @@ export function failsafeRecord(s: Snapshot): FailsafeMembers | null | undefined 
   const same = current !== null && Object.keys(current).length === members.length && members.every((m) => current[m.name] === m.api_url);
   return same ? undefined : wanted;
 }
-
-const say = (message: string, actions: Action[] = [], level: Decision['level'] = 'info') => ({
-  message,
-  actions,
-  level,
-});
 
 /** A switchover or manual failover asks this leader to hand over to `member`. */
 function handoverRequested(s: Snapshot, f: Facts): boolean {
@@ -174,53 +168,8 @@ export const rules: Rule[] = [
           : say(`paused: no automatic actions${f.stopped ? ' (PostgreSQL is stopped and stays so until resume)' : ''}`),
       ),
   },
-  // --- joining the cluster.
-  {
-    name: 'foreign-data',
-    when: (s) => {
-      const initialized = s.cluster!.initialize;
-      const mine = localSystemId(s);
-      return Boolean(initialized) && mine !== null && mine !== initialized;
-    },
-    then: (s) =>
-      say(
-        `data directory belongs to database system ${localSystemId(s)} but cluster ${s.cluster!.initialize}: refusing to join; run "governorctl reinit ${s.self.name}" to re-clone it`,
-        [],
-        'error',
-      ),
-  },
-  {
-    name: 'bootstrap',
-    when: (s) => s.cluster!.initialize === null,
-    then: () => say('cluster is not initialized: racing to bootstrap it', [{ type: 'bootstrap' }]),
-  },
-  {
-    name: 'reinitialize-leader-refused',
-    when: (s, f) => s.requests.reinitialize && f.iAmLeader,
-    then: () => say('refusing to reinitialize the leader', [{ type: 'clearRequests' }], 'error'),
-  },
-  {
-    name: 'reinitialize',
-    when: (s, f) => s.requests.reinitialize && f.leaderReady,
-    then: (s, f) =>
-      say(`reinitialize requested: re-cloning from ${f.leaderMember!.name}`, [
-        { type: 'clearRequests' },
-        { type: 'reinitialize', source: f.leaderMember! },
-      ]),
-  },
-  {
-    name: 'clone-from-leader',
-    when: (s, f) => s.local.dataDir !== 'initialized' && f.leaderReady,
-    then: (s, f) => say(`no data directory: cloning from the master ${f.leaderMember!.name}`, [{ type: 'clone', source: f.leaderMember! }]),
-  },
-  {
-    name: 'wait-for-data-source',
-    when: (s) => s.local.dataDir !== 'initialized',
-    then: (s) =>
-      say(
-        s.cluster!.initialize === '' ? 'waiting for another member to finish bootstrap' : 'no data directory and no running master to clone from: waiting',
-      ),
-  },
+  // --- joining the cluster: the data directory and the initialize key (rules-data-dir.ts).
+  ...dataDirRules,
   // --- this member holds the leader key.
   {
     name: 'switchover',
@@ -304,6 +253,30 @@ export const rules: Rule[] = [
             { type: 'startReplica', leader: f.leaderMember! },
           ], 'warn')
         : say(`former master: waiting for ${f.leader!.name} to finish its promotion before pg_rewind`),
+  },
+  {
+    name: 'replica-start-failed-data',
+    when: (s, f) =>
+      f.leaderReady && f.stopped && startFailures(s) >= MAX_START_FAILURES && s.memory.startFailures!.diagnosis.cause === 'data' && s.memory.reclonedAfterStartFailures !== true,
+    then: (s, f) =>
+      say(
+        `PostgreSQL failed to start ${startFailures(s)} times in a row for a data fault (${s.memory.startFailures!.diagnosis.evidence}): the data directory makes way (moved aside if there is room) and is cloned again from ${f.leader!.name}, once`,
+        [{ type: 'recloneData', source: f.leaderMember!, reason: 'start-failed' }],
+        'error',
+      ),
+  },
+  {
+    name: 'replica-start-failing',
+    when: (s, f) => f.leader !== null && f.stopped && startFailures(s) >= MAX_START_FAILURES,
+    then: (s, f) => {
+      const { cause, evidence } = s.memory.startFailures!.diagnosis;
+      const why = cause !== 'data' ? 'not a data fault' : s.memory.reclonedAfterStartFailures ? 'it was cloned again once already' : 'no running master to clone from';
+      return say(
+        `PostgreSQL failed to start ${startFailures(s)} times in a row (${CAUSE_DESCRIPTIONS[cause]}${evidence ? `: ${evidence}` : ''}): the data directory is not touched (${why}); retrying as a replica of ${f.leader!.name}`,
+        [{ type: 'startReplica', leader: f.leaderMember }],
+        'error',
+      );
+    },
   },
   {
     name: 'replica-start',

@@ -3,7 +3,9 @@
 
 import type { DynamicConfig, Tags } from '../config/types.js';
 import type { ClusterView, FailsafeMembers, Member } from '../dcs/types.js';
-import type { ControlData, DataDirState, PostgresStatus, ReplicationRow, StopMode } from '../postgres/types.js';
+import type { MoveAsideReason } from '../postgres/data-dir-policy.js';
+import type { StartDiagnosis } from '../postgres/start-failure.js';
+import type { ControlData, DataDirHold, DataDirState, PostgresStatus, ReplicationRow, StopMode } from '../postgres/types.js';
 
 /** What another member's REST API said about itself when asked during a leader race. */
 export interface PeerStatus {
@@ -36,6 +38,21 @@ export interface LoopMemory {
   /** The cluster-wide PostgreSQL parameters last written into postgresql.conf (null: not since
    *  this daemon started, so a running PostgreSQL may have been configured by an earlier one). */
   appliedParameters: Record<string, string | number | boolean> | null;
+  /** This daemon has read an `initialize` key with a system identifier (cluster-memory.ts): a
+   *  missing one later means etcd lost its data, not that there is no cluster. Unset: not tracked. */
+  initializeSeen?: boolean;
+  /** Since when (monotonic ms) the `initialize` key has been missing (null: it is there). Unset:
+   *  not tracked. */
+  initializeMissingSince?: number | null;
+  /** This member's key has been in a view read from etcd (cluster-memory.ts). */
+  ownKeySeen?: boolean;
+  /** Monotonic ms this member last read a view without its own key after it had been there: etcd
+   *  lost its keys (or this member's lease expired), so the member list is incomplete for a while. */
+  ownKeyLostAt?: number;
+  /** Failed starts of PostgreSQL in a row and why the last one failed (null: the last start worked). */
+  startFailures?: { count: number; diagnosis: StartDiagnosis } | null;
+  /** The data was cloned again because of start failures since PostgreSQL last started: at most once. */
+  reclonedAfterStartFailures?: boolean;
 }
 
 export interface Requests {
@@ -78,6 +95,12 @@ export type Action =
   | { type: 'restart' }
   | { type: 'rewind'; source: Member }
   | { type: 'reinitialize'; source: Member }
+  /** Record `initialize` (and a missing `config`) from this member's cluster: etcd lost them. */
+  | { type: 'adoptCluster'; systemIdentifier: string }
+  /** Move the data directory aside (or what the policy allows) and clone it again from `source`. */
+  | { type: 'recloneData'; source: Member; reason: MoveAsideReason }
+  /** Leave the data directory alone until an operator acts (null: release the hold). */
+  | { type: 'holdDataDir'; hold: DataDirHold | null }
   | { type: 'syncSlots'; members: string[] }
   | { type: 'publishOptime' }
   /** pg_stat_replication as read at the start of this iteration. */
@@ -105,3 +128,14 @@ export const LEASE_SAFETY_MARGIN_MS = 1500;
 export const RESTART_QUARANTINE_MARGIN_MS = 2000;
 /** A replica that cannot stream from a promoted leader for this long is assumed diverged. */
 export const DIVERGED_AFTER_MS = 5000;
+/** How long the executor waits for PostgreSQL to start and to stop. */
+export const START_TIMEOUT_MS = 120_000;
+export const STOP_TIMEOUT_MS = 60_000;
+/** Failed starts in a row after which the cause decides: a data fault re-clones (once), anything
+ *  else keeps being retried and reported. */
+export const MAX_START_FAILURES = 3;
+
+/** A decision without its rule name: what a rule's `then` returns. */
+export function say(message: string, actions: Action[] = [], level: Decision['level'] = 'info'): Omit<Decision, 'rule'> {
+  return { message, actions, level };
+}

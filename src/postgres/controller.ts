@@ -8,6 +8,7 @@ import { type Logger, redact, registerSecret } from '../log/logger.js';
 import { sleep } from '../util/time.js';
 import { controlDataFromSnapshot, parseControlData } from './controldata.js';
 import { checkPeerAuthentication } from './peer-session.js';
+import { DataDirectory } from './data-dir.js';
 import { describeFailure, type PgUser, resolvePgUser, runPgBinary, spawnPostmaster, type RunOptions, type RunResult } from './exec.js';
 import { assertTraversable, emptyDir, ensureDir, isPostgresProcess, ownDir, readPostmasterPid, signalChildOf, tailFile, touchOwned, writeFileAtomic, writeFileIfChanged } from './files.js';
 import {
@@ -166,18 +167,23 @@ export function createPostgresController(config: GovernorConfig, logger: Logger,
     }
   };
 
-  const dataDirState = async (): Promise<DataDirState> => {
-    let entries: string[];
+  // What is in data_dir, and every step that may empty, move or fill it (never blind: data-dir.ts).
+  const directory = new DataDirectory({ dataDir, member: config.name, logger, owner, assertStopped });
+  const dataDirState = (): Promise<DataDirState> => directory.state();
+
+  /** PostgreSQL's own answer (the data directory's is added by status()). */
+  const queryStatus = async (): Promise<PostgresStatus> => {
+    let running = false;
     try {
-      entries = await fs.readdir(dataDir);
+      running = await isRunning();
+      if (!running) return offlineStatus(false);
+      const result = await session.query<StatusRow>(STATUS_SQL);
+      const row = result.rows[0];
+      return row ? mapStatusRow(row) : offlineStatus(true);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'missing';
-      throw err;
+      logger.debug('status query failed', { error: err });
+      return offlineStatus(running);
     }
-    if (entries.length === 0) return 'empty';
-    if (entries.includes('PG_VERSION')) return 'initialized';
-    logger.warn('data directory is not empty but holds no PostgreSQL cluster', { path: dataDir, entries: entries.slice(0, 10) });
-    return 'empty';
   };
 
   /** See rewound-wal.ts: old-timeline segments this member must never archive (after a rewind, and
@@ -259,7 +265,8 @@ export function createPostgresController(config: GovernorConfig, logger: Logger,
     },
 
     async writeConfig(role: StartRole): Promise<void> {
-      if ((await dataDirState()) !== 'initialized') throw new Error(`writeConfig: ${dataDir} holds no PostgreSQL cluster`);
+      // PG_VERSION itself: during a bootstrap the directory reads as 'incomplete' until it is done.
+      if (!(await exists(inData('PG_VERSION')))) throw new Error(`writeConfig: ${dataDir} holds no PostgreSQL cluster`);
       if (role.slotName && !SLOT_NAME_RE.test(role.slotName)) throw new Error(`invalid slot name ${JSON.stringify(role.slotName)}`);
       const who = await owner();
       if (config.archive?.enabled && !options.archiveCommands) {
@@ -431,7 +438,9 @@ export function createPostgresController(config: GovernorConfig, logger: Logger,
       // Before anything is emptied: pg_basebackup (libpq 15) would answer a clear-text password request.
       await checkPeerAuthentication(source, replication, pgc, { replication: true, timeoutMs: 10_000 });
       await prepareDirs();
-      await emptyDir(dataDir);
+      // Only into an empty directory: what it holds otherwise may be the only copy of something.
+      const present = await fs.readdir(dataDir);
+      if (present.length > 0) throw new Error(`base backup into ${dataDir} refused: the directory is not empty (${present.length} entries)`);
       await ownDir(dataDir, 0o700, await owner());
       await writePassFile();
       logger.info('taking base backup', { source: `${source.host}:${source.port}` });
@@ -440,6 +449,7 @@ export function createPostgresController(config: GovernorConfig, logger: Logger,
         '-U', replication.username, '--no-password',
       ], { env: { PGPASSFILE: passFile, PGCONNECT_TIMEOUT: '10', ...sslEnvironment(sslSettings(pgc)) } });
       if (result.code !== 0) {
+        // The directory was empty before: everything in it now is this attempt's.
         await emptyDir(dataDir).catch(() => undefined);
         throw new Error(`base backup from ${source.host}:${source.port} failed: ${describeFailure('pg_basebackup', result)}`);
       }
@@ -473,26 +483,13 @@ export function createPostgresController(config: GovernorConfig, logger: Logger,
       return true;
     },
 
-    async removeDataDir(): Promise<void> {
-      if (pgc.data_dir.trim() === '' || dataDir === '/') throw new Error(`refusing to remove data directory ${JSON.stringify(pgc.data_dir)}`);
-      await assertStopped('remove the data directory');
-      await emptyDir(dataDir);
-      logger.warn('removed data directory contents', { path: dataDir });
-    },
+    createDataDir: (kind, fill) => directory.create(kind, fill),
+    dataDirRoom: () => directory.room(),
+    moveDataDirAside: (reason) => directory.moveAside(reason),
+    removeDataDir: (reason) => directory.remove(reason),
+    holdDataDir: (hold) => directory.hold(hold),
 
-    async status(): Promise<PostgresStatus> {
-      let running = false;
-      try {
-        running = await isRunning();
-        if (!running) return offlineStatus(false);
-        const result = await session.query<StatusRow>(STATUS_SQL);
-        const row = result.rows[0];
-        return row ? mapStatusRow(row) : offlineStatus(true);
-      } catch (err) {
-        logger.debug('status query failed', { error: err });
-        return offlineStatus(running);
-      }
-    },
+    status: async () => directory.attachTo(await queryStatus()),
 
     async walPosition(): Promise<WalPositionNow | null> {
       try {

@@ -72,3 +72,25 @@ export async function openWalPositionProbe(source: HostPort, pgc: PeerConfig, ti
     close: () => client.end().catch(() => undefined),
   };
 }
+
+/**
+ * The size of `source`'s data as a clone copies it, in bytes: every database plus pg_wal. A data
+ * directory is moved aside only when its file system has room for this beside it.
+ */
+export async function measureDataSize(source: HostPort, pgc: PeerConfig, timeoutMs = 5000): Promise<number> {
+  let client: Awaited<ReturnType<typeof connectPeer>> | null = null;
+  try {
+    client = await connectPeer(source, pgc.authentication.superuser, pgc, { timeoutMs, applicationName: 'governor-size' });
+    const result = await client.query<{ bytes: string }>(
+      `SELECT ((SELECT coalesce(sum(pg_database_size(oid)), 0) FROM pg_database)
+             + (SELECT coalesce(sum(size), 0) FROM pg_ls_waldir()))::text AS bytes`,
+    );
+    const bytes = Number(result.rows[0]?.bytes);
+    if (!Number.isSafeInteger(bytes) || bytes < 0) throw new Error(`unexpected answer ${JSON.stringify(result.rows[0]?.bytes)}`);
+    return bytes;
+  } catch (error) {
+    throw new Error(`cannot measure the data size of ${source.host}:${source.port} (needed before moving the data directory aside): ${(error as Error).message}`);
+  } finally {
+    await client?.end().catch(() => undefined);
+  }
+}

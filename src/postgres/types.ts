@@ -1,6 +1,8 @@
 // One local PostgreSQL instance, as the HA loop sees and drives it.
 // This module knows nothing about etcd: the loop passes in who to follow and which slots to keep.
 
+import type { MoveAsideReason, MovedAsideCopy } from './data-dir-policy.js';
+
 export interface HostPort {
   host: string;
   port: number;
@@ -55,6 +57,8 @@ export interface PostgresStatus {
   serverVersion: number | null;
   /** A parameter in postgresql.conf changed that only takes effect after a restart (pg_settings). */
   pendingRestart: boolean;
+  /** The data directory (read from disk only while PostgreSQL is down). */
+  dataDirectory?: DataDirReport;
 }
 
 /** pg_stat_archiver, for /metrics. */
@@ -66,7 +70,34 @@ export interface ArchiverStatus {
   lastFailedAt: string | null;
 }
 
-export type DataDirState = 'missing' | 'empty' | 'initialized';
+/**
+ * What data_dir holds: nothing ('missing', 'empty'), a PostgreSQL cluster ('initialized': it has
+ * PG_VERSION), content that is not one ('foreign': never touched), or the leftovers of a creation
+ * governor started in an empty directory and did not finish ('incomplete': safe to clear).
+ */
+export type DataDirState = 'missing' | 'empty' | 'initialized' | 'foreign' | 'incomplete';
+
+/** What a creation fills an empty data directory with: initdb (bootstrap) or a copy of the master. */
+export type DataDirCreation = 'bootstrap' | 'clone';
+
+/** Governor leaves the data directory as it is until an operator acts. */
+export interface DataDirHold {
+  /** The member key's state while it lasts. */
+  state: 'data directory refused' | 'waiting for reinit';
+  /** What is wrong and what to do. */
+  reason: string;
+}
+
+/** The data directory as the member key, the REST status and the HA rules report it. */
+export interface DataDirReport {
+  path: string;
+  state: DataDirState;
+  /** Why governor leaves it alone (foreign content, a hold), with what to do; null when nothing is wrong. */
+  problem: string | null;
+  hold: DataDirHold | null;
+  /** Copies moved aside (governor never deletes them). */
+  movedAside: MovedAsideCopy[];
+}
 export type StopMode = 'smart' | 'fast' | 'immediate';
 
 /** What the configuration renderer needs to know about the role this start is for. */
@@ -122,7 +153,17 @@ export interface PostgresController {
   basebackup(source: HostPort): Promise<void>;
   /** pg_rewind against `source`; resolves false (after logging why) when rewind failed. */
   rewind(source: HostPort): Promise<boolean>;
-  removeDataDir(): Promise<void>;
+  /** Fill the missing or empty data directory with `fill`; if it fails, remove only what it
+   *  created (data-dir.ts). Refuses a directory that holds anything but its own leftovers. */
+  createDataDir(kind: DataDirCreation, fill: () => Promise<void>): Promise<void>;
+  /** Free bytes on data_dir's file system and the copies moved aside so far. */
+  dataDirRoom(): Promise<{ freeBytes: number; copies: MovedAsideCopy[] }>;
+  /** Rename data_dir beside itself (`<data_dir>.<reason>.<UTC time>`), leaving it empty; the copy's path. */
+  moveDataDirAside(reason: MoveAsideReason): Promise<string>;
+  /** Remove data_dir's contents; `reason` (logged with the path) says why policy allows it. */
+  removeDataDir(reason: string): Promise<void>;
+  /** Leave the data directory alone until an operator acts (null: release). */
+  holdDataDir(hold: DataDirHold | null): void;
   status(): Promise<PostgresStatus>;
   /** Where WAL is now (one light query); null when PostgreSQL does not answer. */
   walPosition(): Promise<WalPositionNow | null>;

@@ -21,6 +21,8 @@ export interface DualWritable {
 export class WritableMonitor {
   /** Per member, the monotonic time of its latest "read-write" answer (null: none yet). */
   private readonly writableAt = new Map<string, number | null>();
+  /** Every answer, in the order they came. */
+  readonly answers: Array<{ name: string; at: number; writable: boolean }> = [];
   /** Per member, every monotonic time it answered read-write (for reports). */
   readonly writableSeen = new Map<string, number[]>();
   readonly dual: DualWritable[] = [];
@@ -54,6 +56,7 @@ export class WritableMonitor {
   }
 
   private record(name: string, writable: boolean, at: number): void {
+    this.answers.push({ name, at, writable });
     this.writableAt.set(name, writable ? at : null);
     if (!writable) return;
     const seen = this.writableSeen.get(name) ?? [];

@@ -99,6 +99,8 @@ describe('loadConfig: defaults', () => {
         pg_hba: [],
         run_as_user: null,
         ssl: { cert_file: null, key_file: null, ca_file: null, sslmode: 'prefer', hostssl_replication: false },
+        remove_data_directory_on_rewind_failure: false,
+        max_moved_aside_copies: 2,
       },
       bootstrap: {
         dcs: {
@@ -311,6 +313,11 @@ describe('loadConfig: bad fields', () => {
     ['postgresql.bin_dir', { postgresql: { bin_dir: 'bin' } }, /absolute path/],
     ['postgresql.socket_dir', { postgresql: { socket_dir: 12 } }, /must be a string, got 12/],
     ['postgresql.run_as_user', { postgresql: { run_as_user: 'bad user' } }, /OS user name/],
+    ['postgresql.remove_data_directory_on_rewind_failure', { postgresql: { remove_data_directory_on_rewind_failure: 'yes' } }, /must be true or false, got "yes"/],
+    ['postgresql.max_moved_aside_copies', { postgresql: { max_moved_aside_copies: -1 } }, /integer >= 0, got -1/],
+    ['postgresql.max_moved_aside_copies', { postgresql: { max_moved_aside_copies: 1.5 } }, /integer/],
+    ['postgresql.max_moved_aside_copies', { postgresql: { max_moved_aside_copies: 1000 } }, /at most 100/],
+    ['postgresql.max_moved_asid_copies', { postgresql: { max_moved_asid_copies: 3 } }, /did you mean "max_moved_aside_copies"/],
     ['postgresql.authentication.superuser.password', { postgresql: { authentication: { superuser: { password: undefined } } } }, /required \(.*PGPASSWORD_SUPERUSER/],
     ['postgresql.authentication.replication.password', { postgresql: { authentication: { replication: { password: null } } } }, /required/],
     ['postgresql.authentication.replication.password', { postgresql: { authentication: { replication: { password: '' } } } }, /must not be empty/],

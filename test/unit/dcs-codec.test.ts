@@ -66,6 +66,12 @@ const tables: Record<string, { parse: (raw: string) => codec.Parsed<unknown>; ca
       ['tags not an object', JSON.stringify({ ...member, role: 'replica', tags: 'x' }), GARBAGE],
       ['nofailover not boolean', JSON.stringify({ ...member, role: 'replica', tags: { nofailover: 'yes' } }), GARBAGE],
       ['empty string', '', GARBAGE],
+      ['moved-aside copies', JSON.stringify({ ...member, role: 'replica', moved_aside: ['/var/lib/pg/data.rewind-failed.20261207T201500Z'] }), { ...member, role: 'replica', moved_aside: ['/var/lib/pg/data.rewind-failed.20261207T201500Z'] }],
+      ['moved_aside empty list dropped', JSON.stringify({ ...member, role: 'replica', moved_aside: [] }), { ...member, role: 'replica' }],
+      ['moved_aside not a list', JSON.stringify({ ...member, role: 'replica', moved_aside: '/x' }), GARBAGE],
+      ['moved_aside relative path', JSON.stringify({ ...member, role: 'replica', moved_aside: ['data.reinit.20261207T201500Z'] }), GARBAGE],
+      ['moved_aside with a terminal escape', JSON.stringify({ ...member, role: 'replica', moved_aside: ['/x\u001b[2J'] }), GARBAGE],
+      ['moved_aside too long a list', JSON.stringify({ ...member, role: 'replica', moved_aside: Array.from({ length: 65 }, (_, i) => `/d${i}`) }), GARBAGE],
     ],
   },
   config: {

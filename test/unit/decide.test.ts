@@ -3,117 +3,8 @@ import assert from 'node:assert/strict';
 import { decide } from '../../src/ha/decide.js';
 import { changedParameters } from '../../src/ha/rules.js';
 import { bestSwitchoverCandidate } from '../../src/ha/candidate.js';
-import type { Snapshot, PeerStatus } from '../../src/ha/types.js';
-import type { ClusterView, Member } from '../../src/dcs/types.js';
-import type { PostgresStatus } from '../../src/postgres/types.js';
-
-const NOW = 1_000_000;
-
-function member(name: string, over: Partial<Member> = {}): Member {
-  return {
-    name,
-    conn_url: `postgres://127.0.0.1:5432/postgres`,
-    api_url: `http://127.0.0.1:8008/patroni`,
-    state: 'streaming',
-    role: 'replica',
-    xlog_location: 1000,
-    timeline: 1,
-    tags: {},
-    ...over,
-  };
-}
-
-const masterMember = (name: string) => member(name, { role: 'master', state: 'running' });
-
-function cluster(over: Partial<ClusterView> = {}): ClusterView {
-  return {
-    initialize: '7000000000000000001',
-    config: null,
-    configRevision: null,
-    leader: null,
-    members: [masterMember('a'), member('b'), member('c')],
-    failover: null,
-    sync: null,
-    failsafe: { a: 'http://127.0.0.1:8008/patroni', b: 'http://127.0.0.1:8008/patroni', c: 'http://127.0.0.1:8008/patroni' },
-    history: [],
-    leaderOptime: 1000,
-    ...over,
-  };
-}
-
-const leaderKey = (name: string) => ({ name, revision: '5', lease: '77' });
-
-const primaryPg: PostgresStatus = {
-  running: true,
-  accepting: true,
-  inRecovery: false,
-  timeline: 1,
-  walPosition: 1000,
-  receivedLsn: null,
-  replayedLsn: null,
-  walReceiver: null,
-  replication: [],
-  systemIdentifier: '7000000000000000001',
-  postmasterStartTime: null,
-  serverVersion: 150000,
-  pendingRestart: false,
-};
-const replicaPg: PostgresStatus = {
-  ...primaryPg,
-  inRecovery: true,
-  walPosition: 1000,
-  receivedLsn: 1000,
-  replayedLsn: 1000,
-  walReceiver: { status: 'streaming', senderHost: '127.0.0.1', senderPort: 5432, receivedLsn: 1000 },
-};
-const stoppedPg: PostgresStatus = {
-  ...primaryPg,
-  running: false,
-  accepting: false,
-  inRecovery: null,
-  timeline: null,
-  walPosition: null,
-  systemIdentifier: null,
-};
-
-const peer = (name: string, walPosition: number, over: Partial<PeerStatus> = {}): PeerStatus => ({
-  name,
-  reachable: true,
-  inRecovery: true,
-  timeline: 1,
-  walPosition,
-  nofailover: false,
-  failoverPriority: 1,
-  ...over,
-});
-
-type SnapshotOverrides = Partial<Omit<Snapshot, 'self'>> & { self?: string; tags?: Partial<Snapshot['self']['tags']> };
-
-function snapshot(over: SnapshotOverrides = {}): Snapshot {
-  const { self = 'b', tags = {}, ...rest } = over;
-  return {
-    now: NOW,
-    startedAt: NOW - 600_000,
-    self: { name: self, tags: { nofailover: false, noloadbalance: false, failover_priority: 1, ...tags } },
-    dynamic: { ttl: 5, loop_wait: 1, retry_timeout: 2, maximum_lag_on_failover: 1048576, postgresql: { parameters: {} } },
-    cluster: cluster(),
-    writeDeadline: NOW + 3000,
-    local: { dataDir: 'initialized', control: null, pg: replicaPg },
-    peers: null,
-    memory: { cleanHandoffTo: null, followTarget: null, notStreamingSince: null, failsafePromise: null, appliedParameters: {} },
-    requests: { restart: false, reinitialize: false },
-    ...rest,
-  };
-}
-
-const controlOf = (wasPrimary: boolean) => ({
-  systemIdentifier: '7000000000000000001',
-  clusterState: wasPrimary ? 'in production' : 'shut down in recovery',
-  timeline: 1,
-  checkpointLsn: 900,
-  wasPrimary,
-  cleanShutdown: !wasPrimary,
-});
+import type { Snapshot } from '../../src/ha/types.js';
+import { cluster, controlOf, leaderKey, masterMember, member, NOW, peer, primaryPg, replicaPg, snapshot, stoppedPg } from '../helpers/snapshot.js';
 
 interface Row {
   scenario: string;
@@ -323,10 +214,10 @@ const rows: Row[] = [
     actions: [],
   },
   {
-    scenario: 'data of another database system: refuse to join',
+    scenario: 'data of another database system: refuse to join, and say so in the member key (a hold)',
     snap: snapshot({ cluster: cluster({ leader: leaderKey('a') }), local: { dataDir: 'initialized', control: null, pg: { ...replicaPg, systemIdentifier: '42' } } }),
     rule: 'foreign-data',
-    actions: [],
+    actions: ['holdDataDir'],
   },
   {
     scenario: 'master renews its key, publishes its position and keeps slots for the others',

@@ -1,0 +1,145 @@
+// Rows of the rule table (rules.ts) for joining the cluster: what may happen to the data directory
+// and to the `initialize` key. Governor never deletes a directory it cannot prove is a PostgreSQL
+// cluster of this scope, and never bootstraps a new cluster while one may exist (etcd that lost its
+// keys is not an empty cluster).
+
+import type { Member } from '../dcs/types.js';
+import type { Rule } from './rules.js';
+import { say, type Snapshot } from './types.js';
+
+export function localSystemId(s: Snapshot): string | null {
+  return s.local.pg.systemIdentifier ?? s.local.control?.systemIdentifier ?? null;
+}
+
+const hold = (s: Snapshot) => s.local.pg.dataDirectory?.hold ?? null;
+
+/** The data directory holds a cluster, but not the one the DCS records. */
+function foreignSystem(s: Snapshot): boolean {
+  const initialized = s.cluster!.initialize;
+  const mine = localSystemId(s);
+  return Boolean(initialized) && mine !== null && mine !== initialized;
+}
+
+/** Other members whose key says their data directory holds a cluster (running or not). */
+function membersWithData(s: Snapshot): Member[] {
+  return (s.cluster?.members ?? []).filter((m) => m.name !== s.self.name && m.role !== 'uninitialized');
+}
+
+/** Other members whose key says their PostgreSQL runs. */
+function membersRunning(s: Snapshot): Member[] {
+  return membersWithData(s).filter((m) => ['running', 'streaming', 'starting'].includes(m.state));
+}
+
+/** A member whose PostgreSQL is stopped records its cluster only after the `initialize` key has been
+ *  missing for ttl: members whose PostgreSQL runs (the master first of all) record theirs first, so a
+ *  stale data directory of another system never claims the scope. Untracked: at once, as before. */
+function adoptGraceLeftMs(s: Snapshot): number {
+  const since = s.memory.initializeMissingSince;
+  if (since === undefined) return 0;
+  if (since === null) return s.dynamic.ttl * 1000;
+  return Math.max(0, since + s.dynamic.ttl * 1000 - s.now);
+}
+
+export const dataDirRules: Rule[] = [
+  {
+    name: 'reinitialize-leader-refused',
+    when: (s, f) => s.requests.reinitialize && f.iAmLeader,
+    then: () => say('refusing to reinitialize the leader', [{ type: 'clearRequests' }], 'error'),
+  },
+  {
+    // Before the refusals below: governorctl reinit is how an operator clears them.
+    name: 'reinitialize',
+    when: (s, f) => s.requests.reinitialize && f.leaderReady,
+    then: (s, f) =>
+      say(`reinitialize requested: moving the data directory aside (removing it at the operator's request if there is no room) and re-cloning from ${f.leaderMember!.name}`, [
+        { type: 'clearRequests' },
+        { type: 'reinitialize', source: f.leaderMember! },
+      ], 'warn'),
+  },
+  {
+    name: 'data-dir-foreign',
+    when: (s) => s.local.dataDir === 'foreign',
+    then: (s) =>
+      say(
+        s.local.pg.dataDirectory?.problem ??
+          `data directory ${s.local.pg.dataDirectory?.path ?? ''} is not empty and holds no PostgreSQL cluster: governor leaves it untouched; fix postgresql.data_dir, move the content away, or run "governorctl reinit ${s.self.name}"`,
+        [],
+        'error',
+      ),
+  },
+  {
+    name: 'foreign-data',
+    when: foreignSystem,
+    then: (s) => {
+      const reason = `data directory belongs to database system ${localSystemId(s)} but cluster ${s.cluster!.initialize}: refusing to join, nothing in it is touched; run "governorctl reinit ${s.self.name}" to move it aside and clone`;
+      return say(reason, hold(s)?.reason === reason ? [] : [{ type: 'holdDataDir', hold: { state: 'data directory refused', reason } }], 'error');
+    },
+  },
+  {
+    name: 'data-dir-held',
+    when: (s) => hold(s) !== null,
+    then: (s) => {
+      const held = hold(s)!;
+      if (held.state === 'waiting for reinit') return say(`waiting for "governorctl reinit ${s.self.name}": ${held.reason}`, [], 'error');
+      if (!s.cluster!.initialize) return say(`the initialize key is missing and this data directory was refused (${held.reason}): not recording its cluster`, [], 'warn');
+      return say('the data directory matches the cluster now: the refusal ends', [{ type: 'holdDataDir', hold: null }]);
+    },
+  },
+  {
+    name: 'adopt-cluster',
+    when: (s, f) =>
+      s.cluster!.initialize === null &&
+      s.local.dataDir === 'initialized' &&
+      localSystemId(s) !== null &&
+      (f.primary || f.replica || (membersRunning(s).length === 0 && adoptGraceLeftMs(s) === 0)),
+    then: (s, f) =>
+      say(
+        `the initialize key is missing (etcd lost its data?): recording this member's database system ${localSystemId(s)} (from ${f.primary || f.replica ? 'the running PostgreSQL' : 'pg_control'}); nothing is re-initialized${f.primary && !f.leader ? '; this master takes back the leader key it lost with it' : ''}`,
+        // A master lost its leader key with the rest: it takes it back at once (as 'reacquire' would
+        // on the next iteration), so its write window is not spent on an extra loop.
+        [{ type: 'adoptCluster', systemIdentifier: localSystemId(s)! }, ...(f.primary && !f.leader ? [{ type: 'acquireLeader' } as const] : [])],
+        'warn',
+      ),
+  },
+  {
+    name: 'adopt-wait',
+    when: (s) => s.cluster!.initialize === null && s.local.dataDir === 'initialized',
+    then: (s) => {
+      const running = membersRunning(s).map((m) => m.name);
+      return say(
+        running.length > 0
+          ? `the initialize key is missing: ${running.join(', ')} run PostgreSQL and record the cluster first (this member's is stopped); waiting`
+          : `the initialize key is missing: waiting ${(adoptGraceLeftMs(s) / 1000).toFixed(1)} s for members whose PostgreSQL runs to record the cluster before recording this member's`,
+        [],
+        'warn',
+      );
+    },
+  },
+  {
+    name: 'bootstrap',
+    when: (s) => s.cluster!.initialize === null && s.memory.initializeSeen !== true && membersWithData(s).length === 0,
+    then: () => say('cluster is not initialized: racing to bootstrap it', [{ type: 'bootstrap' }]),
+  },
+  {
+    name: 'bootstrap-refused',
+    when: (s) => s.cluster!.initialize === null,
+    then: (s) => {
+      const withData = membersWithData(s).map((m) => m.name);
+      const why = s.memory.initializeSeen === true ? 'this member saw the cluster initialized' : `${withData.join(', ')} have data`;
+      return say(`the initialize key is missing, but ${why}: not bootstrapping a new cluster; waiting for a member with data to record it again`, [], 'warn');
+    },
+  },
+  {
+    name: 'clone-from-leader',
+    when: (s, f) => s.local.dataDir !== 'initialized' && f.leaderReady,
+    then: (s, f) => say(`no data directory: cloning from the master ${f.leaderMember!.name}`, [{ type: 'clone', source: f.leaderMember! }]),
+  },
+  {
+    name: 'wait-for-data-source',
+    when: (s) => s.local.dataDir !== 'initialized',
+    then: (s) =>
+      say(
+        s.cluster!.initialize === '' ? 'waiting for another member to finish bootstrap' : 'no data directory and no running master to clone from: waiting',
+      ),
+  },
+];
