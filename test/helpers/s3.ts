@@ -27,6 +27,9 @@ export interface TestS3 {
   secretAccessKey: string;
   /** The archive.s3 block that reaches this server. */
   archiveS3: ArchiveConfig['s3'];
+  /** The environment that points governor (and the AWS SDK) at this server, for clusters whose
+   *  archive settings come from the environment (test/helpers/env.ts overrideEnvironment). */
+  environment: Record<string, string>;
   /** Kill the server and remove its directory. */
   stop(): Promise<void>;
 }
@@ -90,6 +93,14 @@ export async function startTestS3(options: { bucket?: string; startTimeoutMs?: n
       url: `s3://${bucket}`,
       accessKeyId: 'S3RVER',
       secretAccessKey: 'S3RVER',
+      environment: {
+        AWS_ENDPOINT: endpoint,
+        AWS_REGION: 'us-east-1',
+        AWS_S3_FORCE_PATH_STYLE: 'true',
+        AWS_ACCESS_KEY_ID: 'S3RVER',
+        AWS_SECRET_ACCESS_KEY: 'S3RVER',
+        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      },
       archiveS3: {
         region: 'us-east-1',
         endpoint,

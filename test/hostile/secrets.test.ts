@@ -202,18 +202,13 @@ describe('a running cluster (root demo, S3 credentials only in the environment)'
 
   before(async () => {
     s3 = await startTestS3();
-    const env: Record<string, string> = {
-      AWS_ENDPOINT: s3.endpoint,
-      AWS_REGION: 'us-east-1',
-      AWS_S3_FORCE_PATH_STYLE: 'true',
-      AWS_ACCESS_KEY_ID: s3.accessKeyId,
+    restoreEnvironment = overrideEnvironment({
+      ...s3.environment,
       // s3rver verifies no signature: any secret works, and this one is recognisable.
       AWS_SECRET_ACCESS_KEY: aws.secret,
       AWS_SESSION_TOKEN: aws.token,
       AWS_EC2_METADATA_DISABLED: 'true',
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-    };
-    restoreEnvironment = overrideEnvironment(env);
+    });
     cluster = await TestCluster.start(3, ['--archive', `${s3.url}/hostile`]);
     leader = await cluster.waitHealthy();
   });

@@ -23,15 +23,7 @@ describe('archive in a 3-member cluster (S3 storage via s3rver, real PostgreSQL 
 
   before(async () => {
     s3 = await startTestS3();
-    const env: Record<string, string> = {
-      AWS_ENDPOINT: s3.endpoint,
-      AWS_REGION: 'us-east-1',
-      AWS_S3_FORCE_PATH_STYLE: 'true',
-      AWS_ACCESS_KEY_ID: s3.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-    };
-    restoreEnvironment = overrideEnvironment(env);
+    restoreEnvironment = overrideEnvironment(s3.environment);
     cluster = await TestCluster.start(3, ['--archive', `${s3.url}/cluster`]);
     leader = await cluster.waitHealthy();
   });
