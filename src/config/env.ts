@@ -27,6 +27,8 @@
 // | GOVERNOR_POSTGRESQL_BIN_DIR               | postgresql.bin_dir                          | absolute path              |
 // | GOVERNOR_POSTGRESQL_SOCKET_DIR            | postgresql.socket_dir                       | absolute path              |
 // | GOVERNOR_POSTGRESQL_RUN_AS_USER           | postgresql.run_as_user                      | OS user name               |
+// | GOVERNOR_POSTGRESQL_REMOVE_DATA_DIRECTORY_ON_REWIND_FAILURE | postgresql.remove_data_directory_on_rewind_failure | true / false |
+// | GOVERNOR_POSTGRESQL_MAX_MOVED_ASIDE_COPIES | postgresql.max_moved_aside_copies          | integer 0-100              |
 // | PGUSER_SUPERUSER                          | postgresql.authentication.superuser.username   | role name               |
 // | PGPASSWORD_SUPERUSER                      | postgresql.authentication.superuser.password   | string (secret)         |
 // | PGUSER_STANDBY                            | postgresql.authentication.replication.username | role name               |
@@ -140,6 +142,8 @@ export const ENV_OVERRIDES: readonly EnvOverride[] = [
   { path: 'postgresql.bin_dir', vars: ['GOVERNOR_POSTGRESQL_BIN_DIR'], kind: 'string' },
   { path: 'postgresql.socket_dir', vars: ['GOVERNOR_POSTGRESQL_SOCKET_DIR'], kind: 'string' },
   { path: 'postgresql.run_as_user', vars: ['GOVERNOR_POSTGRESQL_RUN_AS_USER'], kind: 'string' },
+  { path: 'postgresql.remove_data_directory_on_rewind_failure', vars: ['GOVERNOR_POSTGRESQL_REMOVE_DATA_DIRECTORY_ON_REWIND_FAILURE'], kind: 'boolean' },
+  { path: 'postgresql.max_moved_aside_copies', vars: ['GOVERNOR_POSTGRESQL_MAX_MOVED_ASIDE_COPIES'], kind: 'number' },
   { path: 'postgresql.authentication.superuser.username', vars: ['PGUSER_SUPERUSER'], kind: 'string' },
   { path: 'postgresql.authentication.superuser.password', vars: ['PGPASSWORD_SUPERUSER'], kind: 'secret' },
   { path: 'postgresql.authentication.replication.username', vars: ['PGUSER_STANDBY'], kind: 'string' },
