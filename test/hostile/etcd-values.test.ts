@@ -58,6 +58,13 @@ const HOSTILE: [key: string, label: string, value: string][] = [
   ['sync', 'string', '"node2"'],
   ['sync', 'number standby', '{"leader": "node1", "sync_standby": 7}'],
   ['sync', '1 MiB', JSON.stringify({ leader: 'node1', sync_standby: MiB })],
+  ['failsafe', 'not JSON', 'node1'],
+  ['failsafe', 'array', '["node1"]'],
+  ['failsafe', 'api_url file:', '{"node1": "file:///etc/shadow"}'],
+  ['failsafe', 'api_url credentials', '{"node1": "http://admin:pw@10.0.0.1:8008/patroni"}'],
+  ['failsafe', 'api_url number', '{"node1": 8008}'],
+  ['failsafe', 'name with a space', '{"node 1": "http://10.0.0.1:8008/patroni"}'],
+  ['failsafe', '1 MiB', JSON.stringify({ node1: `http://${MiB}:8008/` })],
   ['optime/leader', 'LSN notation', '0/3000060'],
   ['optime/leader', 'negative', '-1'],
   ['optime/leader', 'beyond 2^53', '99999999999999999'],
@@ -109,6 +116,7 @@ describe('etcd values: the codec reads every hostile value as garbage', () => {
       assert.equal(view.config, null);
       assert.equal(view.failover, null);
       assert.equal(view.sync, null);
+      assert.equal(view.failsafe, null);
       assert.equal(view.leaderOptime, null);
       assert.deepEqual(view.history, []);
       assert.deepEqual(view.members, []);
@@ -220,6 +228,8 @@ describe('etcd values written into a running cluster', () => {
       ['members/evil', member({ api_url: 'file:///etc/shadow' })],
       ['members/evil2', member({ conn_url: 'postgres://postgres:pw@127.0.0.1:1/postgres' })],
       ['optime/leader', '0/3000060'],
+      // The master writes the failsafe key again as soon as it reads it as absent.
+      ['failsafe', '{"node1": "file:///etc/shadow"}'],
     ];
     const writers = watchWriters();
     const perCase: string[] = [];
@@ -231,12 +241,12 @@ describe('etcd values written into a running cluster', () => {
         await sleep(3 * loopWaitMs + 500);
         const counts = names().map((n) => garbageLogs(n, key, offsets[n]!).length);
         perCase.push(`${key}: logged ${counts.join('/')}`);
-        if (key === 'optime/leader') assert.ok(counts.every((c) => c <= 1), `${key} logged more than once: ${counts}`);
+        if (key === 'optime/leader' || key === 'failsafe') assert.ok(counts.every((c) => c <= 1), `${key} logged more than once: ${counts}`);
         else assert.deepEqual(counts, names().map(() => 1), `${key}: each member logs the value once, not per loop`);
         if (key === 'config' || key === 'history' || key === 'initialize' || key === 'sync') {
           if (original[key] === null) await etcd.delete().key(prefix + key);
           else await etcd.put(prefix + key).value(original[key]!);
-        } else if (key !== 'optime/leader') {
+        } else if (key !== 'optime/leader' && key !== 'failsafe') {
           await etcd.delete().key(prefix + key);
         }
       }
