@@ -6,10 +6,18 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Etcd3 } from 'etcd3';
+import { rmSync } from 'node:fs';
+import path from 'node:path';
+import { startEtcdProcess } from '../../src/cli/demo/etcd-process.js';
+import { writeManifest } from '../../src/cli/demo/manifest.js';
+import { freePort } from '../../src/util/ports.js';
+import { isAlive } from '../../src/util/process.js';
 import { monotonicMs, sleep } from '../../src/util/time.js';
 import { TestCluster } from '../helpers/cluster.js';
 import { WritableMonitor } from '../helpers/writable.js';
 import { OutageWriter } from '../helpers/writer.js';
+
+type LossKind = 'keys deleted' | 'etcd restarted empty';
 
 describe('etcd wiped under a running 3-member cluster with writes', () => {
   let cluster: TestCluster;
@@ -29,10 +37,14 @@ describe('etcd wiped under a running 3-member cluster with writes', () => {
   /** Delete every key of the cluster, then poll (100 ms) until it is whole again: `initialize`
    *  recorded with `system`, `leader` holding the leader key, every other member streaming from it
    *  as every member sees it. wholeAt is 0 when that did not happen within 60 s. */
-  async function wipeAndWaitWhole(leader: string, system: string): Promise<{ wipedAt: number; wholeAt: number; last: string }> {
+  async function wipeAndWaitWhole(leader: string, system: string, how: LossKind): Promise<{ wipedAt: number; wholeAt: number; last: string }> {
     const wipedAt = monotonicMs();
-    const { deleted } = await etcd.delete().prefix(prefix());
-    assert.ok(Number(deleted) >= 5, `deleted ${deleted} keys`);
+    if (how === 'keys deleted') {
+      const { deleted } = await etcd.delete().prefix(prefix());
+      assert.ok(Number(deleted) >= 5, `deleted ${deleted} keys`);
+    } else {
+      await restartEtcdEmpty();
+    }
     let last = '';
     while (monotonicMs() < wipedAt + 60_000) {
       const [initialize, leaderKey] = await Promise.all([etcd.get(`${prefix()}initialize`).string(), etcd.get(`${prefix()}leader`).string()]);
@@ -47,7 +59,20 @@ describe('etcd wiped under a running 3-member cluster with writes', () => {
     return { wipedAt, wholeAt: 0, last };
   }
 
-  test('one master throughout, same system everywhere, initialize recorded again, no acknowledged write lost, every member streaming', async () => {
+  /** etcd dies and comes back on the same address with an empty data directory: every key and
+   *  every lease gone (a lost disk, a restore gone wrong). */
+  async function restartEtcdEmpty(): Promise<void> {
+    const { pid, data_dir: dataDir, endpoints } = cluster.manifest.etcd;
+    process.kill(pid, 'SIGKILL');
+    await cluster.waitFor('etcd to exit', async () => !isAlive(pid), 10_000);
+    rmSync(dataDir, { recursive: true, force: true });
+    const clientPort = Number(new URL(endpoints[0]!).port);
+    const started = await startEtcdProcess({ dataDir, clientPort, peerPort: await freePort(), logFile: path.join(cluster.dir, 'etcd.log'), detached: true });
+    cluster.manifest.etcd.pid = started.pid;
+    writeManifest(cluster.dir, cluster.manifest); // demo down stops the new one
+  }
+
+  for (const how of ['keys deleted', 'etcd restarted empty'] as const) test(`${how}: one master throughout, same system everywhere, initialize recorded again, no acknowledged write lost, every member streaming`, async () => {
     const leader = await cluster.waitHealthy();
     const systemOf = async (name: string) => (await cluster.query<{ id: string }>(name, 'SELECT system_identifier::text AS id FROM pg_control_system()'))[0]!.id;
     const system = await systemOf(leader);
@@ -65,7 +90,7 @@ describe('etcd wiped under a running 3-member cluster with writes', () => {
     let outcome = { wipedAt: 0, wholeAt: 0, last: '' };
     try {
       await cluster.waitFor('writes acknowledged before the wipe', async () => writer.acks.length >= 20, 10_000);
-      outcome = await wipeAndWaitWhole(leader, system);
+      outcome = await wipeAndWaitWhole(leader, system, how);
       await sleep(loopWait * 1000); // writes go on for a loop after it is whole
     } finally {
       await writer.stop();
@@ -92,6 +117,6 @@ describe('etcd wiped under a running 3-member cluster with writes', () => {
     assert.equal(present.length, acked.length, 'every acknowledged write is on the master');
     assert.ok(writer.acks.some((a) => a.at > wholeAt), 'the master kept acknowledging writes');
     const gap = writer.longestGap(wipedAt, wholeAt);
-    process.stdout.write(`# etcd wipe: whole again after ${(wholeAt - wipedAt).toFixed(0)} ms; longest write gap ${gap.ms.toFixed(0)} ms; ${acked.length} acknowledged writes, ${watch.answers.length} read-write polls (${afterWipe.length} after the wipe)\n`);
+    process.stdout.write(`# etcd wipe (${how}): whole again after ${(wholeAt - wipedAt).toFixed(0)} ms; longest write gap ${gap.ms.toFixed(0)} ms; ${acked.length} acknowledged writes, ${watch.answers.length} read-write polls (${afterWipe.length} after the wipe)\n`);
   });
 });
