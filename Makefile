@@ -12,8 +12,12 @@ all: build
 deps:
 	./scripts/install-deps.sh
 
+# The two bin scripts are made executable here, not only by npm when `npx` first links them: a
+# rebuilt dist (a fresh clone in the same place, rm -rf dist) would otherwise leave npx's cached
+# link pointing at a file without the x bit ("governor: Permission denied").
 build: deps
 	npx tsc -p tsconfig.json
+	chmod 755 dist/src/cli/governor.js dist/src/cli/governorctl.js
 
 # dist/test/chaos: only its *.test.js run (the chaos suite's short run); its other modules are the harness.
 test: build
