@@ -29,6 +29,8 @@ export interface LeaseKeeperOptions {
   /** Called when etcd had let the lease expire and a new one was granted: the keys that lived on
    *  the old one (this member's key) are gone and must be written again now, not at the next loop. */
   onLeaseReplaced?: () => void;
+  /** Monotonic milliseconds (tests drive the keeper with a fake clock and call renew()/guard()). */
+  now?: () => number;
 }
 
 export class LeaseKeeper {
@@ -59,7 +61,11 @@ export class LeaseKeeper {
   private lastProbe: FailsafeProbe | null = null;
   private lastConfirmedProbe: FailsafeProbe | null = null;
 
-  constructor(private readonly options: LeaseKeeperOptions) {}
+  private readonly now: () => number;
+
+  constructor(private readonly options: LeaseKeeperOptions) {
+    this.now = options.now ?? monotonicMs;
+  }
 
   start(): void {
     this.scheduleRenewal(0);
@@ -76,7 +82,7 @@ export class LeaseKeeper {
     this.heartbeatTimer = null;
   }
 
-  window(now = monotonicMs()): WriteWindow {
+  window(now = this.now()): WriteWindow {
     const { ttl, failsafeMode } = this.options.timing();
     return writeWindow({
       now,
@@ -90,13 +96,13 @@ export class LeaseKeeper {
   }
 
   /** Monotonic ms by which a master must have stopped accepting writes (null: never renewed). */
-  deadline(now = monotonicMs()): number | null {
+  deadline(now = this.now()): number | null {
     const window = this.window(now);
     return window.isolated ? now : window.deadline;
   }
 
   /** Milliseconds until a master must have demoted (negative: it must have already). */
-  remainingMs(now = monotonicMs()): number {
+  remainingMs(now = this.now()): number {
     const deadline = this.deadline(now);
     return deadline === null ? -1 : deadline - now;
   }
@@ -125,13 +131,13 @@ export class LeaseKeeper {
       }
       this.options.onRenewed?.();
       if (this.failingSince !== null) {
-        logger.info(`lease renewal works again after ${((monotonicMs() - this.failingSince) / 1000).toFixed(1)} s`);
+        logger.info(`lease renewal works again after ${((this.now() - this.failingSince) / 1000).toFixed(1)} s`);
         this.failingSince = null;
       }
     } catch (error) {
       failed = true;
       if (this.failingSince === null) {
-        this.failingSince = monotonicMs();
+        this.failingSince = this.now();
         logger.warn(`lease renewal failed: ${(error as Error).message}`);
       }
     } finally {
@@ -167,17 +173,18 @@ export class LeaseKeeper {
     }
   }
 
-  private async guard(): Promise<void> {
+  /** One check of the lease guard (start() runs it every 100 ms). */
+  async guard(): Promise<void> {
     if (!this.options.isPrimary()) {
       this.primarySince = null;
       return;
     }
     if (this.primarySince === null) {
-      this.primarySince = monotonicMs();
+      this.primarySince = this.now();
       void this.heartbeat();
     }
     if (this.demoting) return;
-    const now = monotonicMs();
+    const now = this.now();
     const window = this.window(now);
     if (window.etcdOverdue && !this.probing && this.keyRenewal !== null && (this.lastProbe === null || now - this.lastProbe.sentAt >= FAILSAFE_PROBE_INTERVAL_MS)) {
       void this.probe();
@@ -207,7 +214,7 @@ export class LeaseKeeper {
 
   private async probe(): Promise<void> {
     this.probing = true;
-    const sentAt = monotonicMs();
+    const sentAt = this.now();
     try {
       const result = await this.options.probePeers();
       const probe = { sentAt, ...result };
