@@ -5,10 +5,8 @@
 
 import type { Member } from '../dcs/types.js';
 import { decideDisposal, type MoveAsideReason } from '../postgres/data-dir-policy.js';
-import { measureDataSize } from '../postgres/probe.js';
 import type { StartRole } from '../postgres/types.js';
 import type { ExecutorContext } from './execute.js';
-import { memberPostgresAddress } from './member.js';
 import { START_TIMEOUT_MS, STOP_TIMEOUT_MS } from './types.js';
 
 /** initdb and start a new cluster, claim it in etcd. A failure before `initialize` holds the system
@@ -89,7 +87,7 @@ export async function makeRoomForClone(ctx: ExecutorContext, trigger: MoveAsideR
   const initialize = ctx.current().cluster?.initialize ?? null;
   const ofThisScope = Boolean(initialize) && control?.systemIdentifier === initialize;
   const room = await pg.dataDirRoom();
-  const masterBytes = await measureDataSize(memberPostgresAddress(source), config.postgresql);
+  const masterBytes = await ctx.io.peers.dataSize(source);
   const disposal = decideDisposal({
     trigger,
     dataDir: config.postgresql.data_dir,

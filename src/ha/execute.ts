@@ -1,22 +1,17 @@
 // Performs the actions decide() returns. Each returns true to let the next action of the same
 // decision run, false to stop the chain (for example: the leader race was lost, so never promote).
 
-import path from 'node:path';
 import { planSync } from './sync.js';
-import { readyWalFiles } from '../archive/wal-spool.js';
 import type { GovernorConfig, DynamicConfig } from '../config/types.js';
 import type { ClusterView, Dcs, Member } from '../dcs/types.js';
 import type { Logger } from '../log/logger.js';
 import { slotNameFor, type PostgresController, type ReplicationRow, type StartRole, type StopMode } from '../postgres/types.js';
 import { CAUSE_DESCRIPTIONS, classifyStartFailure } from '../postgres/start-failure.js';
-import { openWalPositionProbe, probeServer } from '../postgres/probe.js';
-import { readTimelineSwitch } from '../postgres/timeline-history.js';
-import { monotonicMs, sleep } from '../util/time.js';
+import { sleep } from '../util/time.js';
 import { adoptCluster, bootstrapCluster, makeRoomForClone } from './data-dir-actions.js';
 import { waitForWalPast } from './handover.js';
 import { memberPostgresAddress } from './member.js';
-import { fetchMemberStatus, peerStatusFromJson } from './peers.js';
-import type { TlsClientOptions } from '../util/http-client.js';
+import type { HaIo } from './io.js';
 import { START_TIMEOUT_MS, STOP_TIMEOUT_MS, type Action, type LoopMemory, type Requests } from './types.js';
 
 const PROMOTE_TIMEOUT_MS = 30_000;
@@ -32,8 +27,8 @@ export interface ExecutorContext {
   logger: Logger;
   memory: LoopMemory;
   requests: Requests;
-  /** How members' REST certificates are verified (read once at start). */
-  peerTls: TlsClientOptions;
+  /** The clock, other members and the data directory's files (io.ts; fakes in unit tests). */
+  io: HaIo;
   /** The dynamic config in force and the cluster view of the current iteration. */
   current: () => { dynamic: DynamicConfig; cluster: ClusterView | null };
   /** Tell the lease guard whether PostgreSQL now runs read-write here; false also records that
@@ -61,18 +56,18 @@ export class ActionExecutor {
 
   async run(action: Action): Promise<boolean> {
     const { logger } = this.ctx;
-    const started = monotonicMs();
+    const started = this.ctx.io.clock.monotonic();
     try {
       const ok = await this.perform(action);
       this.consecutiveErrors = 0;
-      const ms = monotonicMs() - started;
+      const ms = this.ctx.io.clock.monotonic() - started;
       if (action.type !== 'confirmLeader' && action.type !== 'publishOptime' && action.type !== 'syncSlots' && action.type !== 'syncReplication' && action.type !== 'recordFailsafe') {
         logger.info(`action ${action.type} ${ok ? 'done' : 'did not succeed'}`, { action: action.type, ms });
       }
       return ok;
     } catch (error) {
       this.consecutiveErrors += 1;
-      logger.error(`action ${action.type} failed: ${(error as Error).message}`, { action: action.type, ms: monotonicMs() - started });
+      logger.error(`action ${action.type} failed: ${(error as Error).message}`, { action: action.type, ms: this.ctx.io.clock.monotonic() - started });
       return false;
     }
   }
@@ -350,7 +345,7 @@ export class ActionExecutor {
     const after = await pg.status();
     const timeline = after.timeline;
     if (timeline !== null && timeline > 1) {
-      const fork = await readTimelineSwitch(config.postgresql.data_dir, timeline);
+      const fork = await this.ctx.io.files.timelineSwitch(timeline);
       const history = [...(this.ctx.current().cluster?.history ?? [])];
       if (!history.some((row) => row[0] === (fork?.parentTimeline ?? timeline - 1))) {
         history.push([fork?.parentTimeline ?? timeline - 1, fork?.switchLsn ?? result.lsnBefore ?? 0, fork?.reason ?? 'promoted', new Date().toISOString(), config.name]);
@@ -365,7 +360,7 @@ export class ActionExecutor {
     const address = memberPostgresAddress(source);
     // Nothing destructive unless the source is up and already a primary: an unreachable or still
     // promoting source says nothing about our data, and re-cloning from it would fail anyway.
-    const probe = await probeServer(address, config.postgresql);
+    const probe = await this.ctx.io.peers.probePostgres(source);
     if (!probe.reachable || probe.inRecovery !== false) {
       throw new Error(`cannot rewind from ${source.name} yet: ${probe.reachable ? 'it is still in recovery' : `unreachable (${probe.error})`}`);
     }
@@ -383,13 +378,13 @@ export class ActionExecutor {
 
   /** Wait (at most maxMs) until PostgreSQL has no WAL file waiting to be archived. */
   private async waitForArchiveIdle(maxMs: number): Promise<void> {
-    const statusDir = path.join(this.ctx.config.postgresql.data_dir, 'pg_wal', 'archive_status');
-    const deadline = monotonicMs() + maxMs;
+    const { clock, files } = this.ctx.io;
+    const deadline = clock.monotonic() + maxMs;
     for (;;) {
-      const ready = await readyWalFiles(statusDir).catch(() => [] as string[]);
-      if (ready.length === 0) return;
-      if (monotonicMs() > deadline) {
-        this.ctx.logger.warn('switchover: WAL is still waiting to be archived; the shutdown will archive it', { ready: ready.length });
+      const ready = await files.walAwaitingArchive();
+      if (ready === 0) return;
+      if (clock.monotonic() > deadline) {
+        this.ctx.logger.warn('switchover: WAL is still waiting to be archived; the shutdown will archive it', { ready });
         return;
       }
       await sleep(50);
@@ -403,7 +398,7 @@ export class ActionExecutor {
     // be stored while writes are still served, so the stop (part of the write outage) does not.
     if (this.ctx.config.archive?.enabled) await this.waitForArchiveIdle(ARCHIVE_IDLE_WAIT_MS);
     // The session the handover check polls is opened now, beside the checkpoint, not in the outage.
-    const opening = (async () => openWalPositionProbe(memberPostgresAddress(candidate), this.ctx.config.postgresql))().catch((error: Error) => {
+    const opening = (async () => this.ctx.io.peers.openWalPositionProbe(candidate))().catch((error: Error) => {
       logger.info(`cannot query ${candidate.name}'s PostgreSQL directly (${error.message}): the handover check asks its REST API`);
       return null;
     });
@@ -431,7 +426,7 @@ export class ActionExecutor {
         await this.stopPostgres('immediate');
       }
       if (shutdownLsn !== null) {
-        const rest = { position: async () => peerStatusFromJson(candidate.name, await fetchMemberStatus(candidate, 1000, this.ctx.peerTls)).walPosition };
+        const rest = { position: () => this.ctx.io.peers.walPosition(candidate, 1000) };
         ({ confirmed, lastSeen } = await waitForWalPast(shutdownLsn, probe, rest, {
           timeoutMs: HANDOVER_CONFIRM_MS,
           onDirectFailure: (error) => logger.info(`querying ${candidate.name}'s PostgreSQL failed (${error.message}): asking its REST API`),

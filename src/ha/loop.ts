@@ -6,7 +6,6 @@ import type { DynamicConfig, GovernorConfig } from '../config/types.js';
 import type { ClusterView, Dcs, DcsEvent } from '../dcs/types.js';
 import type { Logger } from '../log/logger.js';
 import type { PostgresController, PostgresStatus } from '../postgres/types.js';
-import { monotonicMs } from '../util/time.js';
 import { isPrimaryStatus, isReplicaStatus } from './candidate.js';
 import { decide } from './decide.js';
 import { noteClusterView } from './cluster-memory.js';
@@ -15,8 +14,8 @@ import type { WriteFence } from './fence.js';
 import { LeaseKeeper } from './lease.js';
 import { memberData } from './member.js';
 import { failsafeAnswer, FAILSAFE_PROBE_TIMEOUT_MS } from './failsafe.js';
-import { failsafeTargets, fetchPeers, probeFailsafe, restApiTls } from './peers.js';
-import { peerAuthHeaders } from './peer-auth.js';
+import { realHaIo, type HaIo } from './io.js';
+import { failsafeTargets, restApiTls } from './peers.js';
 import { signAnswer, type FailsafeAnswerDocument, type FailsafeQuestion } from './failsafe-proof.js';
 import type { TlsClientOptions } from '../util/http-client.js';
 import type { Decision, LoopMemory, Requests, Snapshot } from './types.js';
@@ -43,6 +42,8 @@ export interface HaLoopHooks {
   peerTls?: TlsClientOptions;
   /** Replica creation from a base backup (see ExecutorContext.restoreBackup). */
   restoreBackup?: (systemIdentifier: string | null) => Promise<string | null>;
+  /** The clock, other members and data directory files (default: the real ones, realHaIo). */
+  io?: HaIo;
 }
 
 export class HaLoop {
@@ -50,7 +51,7 @@ export class HaLoop {
   readonly requests: Requests = { restart: false, reinitialize: false };
   readonly status: HaStatus;
   readonly lease: LeaseKeeper;
-  private readonly peerTls: TlsClientOptions;
+  private readonly io: HaIo;
   private readonly executor: ActionExecutor;
   private primary = false;
   private stopping = false;
@@ -68,7 +69,7 @@ export class HaLoop {
   private acquiredKey = false;
   private lastLeaderSeen: string | null = null;
   private scheduledWake: { at: number; timer: NodeJS.Timeout } | null = null;
-  private readonly startedAt = monotonicMs();
+  private readonly startedAt: number;
   private watchFailures = 0;
 
   constructor(
@@ -79,7 +80,8 @@ export class HaLoop {
     private readonly fence: WriteFence | null = null,
     private readonly hooks: HaLoopHooks = {},
   ) {
-    this.peerTls = hooks.peerTls ?? restApiTls(config);
+    this.io = hooks.io ?? realHaIo(config, hooks.peerTls ?? restApiTls(config), FAILSAFE_PROBE_TIMEOUT_MS);
+    this.startedAt = this.io.clock.monotonic();
     this.status = {
       cluster: null,
       lastCluster: null,
@@ -94,15 +96,8 @@ export class HaLoop {
       dcs,
       logger: logger.child('lease'),
       timing: () => ({ ttl: this.status.dynamic.ttl, loopWait: this.status.dynamic.loop_wait, failsafeMode: this.status.dynamic.failsafe_mode !== false }),
-      probePeers: () =>
-        probeFailsafe(failsafeTargets(this.status.lastCluster?.members ?? [], this.status.lastCluster?.failsafe ?? null, this.config.name), {
-          scope: this.config.scope,
-          selfName: this.config.name,
-          secret: this.config.cluster_secret ?? null,
-          timeoutMs: FAILSAFE_PROBE_TIMEOUT_MS,
-          auth: (url) => peerAuthHeaders(this.config, url),
-          tls: this.peerTls,
-        }),
+      probePeers: () => this.io.peers.probeFailsafe(failsafeTargets(this.status.lastCluster?.members ?? [], this.status.lastCluster?.failsafe ?? null, this.config.name)),
+      now: this.io.clock.monotonic,
       isPrimary: () => this.primary,
       onRenewed: () => this.updateFence(),
       adopted: () => this.tookOver,
@@ -131,7 +126,7 @@ export class HaLoop {
       touchMember: (state) => this.touchMember(state),
       leaderKey: (held) => (held ? this.lease.leaderKeyConfirmed() : this.lease.leaderKeyLost()),
       restoreBackup: hooks.restoreBackup,
-      peerTls: this.peerTls,
+      io: this.io,
     });
   }
 
@@ -179,8 +174,8 @@ export class HaLoop {
     // Without a secret nothing this member says can be proven, so it never confirms.
     const confirmed = answer.ok && secret !== null;
     if (confirmed) {
-      const first = this.memory.failsafePromise?.leader !== question.name || monotonicMs() >= this.memory.failsafePromise.until;
-      this.memory.failsafePromise = { leader: question.name, until: monotonicMs() + promiseMs };
+      const first = this.memory.failsafePromise?.leader !== question.name || this.io.clock.monotonic() >= this.memory.failsafePromise.until;
+      this.memory.failsafePromise = { leader: question.name, until: this.io.clock.monotonic() + promiseMs };
       if (first) this.logger.warn(`confirmed ${question.name} as master over REST (failsafe): not racing for the leader key for ${this.status.dynamic.ttl} s`);
     }
     const doc = {
@@ -250,7 +245,7 @@ export class HaLoop {
     this.logger.debug(`dcs change: ${event}`);
     // Routing (onCluster) must not wait for an iteration busy with a switchover or a promotion:
     // read the new leader now, beside the loop.
-    if (event === 'leader') void this.readCluster(monotonicMs());
+    if (event === 'leader') void this.readCluster(this.io.clock.monotonic());
     this.wake();
   }
 
@@ -279,7 +274,7 @@ export class HaLoop {
   }
 
   /** How long reading the cluster from etcd has been failing (null: the last read succeeded). */
-  etcdUnreachableMs(now = monotonicMs()): number | null {
+  etcdUnreachableMs(now = this.io.clock.monotonic()): number | null {
     return this.dcsDownSince === null ? null : now - this.dcsDownSince;
   }
 
@@ -313,7 +308,7 @@ export class HaLoop {
   }
 
   async iterate(): Promise<void> {
-    const now = monotonicMs();
+    const now = this.io.clock.monotonic();
     // etcd, PostgreSQL and the data directory are read at once: after a watch event (a freed
     // leader key) this is the first step of a takeover, inside the write outage.
     const [cluster, pgStatus, dataDir] = await Promise.all([this.readCluster(now), this.pg.status(), this.pg.dataDirState()]);
@@ -347,11 +342,11 @@ export class HaLoop {
     };
     // Peers are asked only for an open race: a failover request in force already names the winner.
     const scheduledAt = Date.parse(cluster?.failover?.scheduled_at ?? '');
-    const failoverInForce = Boolean(cluster?.failover?.member) && !(scheduledAt > Date.now());
+    const failoverInForce = Boolean(cluster?.failover?.member) && !(scheduledAt > this.io.clock.wall());
     if (Number.isFinite(scheduledAt)) this.wakeAt(scheduledAt);
     if (cluster && !cluster.leader && !failoverInForce && isReplicaStatus(pgStatus) && !this.config.tags.nofailover) {
       const timeout = Math.min(1000, this.status.dynamic.retry_timeout * 1000);
-      snapshot.peers = await fetchPeers(cluster.members, this.config.name, timeout, this.peerTls);
+      snapshot.peers = await this.io.peers.statuses(cluster.members, this.config.name, timeout);
     }
 
     const decision = decide(snapshot);
@@ -369,7 +364,7 @@ export class HaLoop {
       // read (our own key's watch event re-points this node's HAProxy meanwhile: onDcsEvent).
       if (action.type === 'acquireLeader') this.acquiredKey = true;
     }
-    this.status.lastIterationAt = monotonicMs();
+    this.status.lastIterationAt = this.io.clock.monotonic();
     if (cluster) await this.touchMember();
     if (!this.tookOver) {
       this.tookOver = true;
@@ -379,7 +374,7 @@ export class HaLoop {
 
   /** A scheduled switchover happens at its time, not at the first loop_wait tick after it. */
   private wakeAt(wallClockMs: number): void {
-    const delay = wallClockMs - Date.now();
+    const delay = wallClockMs - this.io.clock.wall();
     if (delay <= 0 || this.scheduledWake?.at === wallClockMs) return;
     if (this.scheduledWake) clearTimeout(this.scheduledWake.timer);
     const timer = setTimeout(() => {

@@ -10,6 +10,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse, stringify } from 'yaml';
 import { createEtcdDcs, type EtcdDcs } from '../../src/dcs/etcd.js';
+import { realHaIo } from '../../src/ha/io.js';
 import { ActionExecutor } from '../../src/ha/execute.js';
 import { memberData } from '../../src/ha/member.js';
 import { createLogger } from '../../src/log/logger.js';
@@ -58,7 +59,7 @@ describe('a failed bootstrap removes only what its initdb created', () => {
       config, dcs, pg, logger: logger.child(name),
       memory: { cleanHandoffTo: null, followTarget: null, notStreamingSince: null, failsafePromise: null, appliedParameters: null },
       requests: { restart: false, reinitialize: false },
-      peerTls: {},
+      io: realHaIo(config, {}, 500),
       current: () => ({ dynamic: config.bootstrap.dcs, cluster: null }),
       setPrimary: () => undefined,
       leaderKey: () => undefined,
