@@ -3,8 +3,9 @@
 import { deriveFacts, rules } from './rules.js';
 import type { Decision, Snapshot } from './types.js';
 
-export function decide(snapshot: Snapshot, wallClock: Date = new Date()): Decision {
-  const facts = deriveFacts(snapshot, wallClock);
+/** Time is an input (snapshot.now, snapshot.wallClock): the same snapshot always decides the same. */
+export function decide(snapshot: Snapshot): Decision {
+  const facts = deriveFacts(snapshot);
   for (const rule of rules) {
     if (rule.when(snapshot, facts)) return { rule: rule.name, ...rule.then(snapshot, facts) };
   }

@@ -12,6 +12,7 @@ import { adoptCluster, bootstrapCluster, makeRoomForClone } from './data-dir-act
 import { waitForWalPast } from './handover.js';
 import { memberPostgresAddress } from './member.js';
 import type { HaIo } from './io.js';
+import type { WalPositionProbe } from '../postgres/probe.js';
 import { START_TIMEOUT_MS, STOP_TIMEOUT_MS, type Action, type LoopMemory, type Requests } from './types.js';
 
 const PROMOTE_TIMEOUT_MS = 30_000;
@@ -42,31 +43,45 @@ export interface ExecutorContext {
   /** Unpack the newest base backup of this cluster into the empty data directory; the backup's
    *  name, or null when there is none. Absent when archiving is off. */
   restoreBackup?: (systemIdentifier: string | null) => Promise<string | null>;
+  /** Point this node's HAProxy at the leader the view names; must not block. Absent: no routing. */
+  route?: (cluster: ClusterView) => void;
 }
 
+/** Actions the log does not report one by one: they run on every iteration or beside the loop. */
+const QUIET_ACTIONS = new Set<Action['type']>(['confirmLeader', 'publishOptime', 'syncSlots', 'syncReplication', 'recordFailsafe', 'route']);
+
 export class ActionExecutor {
-  private lastPublishedOptime: number | null = null;
-  /** The data came from a base backup: replay archived WAL until this process ends or re-clones. */
-  private restoredFromBackup = false;
+  /** The session on the switchover candidate opened by prepareHandover for confirmHandover: a
+   *  connection, not protocol state (memory.handover is that); closed by confirmHandover. */
+  private handoverProbe: Promise<WalPositionProbe | null> | null = null;
 
   constructor(private readonly ctx: ExecutorContext) {}
 
-  /** Actions that threw in a row; the loop retries at once only after the first. */
-  consecutiveErrors = 0;
+  /** One action of the loop's decision; errors in a row are counted (memory.actionErrors) so the
+   *  loop backs off from an action that keeps failing. */
+  run(action: Action): Promise<boolean> {
+    return this.execute(action, true);
+  }
 
-  async run(action: Action): Promise<boolean> {
+  /** An action of a reaction beside the loop (reactions.ts: the lease guard, routing): it does not
+   *  wait for the loop and does not count towards the loop's back-off. */
+  runBeside(action: Action): Promise<boolean> {
+    return this.execute(action, false);
+  }
+
+  private async execute(action: Action, counted: boolean): Promise<boolean> {
     const { logger } = this.ctx;
     const started = this.ctx.io.clock.monotonic();
     try {
       const ok = await this.perform(action);
-      this.consecutiveErrors = 0;
+      if (counted) this.ctx.memory.actionErrors = 0;
       const ms = this.ctx.io.clock.monotonic() - started;
-      if (action.type !== 'confirmLeader' && action.type !== 'publishOptime' && action.type !== 'syncSlots' && action.type !== 'syncReplication' && action.type !== 'recordFailsafe') {
+      if (!QUIET_ACTIONS.has(action.type)) {
         logger.info(`action ${action.type} ${ok ? 'done' : 'did not succeed'}`, { action: action.type, ms });
       }
       return ok;
     } catch (error) {
-      this.consecutiveErrors += 1;
+      if (counted) this.ctx.memory.actionErrors = (this.ctx.memory.actionErrors ?? 0) + 1;
       logger.error(`action ${action.type} failed: ${(error as Error).message}`, { action: action.type, ms: this.ctx.io.clock.monotonic() - started });
       return false;
     }
@@ -80,7 +95,7 @@ export class ActionExecutor {
       clusterParameters: dynamic.postgresql.parameters,
     };
     if (leader) role.primary = { ...memberPostgresAddress(leader), applicationName: this.ctx.config.name };
-    if (this.restoredFromBackup) role.restoreFromArchive = true;
+    if (this.ctx.memory.restoredFromBackup) role.restoreFromArchive = true;
     return role;
   }
 
@@ -133,6 +148,7 @@ export class ActionExecutor {
         await this.stopPostgres('fast');
         // The operator's request is the consent the policy asks for: a hold ends here.
         pg.holdDataDir(null);
+        memory.rewindFailedFrom = null;
         return this.recloneFrom(action.source, 'reinit');
       case 'recloneData':
         return this.recloneFrom(action.source, action.reason);
@@ -156,15 +172,9 @@ export class ActionExecutor {
       case 'promote':
         return this.promote();
       case 'startPrimary':
+        // A failure is counted with its role: rule leader-start-failed then releases the key.
         await this.writeConfig(this.primaryRole());
-        try {
-          await pg.start(START_TIMEOUT_MS);
-        } catch (error) {
-          // A master that cannot start must not sit on the key: let a replica take over.
-          this.ctx.leaderKey(false);
-          await dcs.releaseLeader().catch(() => false);
-          throw error;
-        }
+        await this.startCounted('primary');
         this.ctx.setPrimary(true);
         return true;
       case 'startReplica':
@@ -179,12 +189,11 @@ export class ActionExecutor {
         await this.stopPostgres(action.mode);
         return true;
       case 'restart': {
-        const wasPrimary = (await pg.status()).inRecovery === false;
+        const primary = action.role === 'primary';
         await this.stopPostgres('fast');
-        const leader = this.leaderMember();
-        await this.writeConfig(wasPrimary ? this.primaryRole() : this.replicaRole(leader));
+        await this.writeConfig(primary ? this.primaryRole() : this.replicaRole(this.leaderMember()));
         await pg.start(START_TIMEOUT_MS);
-        this.ctx.setPrimary(wasPrimary);
+        this.ctx.setPrimary(primary);
         return true;
       }
       case 'rewind':
@@ -194,9 +203,9 @@ export class ActionExecutor {
         return true;
       case 'publishOptime': {
         const position = (await pg.status()).walPosition;
-        if (position !== null && position !== this.lastPublishedOptime) {
+        if (position !== null && position !== memory.publishedOptime) {
           await dcs.setLeaderOptime(position);
-          this.lastPublishedOptime = position;
+          memory.publishedOptime = position;
         }
         return true;
       }
@@ -209,8 +218,20 @@ export class ActionExecutor {
         return true;
       case 'syncReplication':
         return this.syncReplication(action.replication);
-      case 'switchover':
-        return this.switchover(action.candidate);
+      case 'prepareHandover':
+        return this.prepareHandover(action.candidate);
+      case 'stopForHandover':
+        return this.stopForHandover(action.candidate);
+      case 'confirmHandover':
+        return this.confirmHandover(action.candidate);
+      case 'handOverKey':
+        return this.handOverKey(action.candidate);
+      case 'finishStop':
+        await this.finishStop();
+        return true;
+      case 'route':
+        this.ctx.route?.(action.cluster);
+        return true;
       case 'applyParameters':
         return this.applyParameters();
       case 'clearRequests':
@@ -255,25 +276,28 @@ export class ActionExecutor {
     await this.writeConfig(this.replicaRole(leader));
     memory.followTarget = leader?.name ?? null;
     memory.cleanHandoffTo = null;
-    await this.startCounted();
+    await this.startCounted('replica');
     return true;
   }
 
-  /** Start PostgreSQL (read-only as configured); a failure is counted and diagnosed from its log
-   *  for the rules (a data fault re-clones once, anything else never touches the data). */
-  private async startCounted(): Promise<void> {
+  /** Start PostgreSQL as configured; a failure is counted (per role) and diagnosed from its log for
+   *  the rules (as master: release the key; as replica: a data fault re-clones once, anything else
+   *  never touches the data). A start that works ends whatever protocol stopped PostgreSQL. */
+  private async startCounted(role: 'primary' | 'replica'): Promise<void> {
     const { pg, memory, logger } = this.ctx;
     try {
       await pg.start(START_TIMEOUT_MS);
     } catch (error) {
       const diagnosis = classifyStartFailure(await pg.logTail(40).catch(() => ''));
-      const count = (memory.startFailures?.count ?? 0) + 1;
-      memory.startFailures = { count, diagnosis };
-      logger.error(`PostgreSQL failed to start (${count} in a row): ${CAUSE_DESCRIPTIONS[diagnosis.cause]}${diagnosis.evidence ? ` (${diagnosis.evidence})` : ''}`, { cause: diagnosis.cause });
+      const count = memory.startFailures?.role === role || (memory.startFailures && memory.startFailures.role === undefined) ? memory.startFailures.count + 1 : 1;
+      memory.startFailures = { count, role, diagnosis };
+      logger.error(`PostgreSQL failed to start as ${role === 'primary' ? 'master' : 'replica'} (${count} in a row): ${CAUSE_DESCRIPTIONS[diagnosis.cause]}${diagnosis.evidence ? ` (${diagnosis.evidence})` : ''}`, { cause: diagnosis.cause });
       throw error;
     }
     memory.startFailures = null;
     memory.reclonedAfterStartFailures = false;
+    memory.handover = null;
+    memory.rewindFailedFrom = null;
   }
 
   /** Clear the data directory the way policy allows (move aside, remove, or hold) and clone again. */
@@ -283,6 +307,7 @@ export class ActionExecutor {
     if (!(await makeRoomForClone(this.ctx, reason, source))) return false;
     if (reason === 'start-failed') memory.reclonedAfterStartFailures = true;
     memory.startFailures = null;
+    memory.rewindFailedFrom = null;
     return this.cloneFrom(source);
   }
 
@@ -298,7 +323,7 @@ export class ActionExecutor {
     await this.writeConfig(this.replicaRole(source));
     memory.followTarget = source.name;
     memory.cleanHandoffTo = null;
-    await this.startCounted();
+    await this.startCounted('replica');
     return true;
   }
 
@@ -315,10 +340,10 @@ export class ActionExecutor {
         await pg.createDataDir('clone', async () => {
           if (method === 'basebackup') {
             await pg.basebackup(memberPostgresAddress(source));
-            this.restoredFromBackup = false;
+            this.ctx.memory.restoredFromBackup = false;
             filled = true;
           } else if (await this.ctx.restoreBackup?.(this.ctx.current().cluster?.initialize ?? null)) {
-            this.restoredFromBackup = true;
+            this.ctx.memory.restoredFromBackup = true;
             filled = true;
           }
         });
@@ -340,6 +365,7 @@ export class ActionExecutor {
     if (!result.promoted) return true;
     memory.followTarget = null;
     memory.cleanHandoffTo = null;
+    memory.handover = null;
     // Replicas wait for our member key to say "master" before they rewind against us: publish first.
     await this.ctx.touchMember();
     const after = await pg.status();
@@ -355,8 +381,10 @@ export class ActionExecutor {
     return true;
   }
 
+  /** pg_rewind from the master; a failure is recorded for rule rewind-failed (re-clone after moving
+   *  the data aside): it may hold transactions the new master never received (safety rule 3). */
   private async rewind(source: Member): Promise<boolean> {
-    const { pg, logger, config } = this.ctx;
+    const { pg, logger, memory } = this.ctx;
     const address = memberPostgresAddress(source);
     // Nothing destructive unless the source is up and already a primary: an unreachable or still
     // promoting source says nothing about our data, and re-cloning from it would fail anyway.
@@ -366,14 +394,13 @@ export class ActionExecutor {
     }
     await this.stopPostgres('fast');
     await this.ctx.touchMember('rewinding');
-    if (await pg.rewind(address)) return true;
-    // Safety rule 3: if rewind fails against a reachable primary, re-clone rather than guess, after
-    // moving the old data aside: it may hold transactions the new master never received.
-    logger.warn(`pg_rewind from ${source.name} failed: the data directory makes way for a clone (moved aside if there is room)`);
-    await this.ctx.touchMember('creating replica');
-    if (!(await makeRoomForClone(this.ctx, 'rewind-failed', source))) return false;
-    await this.createReplicaData(source);
-    return true;
+    if (await pg.rewind(address)) {
+      memory.rewindFailedFrom = null;
+      return true;
+    }
+    logger.warn(`pg_rewind from ${source.name} failed`);
+    memory.rewindFailedFrom = source.name;
+    return false;
   }
 
   /** Wait (at most maxMs) until PostgreSQL has no WAL file waiting to be archived. */
@@ -391,70 +418,86 @@ export class ActionExecutor {
     }
   }
 
-  /** Planned handover: stop cleanly, make sure the candidate has every byte, then free the key. */
-  private async switchover(candidate: Member): Promise<boolean> {
-    const { pg, dcs, memory, logger } = this.ctx;
-    // PostgreSQL's shutdown waits for its archiver to archive every finished segment: let those
-    // be stored while writes are still served, so the stop (part of the write outage) does not.
+  /** Switchover step 1, while writes are still served: PostgreSQL's shutdown waits for its
+   *  archiver, so let finished segments be stored now; open the session the handover check polls;
+   *  flush dirty buffers so the shutdown checkpoint (inside the write outage) has little to do. */
+  private async prepareHandover(candidate: Member): Promise<boolean> {
+    const { pg, logger, memory } = this.ctx;
+    memory.handover = { candidate: candidate.name, shutdownLsn: null };
     if (this.ctx.config.archive?.enabled) await this.waitForArchiveIdle(ARCHIVE_IDLE_WAIT_MS);
-    // The session the handover check polls is opened now, beside the checkpoint, not in the outage.
-    const opening = (async () => this.ctx.io.peers.openWalPositionProbe(candidate))().catch((error: Error) => {
+    void this.closeHandoverProbe();
+    this.handoverProbe = (async () => this.ctx.io.peers.openWalPositionProbe(candidate))().catch((error: Error) => {
       logger.info(`cannot query ${candidate.name}'s PostgreSQL directly (${error.message}): the handover check asks its REST API`);
       return null;
     });
-    // Flush dirty buffers while still serving writes, so the shutdown checkpoint (part of the
-    // write outage) has almost nothing left to do.
     await pg.checkpoint().catch((error) => logger.warn(`checkpoint before switchover failed: ${(error as Error).message}`));
-    const probe = await opening;
-    // The key is handed over once the shutdown checkpoint is written and the candidate has it, not
-    // once the postmaster has exited: after that checkpoint nothing can be written here, and what
-    // the postmaster still does (walsenders finishing, the archiver storing the segment the
-    // shutdown switched out) took 0.1-0.5 s of write outage.
+    return true;
+  }
+
+  /** Switchover step 2: the key is handed over once the shutdown checkpoint is written and the
+   *  candidate has it, not once the postmaster has exited: after that checkpoint nothing can be
+   *  written here, and what the postmaster still does (walsenders finishing, the archiver storing
+   *  the segment the shutdown switched out) took 0.1-0.5 s of write outage. */
+  private async stopForHandover(candidate: Member): Promise<boolean> {
+    const { pg, logger, memory } = this.ctx;
     this.ctx.setPrimary(false);
     let shutdownLsn: number | null = null;
-    let confirmed = false;
-    let lastSeen: number | null = null;
     try {
-      try {
-        shutdownLsn = (await pg.stopAtShutdownCheckpoint(STOP_TIMEOUT_MS))?.checkpointLsn ?? null;
-        if (shutdownLsn === null) {
-          const control = await pg.controlData(); // it had stopped before we asked
-          if (control?.cleanShutdown) shutdownLsn = control.checkpointLsn;
-        }
-      } catch (error) {
-        logger.warn(`fast shutdown did not finish: ${(error as Error).message}; stopping immediately`);
-        await this.stopPostgres('immediate');
+      shutdownLsn = (await pg.stopAtShutdownCheckpoint(STOP_TIMEOUT_MS))?.checkpointLsn ?? null;
+      if (shutdownLsn === null) {
+        const control = await pg.controlData(); // it had stopped before we asked
+        if (control?.cleanShutdown) shutdownLsn = control.checkpointLsn;
       }
+    } catch (error) {
+      logger.warn(`fast shutdown did not finish: ${(error as Error).message}; stopping immediately`);
+      await this.stopPostgres('immediate');
+    }
+    memory.handover = { candidate: candidate.name, shutdownLsn };
+    return true;
+  }
+
+  /** Switchover step 3: the candidate must have WAL past the shutdown checkpoint; when it does not
+   *  confirm in time the handover is marked unconfirmed and rule switchover-abort restarts here. */
+  private async confirmHandover(candidate: Member): Promise<boolean> {
+    const { logger, memory, io } = this.ctx;
+    const shutdownLsn = memory.handover?.candidate === candidate.name ? memory.handover.shutdownLsn : null;
+    const started = io.clock.monotonic();
+    let result = { confirmed: false, lastSeen: null as number | null };
+    try {
       if (shutdownLsn !== null) {
-        const rest = { position: () => this.ctx.io.peers.walPosition(candidate, 1000) };
-        ({ confirmed, lastSeen } = await waitForWalPast(shutdownLsn, probe, rest, {
+        const probe = await (this.handoverProbe ?? Promise.resolve(null));
+        result = await waitForWalPast(shutdownLsn, probe, { position: () => io.peers.walPosition(candidate, 1000) }, {
           timeoutMs: HANDOVER_CONFIRM_MS,
           onDirectFailure: (error) => logger.info(`querying ${candidate.name}'s PostgreSQL failed (${error.message}): asking its REST API`),
-        }));
+        });
       }
     } finally {
       // Not awaited: ending the session waits for the candidate's backend to exit (80-110 ms
-      // measured under switchover load), which would delay the release below.
-      void probe?.close();
+      // measured under switchover load), which would delay the release that follows.
+      void this.closeHandoverProbe();
     }
-    if (!confirmed) {
-      await this.finishStop();
-      logger.error(
-        `switchover aborted: ${candidate.name} did not confirm WAL past the shutdown checkpoint ${shutdownLsn} (it reported ${lastSeen}) within ${HANDOVER_CONFIRM_MS / 1000} s; staying master`,
-      );
-      await this.writeConfig(this.primaryRole());
-      await pg.start(START_TIMEOUT_MS);
-      this.ctx.setPrimary(true);
-      await dcs.clearFailover();
-      return false;
-    }
+    if (result.confirmed) return true;
+    memory.handover = { candidate: candidate.name, shutdownLsn, unconfirmed: { lastSeen: result.lastSeen, waitedMs: shutdownLsn === null ? 0 : Math.max(HANDOVER_CONFIRM_MS, io.clock.monotonic() - started) } };
+    return false;
+  }
+
+  /** Switchover step 4: the candidate has every byte, so it may follow without a rewind. */
+  private async handOverKey(candidate: Member): Promise<boolean> {
+    const { dcs, memory, logger } = this.ctx;
     memory.cleanHandoffTo = candidate.name;
     this.ctx.leaderKey(false);
     const released = await dcs.releaseLeader();
-    logger.info(`handed the leader key to ${candidate.name} after it confirmed WAL past ${shutdownLsn}`);
-    await this.finishStop();
-    await this.ctx.touchMember();
-    return released;
+    if (released) logger.info(`handed the leader key to ${candidate.name} after it confirmed WAL past ${memory.handover?.shutdownLsn}`);
+    else logger.warn(`the leader key was no longer this member's to hand to ${candidate.name}`);
+    memory.handover = null;
+    // The postmaster is still finishing its shutdown either way: finishStop waits for it.
+    return true;
+  }
+
+  private async closeHandoverProbe(): Promise<void> {
+    const opening = this.handoverProbe;
+    this.handoverProbe = null;
+    await (await opening?.catch(() => null))?.close().catch(() => undefined);
   }
 
   /** Wait for the postmaster that a switchover asked to stop; stop it at once if it hangs. */

@@ -6,6 +6,8 @@
 import type { Dcs } from '../dcs/types.js';
 import type { Logger } from '../log/logger.js';
 import { monotonicMs } from '../util/time.js';
+import { guardReactions, react } from './reactions.js';
+import type { Decision } from './types.js';
 import { allConfirmed, ETCD_HEARTBEAT_INTERVAL_MS, FAILSAFE_PROBE_INTERVAL_MS, RENEW_RETRY_MS, renewIntervalMs, writeWindow, type FailsafeProbe, type WriteWindow } from './failsafe.js';
 
 export interface LeaseKeeperOptions {
@@ -15,8 +17,9 @@ export interface LeaseKeeperOptions {
   timing: () => { ttl: number; loopWait: number; failsafeMode: boolean };
   /** Ask every other member of the last known view to confirm this master (POST /failsafe). */
   probePeers: () => Promise<Omit<FailsafeProbe, 'sentAt'>>;
-  /** Called when the lease guard fires; must stop PostgreSQL from accepting writes at once. */
-  demote: (reason: string) => Promise<void>;
+  /** Called when the lease guard decides to demote (reactions.ts); must perform its actions (stop
+   *  PostgreSQL from accepting writes) at once, beside whatever the loop is doing. */
+  demote: (decision: Decision) => Promise<void>;
   /** Whether PostgreSQL runs read-write here right now. */
   isPrimary: () => boolean;
   /** Called whenever the master's write deadline may have moved: after every renewal etcd
@@ -189,24 +192,19 @@ export class LeaseKeeper {
     if (window.etcdOverdue && !this.probing && this.keyRenewal !== null && (this.lastProbe === null || now - this.lastProbe.sentAt >= FAILSAFE_PROBE_INTERVAL_MS)) {
       void this.probe();
     }
-    let reason: string;
-    if (window.isolated) {
-      reason =
-        `etcd has not confirmed a renewal for ${((now - this.keyRenewal!) / 1000).toFixed(1)} s and ` +
-        (this.lastProbe!.deposed > 0 ? 'a member says another master may exist' : 'no member could be reached') +
-        ` (${this.lastProbe!.refused.join('; ')}): demoting now, since writes acknowledged from here on could be lost at failover`;
-    } else if (window.deadline === null && this.options.adopted?.() === false) {
-      return;
-    } else if (window.deadline === null || window.deadline <= now) {
-      const since = this.keyRenewal === null ? 'the leader key was never confirmed on this lease' : `no confirmed renewal for ${((now - this.keyRenewal) / 1000).toFixed(1)} s`;
-      reason = `etcd lease ${since} (ttl ${this.options.timing().ttl} s): demoting before the leader key can expire, to protect against split brain`;
-    } else {
-      return;
-    }
+    const decision = react(guardReactions, {
+      now,
+      ttl: this.options.timing().ttl,
+      window,
+      keyRenewal: this.keyRenewal,
+      lastProbe: this.lastProbe,
+      adopted: this.options.adopted?.(),
+    });
+    if (decision.actions.length === 0) return;
     this.demoting = true;
-    this.options.logger.error(reason);
+    this.options.logger.error(decision.message, { rule: decision.rule });
     try {
-      await this.options.demote(reason);
+      await this.options.demote(decision);
     } finally {
       this.demoting = false;
     }

@@ -8,6 +8,8 @@ import type { Logger } from '../log/logger.js';
 import type { PostgresController, PostgresStatus } from '../postgres/types.js';
 import { isPrimaryStatus, isReplicaStatus } from './candidate.js';
 import { decide } from './decide.js';
+import { react, routeReactions } from './reactions.js';
+import { failoverInForce, scheduledFailoverAt } from './rules.js';
 import { noteClusterView } from './cluster-memory.js';
 import { ActionExecutor } from './execute.js';
 import type { WriteFence } from './fence.js';
@@ -108,9 +110,9 @@ export class HaLoop {
         void this.touchMember();
         this.wake();
       },
-      demote: async () => {
-        await this.pg.stop('immediate', 30_000);
-        this.notePostgresRole(false);
+      // Performed here, beside the loop: an action the loop is stuck in must not delay it.
+      demote: async (decision) => {
+        for (const action of decision.actions) await this.executor.runBeside(action);
         this.wake();
       },
     });
@@ -126,6 +128,7 @@ export class HaLoop {
       touchMember: (state) => this.touchMember(state),
       leaderKey: (held) => (held ? this.lease.leaderKeyConfirmed() : this.lease.leaderKeyLost()),
       restoreBackup: hooks.restoreBackup,
+      route: hooks.onCluster,
       io: this.io,
     });
   }
@@ -296,7 +299,7 @@ export class HaLoop {
         if (this.lastLeaderSeen !== null) this.status.leaderChanges += 1;
         this.lastLeaderSeen = leader;
       }
-      this.hooks.onCluster?.(cluster);
+      for (const action of react(routeReactions, cluster).actions) void this.executor.runBeside(action);
       return cluster;
     } catch (error) {
       if (this.dcsDownSince === null) {
@@ -330,6 +333,7 @@ export class HaLoop {
 
     const snapshot: Snapshot = {
       now,
+      wallClock: this.io.clock.wall(),
       startedAt: this.startedAt,
       self: { name: this.config.name, tags: this.config.tags },
       dynamic: this.status.dynamic,
@@ -341,10 +345,9 @@ export class HaLoop {
       requests: this.requests,
     };
     // Peers are asked only for an open race: a failover request in force already names the winner.
-    const scheduledAt = Date.parse(cluster?.failover?.scheduled_at ?? '');
-    const failoverInForce = Boolean(cluster?.failover?.member) && !(scheduledAt > this.io.clock.wall());
-    if (Number.isFinite(scheduledAt)) this.wakeAt(scheduledAt);
-    if (cluster && !cluster.leader && !failoverInForce && isReplicaStatus(pgStatus) && !this.config.tags.nofailover) {
+    const scheduledAt = scheduledFailoverAt(snapshot);
+    if (scheduledAt !== null) this.wakeAt(scheduledAt);
+    if (cluster && !cluster.leader && !failoverInForce(snapshot) && isReplicaStatus(pgStatus) && !this.config.tags.nofailover) {
       const timeout = Math.min(1000, this.status.dynamic.retry_timeout * 1000);
       snapshot.peers = await this.io.peers.statuses(cluster.members, this.config.name, timeout);
     }
@@ -357,7 +360,7 @@ export class HaLoop {
       if (!(await this.executor.run(action))) {
         // Retry at once (a lost race, a first error); an action that keeps failing waits loop_wait
         // between attempts instead of spinning (a clone against a master that refuses us, say).
-        if (this.executor.consecutiveErrors <= 1) this.wake();
+        if ((this.memory.actionErrors ?? 0) <= 1) this.wake();
         break;
       }
       // /primary answers for us as soon as PostgreSQL is promoted, not after the next iteration's

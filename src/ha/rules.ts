@@ -35,7 +35,7 @@ export interface Rule {
   then: (s: Snapshot, f: Facts) => Omit<Decision, 'rule'>;
 }
 
-export function deriveFacts(s: Snapshot, wallClock: Date = new Date()): Facts {
+export function deriveFacts(s: Snapshot): Facts {
   const cluster = s.cluster;
   const leader = cluster?.leader ?? null;
   const leaderMember = leader ? (cluster?.members.find((m) => m.name === leader.name) ?? null) : null;
@@ -50,7 +50,7 @@ export function deriveFacts(s: Snapshot, wallClock: Date = new Date()): Facts {
     replica: isRunningReplica(s),
     stopped: !s.local.pg.running,
     failover,
-    failoverScheduledLater: Number.isFinite(scheduledAt) && scheduledAt > wallClock.getTime(),
+    failoverScheduledLater: Number.isFinite(scheduledAt) && scheduledAt > s.wallClock,
     otherMembers: (cluster?.members ?? []).filter((m) => m.name !== s.self.name),
     changedParameters: s.local.pg.accepting ? changedParameters(s.memory.appliedParameters, s.dynamic.postgresql.parameters) : [],
   };
@@ -76,6 +76,19 @@ function withParameters(f: Facts, decision: ReturnType<typeof say>): ReturnType<
 }
 
 const startFailures = (s: Snapshot): number => s.memory.startFailures?.count ?? 0;
+
+/** A failover request in force (not scheduled for later) names the member to take over: the others
+ *  need not ask their peers who is healthiest. */
+export function failoverInForce(s: Snapshot): boolean {
+  const f = deriveFacts(s);
+  return typeof f.failover?.member === 'string' && !f.failoverScheduledLater;
+}
+
+/** Wall-clock ms of a switchover scheduled for later (the loop wakes then), null when none. */
+export function scheduledFailoverAt(s: Snapshot): number | null {
+  const at = Date.parse(s.cluster?.failover?.scheduled_at ?? '');
+  return Number.isFinite(at) && at > s.wallClock ? at : null;
+}
 
 function leaseExpiring(s: Snapshot): boolean {
   return s.writeDeadline === null || s.now >= s.writeDeadline;
@@ -155,7 +168,7 @@ export const rules: Rule[] = [
   {
     name: 'paused-restart',
     when: (s, f) => s.dynamic.pause === true && s.requests.restart && (f.primary || f.replica),
-    then: () => say('paused, but a restart was requested: restarting PostgreSQL in its current role', [{ type: 'clearRequests' }, { type: 'restart' }]),
+    then: (s, f) => say('paused, but a restart was requested: restarting PostgreSQL in its current role', [{ type: 'clearRequests' }, { type: 'restart', role: f.primary ? 'primary' : 'replica' }]),
   },
   {
     name: 'paused',
@@ -172,6 +185,18 @@ export const rules: Rule[] = [
   ...dataDirRules,
   // --- this member holds the leader key.
   {
+    name: 'switchover-abort',
+    when: (s, f) => f.iAmLeader && s.memory.handover?.unconfirmed !== undefined,
+    then: (s) => {
+      const h = s.memory.handover!;
+      return say(
+        `switchover aborted: ${h.candidate} did not confirm WAL past the shutdown checkpoint ${h.shutdownLsn} (it reported ${h.unconfirmed!.lastSeen}) within ${h.unconfirmed!.waitedMs / 1000} s; staying master`,
+        [{ type: 'finishStop' }, { type: 'startPrimary' }, { type: 'clearFailover' }],
+        'error',
+      );
+    },
+  },
+  {
     name: 'switchover',
     when: handoverRequested,
     then: (s, f) => {
@@ -187,15 +212,21 @@ export const rules: Rule[] = [
           [{ type: 'clearFailover' }],
           'warn',
         );
+      // One chain of single steps: a step that fails ends it, and the rows above and below pick up
+      // from the state it left (switchover-abort, leader-start, former-master-rewind).
       return say(`switchover to ${candidate.name} requested: stopping cleanly and handing over the leader key`, [
-        { type: 'switchover', candidate },
+        { type: 'prepareHandover', candidate },
+        { type: 'stopForHandover', candidate },
+        { type: 'confirmHandover', candidate },
+        { type: 'handOverKey', candidate },
+        { type: 'finishStop' },
       ]);
     },
   },
   {
     name: 'leader-restart',
     when: (s, f) => f.iAmLeader && f.primary && s.requests.restart,
-    then: () => say('restart requested: restarting PostgreSQL as master', [{ type: 'clearRequests' }, { type: 'restart' }]),
+    then: () => say('restart requested: restarting PostgreSQL as master', [{ type: 'clearRequests' }, { type: 'restart', role: 'primary' }]),
   },
   {
     name: 'leader-renew',
@@ -221,6 +252,18 @@ export const rules: Rule[] = [
     then: () => say('holding the leader key: promoting PostgreSQL', [{ type: 'promote' }]),
   },
   {
+    name: 'leader-start-failed',
+    when: (s, f) => f.iAmLeader && f.stopped && s.memory.startFailures?.role === 'primary',
+    then: (s) => {
+      const { cause, evidence } = s.memory.startFailures!.diagnosis;
+      return say(
+        `PostgreSQL failed to start as master (${CAUSE_DESCRIPTIONS[cause]}${evidence ? `: ${evidence}` : ''}): releasing the leader key so a replica can take over`,
+        [{ type: 'releaseLeader' }],
+        'error',
+      );
+    },
+  },
+  {
     name: 'leader-start',
     when: (s, f) => f.iAmLeader && f.stopped,
     then: (s) =>
@@ -241,6 +284,16 @@ export const rules: Rule[] = [
       say(`leader key is held by ${f.leader!.name}, not this member: demoting (immediate stop) so there is one writer`, [
         { type: 'stop', mode: 'immediate' },
       ], 'error'),
+  },
+  {
+    name: 'rewind-failed',
+    when: (s, f) => f.leader !== null && f.stopped && typeof s.memory.rewindFailedFrom === 'string',
+    then: (s, f) =>
+      f.leaderReady
+        ? say(`pg_rewind from ${s.memory.rewindFailedFrom} failed: the data directory makes way for a clone from ${f.leader!.name} (moved aside if there is room)`, [
+            { type: 'recloneData', source: f.leaderMember!, reason: 'rewind-failed' },
+          ], 'warn')
+        : say(`pg_rewind from ${s.memory.rewindFailedFrom} failed: waiting for ${f.leader!.name} to run as master to clone from it`, [], 'warn'),
   },
   {
     name: 'former-master-rewind',
@@ -287,7 +340,7 @@ export const rules: Rule[] = [
   {
     name: 'replica-restart',
     when: (s, f) => f.leader !== null && f.replica && s.requests.restart,
-    then: (s, f) => say('restart requested: restarting PostgreSQL as replica', [{ type: 'clearRequests' }, { type: 'restart' }]),
+    then: () => say('restart requested: restarting PostgreSQL as replica', [{ type: 'clearRequests' }, { type: 'restart', role: 'replica' }]),
   },
   {
     name: 'replica-follow',

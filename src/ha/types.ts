@@ -49,10 +49,33 @@ export interface LoopMemory {
   /** Monotonic ms this member last read a view without its own key after it had been there: etcd
    *  lost its keys (or this member's lease expired), so the member list is incomplete for a while. */
   ownKeyLostAt?: number;
-  /** Failed starts of PostgreSQL in a row and why the last one failed (null: the last start worked). */
-  startFailures?: { count: number; diagnosis: StartDiagnosis } | null;
+  /** Failed starts of PostgreSQL in a row, in which role, and why the last one failed (null: the
+   *  last start worked). */
+  startFailures?: { count: number; role?: 'primary' | 'replica'; diagnosis: StartDiagnosis } | null;
   /** The data was cloned again because of start failures since PostgreSQL last started: at most once. */
   reclonedAfterStartFailures?: boolean;
+  /** The switchover this master is in the middle of (null: none). Its steps are separate actions;
+   *  a daemon restarted among them finds PostgreSQL stopped cleanly with the key still its own and
+   *  the failover key still set, and starts over from there (leader-start, then switchover). */
+  handover?: Handover | null;
+  /** pg_rewind from this member failed: the data makes way for a clone (rule rewind-failed). A
+   *  daemon restarted meanwhile rewinds again and arrives here again. */
+  rewindFailedFrom?: string | null;
+  /** The data came from a base backup: replay archived WAL until it is cloned again. */
+  restoredFromBackup?: boolean;
+  /** The master's WAL position last written to the optime key (not written again unchanged). */
+  publishedOptime?: number | null;
+  /** Actions that threw in a row; the loop retries at once only after the first. */
+  actionErrors?: number;
+}
+
+/** A switchover in progress on the master. */
+export interface Handover {
+  candidate: string;
+  /** The shutdown checkpoint the candidate must confirm it has WAL past (null: not stopped yet). */
+  shutdownLsn: number | null;
+  /** Set when the candidate did not confirm in time: the switchover is aborted. */
+  unconfirmed?: { lastSeen: number | null; waitedMs: number };
 }
 
 export interface Requests {
@@ -63,6 +86,9 @@ export interface Requests {
 export interface Snapshot {
   /** Monotonic milliseconds. */
   now: number;
+  /** Wall-clock milliseconds since the epoch: compared only with times other members wrote (a
+   *  switchover's scheduled_at). */
+  wallClock: number;
   /** Monotonic ms this daemon started: a member that restarted cannot remember a failsafe promise
    *  it gave before, so it does not race until any such promise has run out. */
   startedAt: number;
@@ -92,7 +118,8 @@ export type Action =
   | { type: 'startReplica'; leader: Member | null }
   | { type: 'followLeader'; leader: Member }
   | { type: 'stop'; mode: StopMode }
-  | { type: 'restart' }
+  /** Stop and start PostgreSQL again, in the role the rule saw it run in. */
+  | { type: 'restart'; role: 'primary' | 'replica' }
   | { type: 'rewind'; source: Member }
   | { type: 'reinitialize'; source: Member }
   /** Record `initialize` (and a missing `config`) from this member's cluster: etcd lost them. */
@@ -108,7 +135,19 @@ export type Action =
   | { type: 'clearFailover' }
   /** Master only: record who may race for the key once it is free (null: remove the key). */
   | { type: 'recordFailsafe'; members: FailsafeMembers | null }
-  | { type: 'switchover'; candidate: Member }
+  /** Switchover, step 1: let the archiver catch up and checkpoint while writes are still served,
+   *  and open a session on the candidate for the handover check. */
+  | { type: 'prepareHandover'; candidate: Member }
+  /** Step 2: fast shutdown, up to its shutdown checkpoint (the write outage starts here). */
+  | { type: 'stopForHandover'; candidate: Member }
+  /** Step 3: wait until the candidate has WAL past the shutdown checkpoint (false: abort). */
+  | { type: 'confirmHandover'; candidate: Member }
+  /** Step 4: free the leader key for the candidate, which confirmed every byte. */
+  | { type: 'handOverKey'; candidate: Member }
+  /** Wait for a postmaster asked to stop to exit; stop it at once if it hangs. */
+  | { type: 'finishStop' }
+  /** Point this node's HAProxy at the member the leader key names (beside the loop: reactions.ts). */
+  | { type: 'route'; cluster: ClusterView }
   | { type: 'applyParameters' }
   | { type: 'clearRequests' };
 

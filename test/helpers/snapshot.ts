@@ -91,6 +91,7 @@ export function snapshot(over: SnapshotOverrides = {}): Snapshot {
   const { self = 'b', tags = {}, ...rest } = over;
   return {
     now: NOW,
+    wallClock: Date.parse('2026-01-01T00:00:00Z'),
     startedAt: NOW - 600_000,
     self: { name: self, tags: { nofailover: false, noloadbalance: false, failover_priority: 1, ...tags } },
     dynamic: { ttl: 5, loop_wait: 1, retry_timeout: 2, maximum_lag_on_failover: 1048576, postgresql: { parameters: {} } },
