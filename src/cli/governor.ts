@@ -3,7 +3,7 @@
 
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { GOVERNOR_VERSION } from '../ha/member.js';
-import { ruleNames } from '../ha/decide.js';
+import { explainRules } from '../ha/decide.js';
 import { fail } from './errors.js';
 import { buildCtl } from './governorctl-commands.js';
 import { registerWalCommands } from './commands/wal.js';
@@ -34,10 +34,8 @@ export function buildGovernor(): Command {
 
   program
     .command('rules')
-    .description('print the HA decision rules in the order they are evaluated')
-    .action(() => {
-      for (const [i, name] of ruleNames().entries()) console.log(`${String(i + 1).padStart(2)}. ${name}`);
-    });
+    .description('print the HA rule table: each rule with its condition and the sentence it logs, in evaluation order')
+    .action(() => console.log(explainRules()));
 
   program
     .command('config')

@@ -43,12 +43,16 @@ function adoptGraceLeftMs(s: Snapshot): number {
 export const dataDirRules: Rule[] = [
   {
     name: 'reinitialize-leader-refused',
+    if: 'an operator asked to reinitialize this member, which holds the leader key',
+    logs: 'refusing to reinitialize the leader',
     when: (s, f) => s.requests.reinitialize && f.iAmLeader,
     then: () => say('refusing to reinitialize the leader', [{ type: 'clearRequests' }], 'error'),
   },
   {
     // Before the refusals below: governorctl reinit is how an operator clears them.
     name: 'reinitialize',
+    if: 'an operator asked to reinitialize this member and the master runs',
+    logs: 'reinitialize requested: moving the data directory aside … and re-cloning from …',
     when: (s, f) => s.requests.reinitialize && f.leaderReady,
     then: (s, f) =>
       say(`reinitialize requested: moving the data directory aside (removing it at the operator's request if there is no room) and re-cloning from ${f.leaderMember!.name}`, [
@@ -58,6 +62,8 @@ export const dataDirRules: Rule[] = [
   },
   {
     name: 'data-dir-foreign',
+    if: 'the data directory holds content that is not a PostgreSQL cluster',
+    logs: 'data directory … is not empty and holds no PostgreSQL cluster: governor leaves it untouched; …',
     when: (s) => s.local.dataDir === 'foreign',
     then: (s) =>
       say(
@@ -69,6 +75,8 @@ export const dataDirRules: Rule[] = [
   },
   {
     name: 'foreign-data',
+    if: 'the data directory holds a cluster with another system identifier than the initialize key',
+    logs: 'data directory belongs to database system … but cluster …: refusing to join, nothing in it is touched; …',
     when: foreignSystem,
     then: (s) => {
       const reason = `data directory belongs to database system ${localSystemId(s)} but cluster ${s.cluster!.initialize}: refusing to join, nothing in it is touched; run "governorctl reinit ${s.self.name}" to move it aside and clone`;
@@ -77,6 +85,8 @@ export const dataDirRules: Rule[] = [
   },
   {
     name: 'data-dir-held',
+    if: 'the data directory is held for the operator (refused, or no room to move it aside)',
+    logs: 'waiting for "governorctl reinit …": … | the data directory matches the cluster now: the refusal ends',
     when: (s) => hold(s) !== null,
     then: (s) => {
       const held = hold(s)!;
@@ -87,6 +97,8 @@ export const dataDirRules: Rule[] = [
   },
   {
     name: 'adopt-cluster',
+    if: 'the initialize key is missing, this member has a cluster, and it runs (or nobody runs one and the grace of ttl is over)',
+    logs: `the initialize key is missing (etcd lost its data?): recording this member's database system …; nothing is re-initialized`,
     when: (s, f) =>
       s.cluster!.initialize === null &&
       s.local.dataDir === 'initialized' &&
@@ -103,6 +115,8 @@ export const dataDirRules: Rule[] = [
   },
   {
     name: 'adopt-wait',
+    if: `the initialize key is missing and this member's cluster is stopped`,
+    logs: 'the initialize key is missing: … run PostgreSQL and record the cluster first …; waiting',
     when: (s) => s.cluster!.initialize === null && s.local.dataDir === 'initialized',
     then: (s) => {
       const running = membersRunning(s).map((m) => m.name);
@@ -117,11 +131,15 @@ export const dataDirRules: Rule[] = [
   },
   {
     name: 'bootstrap',
+    if: 'the initialize key is missing, this member never saw it, and no member has data',
+    logs: 'cluster is not initialized: racing to bootstrap it',
     when: (s) => s.cluster!.initialize === null && s.memory.initializeSeen !== true && membersWithData(s).length === 0,
     then: () => say('cluster is not initialized: racing to bootstrap it', [{ type: 'bootstrap' }]),
   },
   {
     name: 'bootstrap-refused',
+    if: 'the initialize key is missing but this member saw it once or others have data',
+    logs: 'the initialize key is missing, but …: not bootstrapping a new cluster; waiting for a member with data to record it again',
     when: (s) => s.cluster!.initialize === null,
     then: (s) => {
       const withData = membersWithData(s).map((m) => m.name);
@@ -131,11 +149,15 @@ export const dataDirRules: Rule[] = [
   },
   {
     name: 'clone-from-leader',
+    if: 'no cluster in the data directory and the master runs',
+    logs: 'no data directory: cloning from the master …',
     when: (s, f) => s.local.dataDir !== 'initialized' && f.leaderReady,
     then: (s, f) => say(`no data directory: cloning from the master ${f.leaderMember!.name}`, [{ type: 'clone', source: f.leaderMember! }]),
   },
   {
     name: 'wait-for-data-source',
+    if: 'no cluster in the data directory and no running master',
+    logs: 'waiting for another member to finish bootstrap | no data directory and no running master to clone from: waiting',
     when: (s) => s.local.dataDir !== 'initialized',
     then: (s) =>
       say(

@@ -31,6 +31,10 @@ export interface Facts {
 
 export interface Rule {
   name: string;
+  /** What the condition means, in words (`governor rules`). */
+  if: string;
+  /** The sentence it logs, with … where the log fills in details; alternatives separated by |. */
+  logs: string;
   when: (s: Snapshot, f: Facts) => boolean;
   then: (s: Snapshot, f: Facts) => Omit<Decision, 'rule'>;
 }
@@ -151,6 +155,8 @@ export const rules: Rule[] = [
   // --- the DCS cannot be read: keep PostgreSQL as it is, except a master whose lease may expire.
   {
     name: 'dcs-unreachable-demote',
+    if: 'etcd cannot be read, PostgreSQL runs read-write here, and the write deadline has passed (or was never set)',
+    logs: 'etcd unreachable and the write deadline passed … s ago (ttl … s, members did not all confirm this master): demoting to protect against split brain',
     when: (s, f) => s.cluster === null && f.primary && leaseExpiring(s),
     then: (s) =>
       say(
@@ -161,17 +167,23 @@ export const rules: Rule[] = [
   },
   {
     name: 'dcs-unreachable',
+    if: 'etcd cannot be read (any other member)',
+    logs: 'etcd unreachable: leaving PostgreSQL as it is and retrying',
     when: (s) => s.cluster === null,
     then: () => say('etcd unreachable: leaving PostgreSQL as it is and retrying', [], 'warn'),
   },
   // --- maintenance mode: keep the keys, no automatic action; what an operator asks for still runs.
   {
     name: 'paused-restart',
+    if: 'maintenance mode, and an operator asked for a restart of a running PostgreSQL',
+    logs: 'paused, but a restart was requested: restarting PostgreSQL in its current role',
     when: (s, f) => s.dynamic.pause === true && s.requests.restart && (f.primary || f.replica),
     then: (s, f) => say('paused, but a restart was requested: restarting PostgreSQL in its current role', [{ type: 'clearRequests' }, { type: 'restart', role: f.primary ? 'primary' : 'replica' }]),
   },
   {
     name: 'paused',
+    if: 'maintenance mode (pause in the dynamic config)',
+    logs: 'paused: renewing the leader key, no automatic actions | paused: no automatic actions',
     when: (s) => s.dynamic.pause === true,
     then: (s, f) =>
       withParameters(
@@ -186,6 +198,8 @@ export const rules: Rule[] = [
   // --- this member holds the leader key.
   {
     name: 'switchover-abort',
+    if: `this member holds the key and its switchover's candidate did not confirm WAL past the shutdown checkpoint`,
+    logs: 'switchover aborted: … did not confirm WAL past the shutdown checkpoint … within … s; staying master',
     when: (s, f) => f.iAmLeader && s.memory.handover?.unconfirmed !== undefined,
     then: (s) => {
       const h = s.memory.handover!;
@@ -198,6 +212,8 @@ export const rules: Rule[] = [
   },
   {
     name: 'switchover',
+    if: 'this member is the running master and a switchover or failover names another member',
+    logs: 'switchover to … requested: stopping cleanly and handing over the leader key | switchover to … impossible: …',
     when: handoverRequested,
     then: (s, f) => {
       const candidate = f.otherMembers.find((m) => m.name === f.failover!.member) ?? null;
@@ -225,11 +241,15 @@ export const rules: Rule[] = [
   },
   {
     name: 'leader-restart',
+    if: 'this member is the running master and an operator asked for a restart',
+    logs: 'restart requested: restarting PostgreSQL as master',
     when: (s, f) => f.iAmLeader && f.primary && s.requests.restart,
     then: () => say('restart requested: restarting PostgreSQL as master', [{ type: 'clearRequests' }, { type: 'restart', role: 'primary' }]),
   },
   {
     name: 'leader-renew',
+    if: 'this member holds the key and runs read-write',
+    logs: 'holding the leader key as master',
     when: (s, f) => f.iAmLeader && f.primary,
     then: (s, f) => {
       const actions: Action[] = [
@@ -248,11 +268,15 @@ export const rules: Rule[] = [
   },
   {
     name: 'leader-promote',
+    if: 'this member holds the key and runs as a replica',
+    logs: 'holding the leader key: promoting PostgreSQL',
     when: (s, f) => f.iAmLeader && f.replica,
     then: () => say('holding the leader key: promoting PostgreSQL', [{ type: 'promote' }]),
   },
   {
     name: 'leader-start-failed',
+    if: 'this member holds the key, PostgreSQL is stopped, and its last start as master failed',
+    logs: 'PostgreSQL failed to start as master (…): releasing the leader key so a replica can take over',
     when: (s, f) => f.iAmLeader && f.stopped && s.memory.startFailures?.role === 'primary',
     then: (s) => {
       const { cause, evidence } = s.memory.startFailures!.diagnosis;
@@ -265,6 +289,8 @@ export const rules: Rule[] = [
   },
   {
     name: 'leader-start',
+    if: 'this member holds the key and PostgreSQL is stopped',
+    logs: 'holding the leader key but PostgreSQL is down: restarting it in place as master | … with a replica data directory: starting it to promote',
     when: (s, f) => f.iAmLeader && f.stopped,
     then: (s) =>
       s.local.control?.wasPrimary
@@ -273,12 +299,16 @@ export const rules: Rule[] = [
   },
   {
     name: 'leader-wait-startup',
+    if: 'this member holds the key and PostgreSQL is starting',
+    logs: 'holding the leader key: waiting for PostgreSQL to accept connections',
     when: (s, f) => f.iAmLeader,
     then: () => say('holding the leader key: waiting for PostgreSQL to accept connections'),
   },
   // --- another member holds the leader key.
   {
     name: 'demote',
+    if: 'another member holds the key and PostgreSQL runs read-write here',
+    logs: 'leader key is held by …, not this member: demoting (immediate stop) so there is one writer',
     when: (s, f) => f.leader !== null && f.primary,
     then: (s, f) =>
       say(`leader key is held by ${f.leader!.name}, not this member: demoting (immediate stop) so there is one writer`, [
@@ -287,6 +317,8 @@ export const rules: Rule[] = [
   },
   {
     name: 'rewind-failed',
+    if: 'another member holds the key, PostgreSQL is stopped, and pg_rewind from the master failed',
+    logs: 'pg_rewind from … failed: the data directory makes way for a clone from … (moved aside if there is room)',
     when: (s, f) => f.leader !== null && f.stopped && typeof s.memory.rewindFailedFrom === 'string',
     then: (s, f) =>
       f.leaderReady
@@ -297,6 +329,8 @@ export const rules: Rule[] = [
   },
   {
     name: 'former-master-rewind',
+    if: 'another member holds the key, PostgreSQL is stopped, it last ran as master, and it did not hand the key over cleanly',
+    logs: 'former master rejoining: pg_rewind from …, then following it | former master: waiting for … to finish its promotion before pg_rewind',
     when: (s, f) =>
       f.leader !== null && f.stopped && s.local.control?.wasPrimary === true && s.memory.cleanHandoffTo !== f.leader.name,
     then: (s, f) =>
@@ -309,6 +343,8 @@ export const rules: Rule[] = [
   },
   {
     name: 'replica-start-failed-data',
+    if: 'PostgreSQL failed to start 3 times in a row for a data fault, the master runs, and no re-clone was tried yet',
+    logs: 'PostgreSQL failed to start … times in a row for a data fault (…): the data directory makes way … and is cloned again from …, once',
     when: (s, f) =>
       f.leaderReady && f.stopped && startFailures(s) >= MAX_START_FAILURES && s.memory.startFailures!.diagnosis.cause === 'data' && s.memory.reclonedAfterStartFailures !== true,
     then: (s, f) =>
@@ -320,6 +356,8 @@ export const rules: Rule[] = [
   },
   {
     name: 'replica-start-failing',
+    if: 'PostgreSQL failed to start 3 times in a row otherwise',
+    logs: 'PostgreSQL failed to start … times in a row (…): the data directory is not touched (…); retrying as a replica of …',
     when: (s, f) => f.leader !== null && f.stopped && startFailures(s) >= MAX_START_FAILURES,
     then: (s, f) => {
       const { cause, evidence } = s.memory.startFailures!.diagnosis;
@@ -333,22 +371,30 @@ export const rules: Rule[] = [
   },
   {
     name: 'replica-start',
+    if: 'another member holds the key and PostgreSQL is stopped',
+    logs: 'PostgreSQL is stopped: starting it as a replica of …',
     when: (s, f) => f.leader !== null && f.stopped,
     then: (s, f) =>
       say(`PostgreSQL is stopped: starting it as a replica of ${f.leader!.name}`, [{ type: 'startReplica', leader: f.leaderMember }]),
   },
   {
     name: 'replica-restart',
+    if: 'this member runs as a replica and an operator asked for a restart',
+    logs: 'restart requested: restarting PostgreSQL as replica',
     when: (s, f) => f.leader !== null && f.replica && s.requests.restart,
     then: () => say('restart requested: restarting PostgreSQL as replica', [{ type: 'clearRequests' }, { type: 'restart', role: 'replica' }]),
   },
   {
     name: 'replica-follow',
+    if: 'this member runs as a replica and streams from another member than the one holding the key',
+    logs: 'following the new leader …',
     when: (s, f) => f.replica && f.leaderMember !== null && s.memory.followTarget !== f.leaderMember.name,
     then: (s, f) => say(`following the new leader ${f.leaderMember!.name}`, [{ type: 'followLeader', leader: f.leaderMember! }]),
   },
   {
     name: 'replica-diverged',
+    if: `this replica has not streamed from the master for ttl + 5 s and its WAL goes past the master's timeline fork`,
+    logs: 'not streaming from … for … s and our WAL goes past its timeline fork: rewinding',
     when: (s, f) =>
       f.replica &&
       f.leaderReady &&
@@ -365,6 +411,8 @@ export const rules: Rule[] = [
   },
   {
     name: 'replica-steady',
+    if: 'another member holds the key (otherwise)',
+    logs: 'replica of … | waiting for PostgreSQL to accept connections (leader …)',
     when: (s, f) => f.leader !== null,
     then: (s, f) =>
       withParameters(f, say(f.replica ? `replica of ${f.leader!.name}` : `waiting for PostgreSQL to accept connections (leader ${f.leader!.name})`)),
@@ -372,6 +420,8 @@ export const rules: Rule[] = [
   // --- nobody holds the leader key.
   {
     name: 'failsafe-promised',
+    if: 'nobody holds the key and this member confirmed a master over POST /failsafe less than ttl ago',
+    logs: 'leader key is free, but this member confirmed … as master over REST while etcd was unreachable for it (failsafe): not racing for … s more',
     when: (s, f) => !f.primary && s.memory.failsafePromise !== null && s.now < s.memory.failsafePromise.until,
     then: (s) =>
       say(
@@ -382,6 +432,8 @@ export const rules: Rule[] = [
   },
   {
     name: 'failover-to-me',
+    if: 'nobody holds the key and a failover request names this member',
+    logs: 'leader key is free and the failover request names this member: taking over',
     when: (s, f) => f.failover?.member === s.self.name && !f.failoverScheduledLater,
     then: (s, f) => {
       if (f.replica) return say('leader key is free and the failover request names this member: taking over', [{ type: 'acquireLeader' }, { type: 'promote' }], 'warn');
@@ -392,12 +444,16 @@ export const rules: Rule[] = [
   },
   {
     name: 'failover-to-other',
+    if: 'nobody holds the key and a failover request names another member',
+    logs: 'leader key is free: waiting for … to take over as requested',
     // A switchover scheduled for later does not apply to a free key: whoever is healthiest takes it now.
     when: (s, f) => typeof f.failover?.member === 'string' && !f.failoverScheduledLater && f.otherMembers.some((m) => m.name === f.failover!.member),
     then: (s, f) => say(`leader key is free: waiting for ${f.failover!.member} to take over as requested`),
   },
   {
     name: 'reacquire',
+    if: 'nobody holds the key and PostgreSQL runs read-write here',
+    logs: 'leader key is gone while PostgreSQL runs read-write here: re-acquiring it (demoting if another member got it)',
     when: (s, f) => f.primary,
     then: () =>
       say('leader key is gone while PostgreSQL runs read-write here: re-acquiring it (demoting if another member got it)', [
@@ -406,11 +462,15 @@ export const rules: Rule[] = [
   },
   {
     name: 'start-as-candidate',
+    if: 'nobody holds the key and PostgreSQL is stopped',
+    logs: 'no leader and PostgreSQL is stopped: starting it read-only so this member can stand as a candidate',
     when: (s, f) => f.stopped,
     then: () => say('no leader and PostgreSQL is stopped: starting it read-only so this member can stand as a candidate', [{ type: 'startReplica', leader: null }]),
   },
   {
     name: 'race',
+    if: 'nobody holds the key and this replica is the healthiest reachable member (candidate.ts)',
+    logs: 'no leader and this member is the healthiest (timeline …, wal …): taking over',
     when: (s, f) => f.replica && whyNotCandidate(s) === null,
     then: (s) =>
       say(`no leader and this member is the healthiest (timeline ${s.local.pg.timeline}, wal ${s.local.pg.walPosition}): taking over`, [
@@ -420,11 +480,15 @@ export const rules: Rule[] = [
   },
   {
     name: 'not-candidate',
+    if: 'nobody holds the key and this replica is not the healthiest or may not race',
+    logs: 'no leader, not racing: …',
     when: (s, f) => f.replica,
     then: (s) => say(`no leader, not racing: ${whyNotCandidate(s)}`),
   },
   {
     name: 'wait',
+    if: 'otherwise (nobody holds the key, PostgreSQL is starting)',
+    logs: 'no leader: waiting for PostgreSQL to accept connections',
     when: () => true,
     then: () => say('no leader: waiting for PostgreSQL to accept connections'),
   },
