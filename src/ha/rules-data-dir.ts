@@ -4,7 +4,7 @@
 // keys is not an empty cluster).
 
 import type { Member } from '../dcs/types.js';
-import type { Rule } from './rules.js';
+import type { Rule } from './facts.js';
 import { say, type Snapshot } from './types.js';
 
 export function localSystemId(s: Snapshot): string | null {
