@@ -6,7 +6,7 @@
 import type { Member } from '../dcs/types.js';
 import { decideDisposal, type MoveAsideReason } from '../postgres/data-dir-policy.js';
 import type { StartRole } from '../postgres/types.js';
-import type { ExecutorContext } from './execute.js';
+import type { ExecutorContext } from './executor-context.js';
 import { START_TIMEOUT_MS, STOP_TIMEOUT_MS } from './types.js';
 
 /** initdb and start a new cluster, claim it in etcd. A failure before `initialize` holds the system

@@ -2,60 +2,29 @@
 // decision run, false to stop the chain (for example: the leader race was lost, so never promote).
 
 import { planSync } from './sync.js';
-import type { GovernorConfig, DynamicConfig } from '../config/types.js';
-import type { ClusterView, Dcs, Member } from '../dcs/types.js';
-import type { Logger } from '../log/logger.js';
-import { slotNameFor, type PostgresController, type ReplicationRow, type StartRole, type StopMode } from '../postgres/types.js';
+import type { Member } from '../dcs/types.js';
+import { slotNameFor, type ReplicationRow, type StartRole, type StopMode } from '../postgres/types.js';
 import { CAUSE_DESCRIPTIONS, classifyStartFailure } from '../postgres/start-failure.js';
-import { sleep } from '../util/time.js';
 import { adoptCluster, bootstrapCluster, makeRoomForClone } from './data-dir-actions.js';
-import { waitForWalPast } from './handover.js';
 import { memberPostgresAddress } from './member.js';
-import type { HaIo } from './io.js';
-import type { WalPositionProbe } from '../postgres/probe.js';
-import { START_TIMEOUT_MS, STOP_TIMEOUT_MS, type Action, type LoopMemory, type Requests } from './types.js';
+import type { ExecutorContext } from './executor-context.js';
+import { SwitchoverSteps } from './switchover-steps.js';
+import { START_TIMEOUT_MS, STOP_TIMEOUT_MS, type Action } from './types.js';
+
+export type { ExecutorContext } from './executor-context.js';
 
 const PROMOTE_TIMEOUT_MS = 30_000;
-/** How long a switchover waits for the candidate to confirm it received the shutdown checkpoint. */
-const HANDOVER_CONFIRM_MS = 10_000;
-/** How long a switchover lets the archiver catch up before it stops the master. */
-const ARCHIVE_IDLE_WAIT_MS = 10_000;
 
-export interface ExecutorContext {
-  config: GovernorConfig;
-  dcs: Dcs;
-  pg: PostgresController;
-  logger: Logger;
-  memory: LoopMemory;
-  requests: Requests;
-  /** The clock, other members and the data directory's files (io.ts; fakes in unit tests). */
-  io: HaIo;
-  /** The dynamic config in force and the cluster view of the current iteration. */
-  current: () => { dynamic: DynamicConfig; cluster: ClusterView | null };
-  /** Tell the lease guard whether PostgreSQL now runs read-write here; false also records that
-   *  governor itself stopped it (so the crash watch does not report a planned stop). */
-  setPrimary: (primary: boolean) => void;
-  /** Publish this member's state at once (other members wait on it). */
-  touchMember: (stateOverride?: string) => Promise<void>;
-  /** Tell the lease guard whether the leader key is ours on the current lease (acquired or
-   *  confirmed: true; a confirmation that failed, or a release: false). */
-  leaderKey: (held: boolean) => void;
-  /** Unpack the newest base backup of this cluster into the empty data directory; the backup's
-   *  name, or null when there is none. Absent when archiving is off. */
-  restoreBackup?: (systemIdentifier: string | null) => Promise<string | null>;
-  /** Point this node's HAProxy at the leader the view names; must not block. Absent: no routing. */
-  route?: (cluster: ClusterView) => void;
-}
 
 /** Actions the log does not report one by one: they run on every iteration or beside the loop. */
 const QUIET_ACTIONS = new Set<Action['type']>(['confirmLeader', 'publishOptime', 'syncSlots', 'syncReplication', 'recordFailsafe', 'route']);
 
 export class ActionExecutor {
-  /** The session on the switchover candidate opened by prepareHandover for confirmHandover: a
-   *  connection, not protocol state (memory.handover is that); closed by confirmHandover. */
-  private handoverProbe: Promise<WalPositionProbe | null> | null = null;
+  private readonly switchover: SwitchoverSteps;
 
-  constructor(private readonly ctx: ExecutorContext) {}
+  constructor(private readonly ctx: ExecutorContext) {
+    this.switchover = new SwitchoverSteps(ctx, (mode) => this.stopPostgres(mode));
+  }
 
   /** One action of the loop's decision; errors in a row are counted (memory.actionErrors) so the
    *  loop backs off from an action that keeps failing. */
@@ -219,13 +188,13 @@ export class ActionExecutor {
       case 'syncReplication':
         return this.syncReplication(action.replication);
       case 'prepareHandover':
-        return this.prepareHandover(action.candidate);
+        return this.switchover.prepareHandover(action.candidate);
       case 'stopForHandover':
-        return this.stopForHandover(action.candidate);
+        return this.switchover.stopForHandover(action.candidate);
       case 'confirmHandover':
-        return this.confirmHandover(action.candidate);
+        return this.switchover.confirmHandover(action.candidate);
       case 'handOverKey':
-        return this.handOverKey(action.candidate);
+        return this.switchover.handOverKey(action.candidate);
       case 'finishStop':
         await this.finishStop();
         return true;
@@ -401,103 +370,6 @@ export class ActionExecutor {
     logger.warn(`pg_rewind from ${source.name} failed`);
     memory.rewindFailedFrom = source.name;
     return false;
-  }
-
-  /** Wait (at most maxMs) until PostgreSQL has no WAL file waiting to be archived. */
-  private async waitForArchiveIdle(maxMs: number): Promise<void> {
-    const { clock, files } = this.ctx.io;
-    const deadline = clock.monotonic() + maxMs;
-    for (;;) {
-      const ready = await files.walAwaitingArchive();
-      if (ready === 0) return;
-      if (clock.monotonic() > deadline) {
-        this.ctx.logger.warn('switchover: WAL is still waiting to be archived; the shutdown will archive it', { ready });
-        return;
-      }
-      await sleep(50);
-    }
-  }
-
-  /** Switchover step 1, while writes are still served: PostgreSQL's shutdown waits for its
-   *  archiver, so let finished segments be stored now; open the session the handover check polls;
-   *  flush dirty buffers so the shutdown checkpoint (inside the write outage) has little to do. */
-  private async prepareHandover(candidate: Member): Promise<boolean> {
-    const { pg, logger, memory } = this.ctx;
-    memory.handover = { candidate: candidate.name, shutdownLsn: null };
-    if (this.ctx.config.archive?.enabled) await this.waitForArchiveIdle(ARCHIVE_IDLE_WAIT_MS);
-    void this.closeHandoverProbe();
-    this.handoverProbe = (async () => this.ctx.io.peers.openWalPositionProbe(candidate))().catch((error: Error) => {
-      logger.info(`cannot query ${candidate.name}'s PostgreSQL directly (${error.message}): the handover check asks its REST API`);
-      return null;
-    });
-    await pg.checkpoint().catch((error) => logger.warn(`checkpoint before switchover failed: ${(error as Error).message}`));
-    return true;
-  }
-
-  /** Switchover step 2: the key is handed over once the shutdown checkpoint is written and the
-   *  candidate has it, not once the postmaster has exited: after that checkpoint nothing can be
-   *  written here, and what the postmaster still does (walsenders finishing, the archiver storing
-   *  the segment the shutdown switched out) took 0.1-0.5 s of write outage. */
-  private async stopForHandover(candidate: Member): Promise<boolean> {
-    const { pg, logger, memory } = this.ctx;
-    this.ctx.setPrimary(false);
-    let shutdownLsn: number | null = null;
-    try {
-      shutdownLsn = (await pg.stopAtShutdownCheckpoint(STOP_TIMEOUT_MS))?.checkpointLsn ?? null;
-      if (shutdownLsn === null) {
-        const control = await pg.controlData(); // it had stopped before we asked
-        if (control?.cleanShutdown) shutdownLsn = control.checkpointLsn;
-      }
-    } catch (error) {
-      logger.warn(`fast shutdown did not finish: ${(error as Error).message}; stopping immediately`);
-      await this.stopPostgres('immediate');
-    }
-    memory.handover = { candidate: candidate.name, shutdownLsn };
-    return true;
-  }
-
-  /** Switchover step 3: the candidate must have WAL past the shutdown checkpoint; when it does not
-   *  confirm in time the handover is marked unconfirmed and rule switchover-abort restarts here. */
-  private async confirmHandover(candidate: Member): Promise<boolean> {
-    const { logger, memory, io } = this.ctx;
-    const shutdownLsn = memory.handover?.candidate === candidate.name ? memory.handover.shutdownLsn : null;
-    const started = io.clock.monotonic();
-    let result = { confirmed: false, lastSeen: null as number | null };
-    try {
-      if (shutdownLsn !== null) {
-        const probe = await (this.handoverProbe ?? Promise.resolve(null));
-        result = await waitForWalPast(shutdownLsn, probe, { position: () => io.peers.walPosition(candidate, 1000) }, {
-          timeoutMs: HANDOVER_CONFIRM_MS,
-          onDirectFailure: (error) => logger.info(`querying ${candidate.name}'s PostgreSQL failed (${error.message}): asking its REST API`),
-        });
-      }
-    } finally {
-      // Not awaited: ending the session waits for the candidate's backend to exit (80-110 ms
-      // measured under switchover load), which would delay the release that follows.
-      void this.closeHandoverProbe();
-    }
-    if (result.confirmed) return true;
-    memory.handover = { candidate: candidate.name, shutdownLsn, unconfirmed: { lastSeen: result.lastSeen, waitedMs: shutdownLsn === null ? 0 : Math.max(HANDOVER_CONFIRM_MS, io.clock.monotonic() - started) } };
-    return false;
-  }
-
-  /** Switchover step 4: the candidate has every byte, so it may follow without a rewind. */
-  private async handOverKey(candidate: Member): Promise<boolean> {
-    const { dcs, memory, logger } = this.ctx;
-    memory.cleanHandoffTo = candidate.name;
-    this.ctx.leaderKey(false);
-    const released = await dcs.releaseLeader();
-    if (released) logger.info(`handed the leader key to ${candidate.name} after it confirmed WAL past ${memory.handover?.shutdownLsn}`);
-    else logger.warn(`the leader key was no longer this member's to hand to ${candidate.name}`);
-    memory.handover = null;
-    // The postmaster is still finishing its shutdown either way: finishStop waits for it.
-    return true;
-  }
-
-  private async closeHandoverProbe(): Promise<void> {
-    const opening = this.handoverProbe;
-    this.handoverProbe = null;
-    await (await opening?.catch(() => null))?.close().catch(() => undefined);
   }
 
   /** Wait for the postmaster that a switchover asked to stop; stop it at once if it hangs. */
