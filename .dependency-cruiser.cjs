@@ -2,7 +2,10 @@
 // test/unit/layout.test.ts run these rules over src/.
 //
 // Layers, from the top:   cli, api  →  ha  →  dcs, postgres, haproxy, archive  →  config  →  util, log
-// A module may import its own layer and any layer below it, never one above.
+// A module may import its own layer and any layer below it, never one above. src/version.ts sits
+// at the bottom beside util and log. Within the middle layer, imports between siblings are left to
+// review: archive runs PostgreSQL programs (archive → postgres) and haproxy renders the cluster
+// view (haproxy → dcs types); none of them imports ha, api or cli.
 //
 // api sits beside cli: the daemon (cli/daemon.ts) hands the REST server an ApiBackend that reads
 // the HA loop's state, so api never needs the loop, the executor or the lease keeper. What api does
@@ -12,6 +15,10 @@
 // would let an HTTP request reach the HA runtime around the loop, so it is forbidden.
 //
 // Type-only imports count (tsPreCompilationDeps): a cycle of types is still a cycle for a reader.
+//
+// .dependency-cruiser-known-violations.json lists the violations tolerated for now (two type-only
+// cycles inside src/ha, which the rewrite of src/ha removes); `--ignore-known` and the test skip
+// exactly those, so any new one fails. Delete an entry once it is gone.
 
 /** A path pattern for the given top-level directories of src/. */
 const under = (...dirs) => `^src/(${dirs.join('|')})/`;
@@ -67,13 +74,6 @@ module.exports = {
       comment: 'api may use the pure pieces of ha (candidate, failsafe-proof, member, types), never the HA runtime: it reads the loop through the ApiBackend the daemon gives it.',
       from: { path: under('api') },
       to: { path: under('ha'), pathNot: '^src/ha/(candidate|failsafe-proof|member|types)\\.ts$' },
-    },
-    {
-      name: 'not-to-unresolvable',
-      severity: 'error',
-      comment: 'An import that does not resolve to a file: the check above would miss its edge.',
-      from: { path: '^src/' },
-      to: { couldNotResolve: true },
     },
   ],
   options: {
