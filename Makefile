@@ -5,7 +5,7 @@ NODES ?= 3
 DURATION ?= 30m
 SEED ?=
 
-.PHONY: all deps build test test-unit test-integration test-hostile test-chaos chaos demo demo-down clean binary test-binary ami-validate test-packaging
+.PHONY: all deps build lint-deps test test-unit test-integration test-hostile test-chaos chaos demo demo-down clean binary test-binary ami-validate test-packaging
 
 all: build
 
@@ -18,6 +18,11 @@ deps:
 build: deps
 	npx tsc -p tsconfig.json
 	chmod 755 dist/src/cli/governor.js dist/src/cli/governorctl.js
+
+# The dependency rules of shared/DESIGN.md (.dependency-cruiser.cjs): no import cycle in src/, no
+# import pointing up a layer. test/unit/layout.test.ts runs the same rules.
+lint-deps:
+	npx depcruise src --ignore-known --output-type err
 
 # dist/test/chaos: only its *.test.js run (the chaos suite's short run); its other modules are the harness.
 test: build

@@ -9,7 +9,7 @@ import { validateDynamicConfig } from '../config/load.js';
 import { validateCompleteDynamicConfig } from '../config/dynamic-document.js';
 import { mergePatch } from '../config/dynamic-edit.js';
 import { HttpError } from './http-error.js';
-import type { ApiBackend } from './server.js';
+import type { ApiBackend } from './backend.js';
 
 export async function handleConfigChange(backend: ApiBackend, body: Record<string, unknown> | null, mode: 'patch' | 'replace'): Promise<[number, unknown]> {
   if (body === null) {

@@ -5,7 +5,7 @@ import type { ClusterView, FailoverRequest } from '../dcs/types.js';
 import { bestSwitchoverCandidate, memberCanFailover } from '../ha/candidate.js';
 import { sleep } from '../util/time.js';
 import { HttpError } from './http-error.js';
-import type { ApiBackend } from './server.js';
+import type { ApiBackend } from './backend.js';
 
 export interface ControlContext {
   backend: ApiBackend;

@@ -5,58 +5,27 @@
 import http from 'node:http';
 import https from 'node:https';
 import { readPemFile } from '../util/pem.js';
-import type { DynamicConfig, GovernorConfig } from '../config/types.js';
-import type { ClusterView, Dcs } from '../dcs/types.js';
-import type { Logger } from '../log/logger.js';
-import type { PostgresStatus, WalPositionNow } from '../postgres/types.js';
-import { parseQuestion, type FailsafeAnswerDocument, type FailsafeQuestion } from '../ha/failsafe-proof.js';
+import type { GovernorConfig } from '../config/types.js';
+import { parseQuestion } from '../ha/failsafe-proof.js';
 import { monotonicMs } from '../util/time.js';
 import { parseHostPort } from '../util/ports.js';
 import { clusterDocument, healthVerdict, parseByteSize, statusDocument, withLiveWal } from './status.js';
 import { handleFailover, handleSwitchover, handleCancelSwitchover, type ControlContext } from './control.js';
 import { handleConfigChange } from './config-endpoint.js';
-import { collectMetrics, METRICS_CONTENT_TYPE, renderExposition, type MetricsInput } from './metrics.js';
+import { collectMetrics, METRICS_CONTENT_TYPE, renderExposition } from './metrics.js';
 import { lagBytes } from './status.js';
-import { GOVERNOR_VERSION } from '../ha/member.js';
+import { GOVERNOR_VERSION } from '../version.js';
 import { HttpError } from './http-error.js';
 import { authOutcome, requireAuthConfigured } from './auth.js';
 import { LoginLimiter, sourceKey } from './login-limiter.js';
 import { HEALTH_PATHS, routeRequest } from './routes.js';
 import { readJsonBody } from './body.js';
 import { FreshValue } from './fresh-value.js';
+import type { ApiBackend } from './backend.js';
 
 export { HttpError } from './http-error.js';
 export { checkAuth } from './auth.js';
-
-/** What /metrics needs beyond the status: counters and ages only the daemon keeps. */
-export type DaemonMetrics = Pick<MetricsInput, 'leaderChanges' | 'archiver' | 'archive' | 'lastBackupAt' | 'dcsLastContactAgeSeconds' | 'loopIterationAgeSeconds' | 'dcsInvalidValues'>;
-
-export interface ApiBackend {
-  config: GovernorConfig;
-  dcs: Dcs;
-  logger: Logger;
-  /** Last known cluster view (may be stale while etcd is unreachable). */
-  cluster(): ClusterView | null;
-  /** The cluster configuration in force (the last valid one read from etcd: an invalid value there is ignored). */
-  dynamic(): DynamicConfig;
-  /** How long the last cluster read has been failing (ms; null: etcd answered the last one). */
-  etcdUnreachableMs(): number | null;
-  /** PostgreSQL's state as the HA loop last observed it (no query: health checks cost nothing). */
-  pg(): PostgresStatus | null;
-  /** Where WAL is now: one light query (/patroni, which peers compare positions from). */
-  walPosition(): Promise<WalPositionNow | null>;
-  isLeader(): boolean;
-  paused(): boolean;
-  /** The HA loop iterated recently. */
-  alive(): boolean;
-  /** POST /failsafe: confirm the asking master while etcd does not answer it (HaLoop.confirmFailsafe). */
-  confirmFailsafe(question: FailsafeQuestion): { status: number; body: FailsafeAnswerDocument };
-  /** Facts for /metrics that only the daemon keeps. */
-  metrics(): Promise<DaemonMetrics>;
-  requestRestart(): void;
-  requestReinitialize(): void;
-  wake(): void;
-}
+export type { ApiBackend, DaemonMetrics } from './backend.js';
 
 /** A live WAL position is reused this long (from when its query started): a flood of /patroni
  *  costs at most one query at a time, and a handover check polling every 20 ms still sees new WAL. */

@@ -2,7 +2,8 @@
 
 import type { GovernorConfig } from '../config/types.js';
 import type { ClusterView, Member } from '../dcs/types.js';
-import { GOVERNOR_VERSION, memberPostgresAddress } from '../ha/member.js';
+import { memberPostgresAddress } from '../ha/member.js';
+import { GOVERNOR_VERSION } from '../version.js';
 import type { DataDirReport, PostgresStatus, WalPositionNow } from '../postgres/types.js';
 
 export interface StatusInput {

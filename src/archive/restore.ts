@@ -21,9 +21,10 @@ import pg from 'pg';
 import type { GovernorConfig } from '../config/types.js';
 import type { Logger } from '../log/logger.js';
 import { parseControlDataLines } from '../postgres/controldata.js';
-import { type PgUser, resolvePgUser, runPgBinary, spawnPostmaster } from '../postgres/exec.js';
-import { assertTraversable, tailFile, writeFileAtomic } from '../postgres/files.js';
+import { type PgUser, resolvePgUser, runPgBinary } from '../postgres/exec.js';
+import { assertTraversable, writeFileAtomic } from '../postgres/files.js';
 import { formatLsn, parseLsn } from '../postgres/lsn.js';
+import { DEFAULT_BIN_DIR, type Postmaster, postmasterStatus, PostmasterRunner } from '../postgres/postmaster.js';
 import { archiveCommands, EMPTY_AUTO_CONF, formatConfValue, type ParamValue, quoteConfString } from '../postgres/render.js';
 import { freePort } from '../util/ports.js';
 import { sleep } from '../util/time.js';
@@ -34,6 +35,8 @@ import {
 } from './sentinel.js';
 import { openStorage } from './storage/index.js';
 import type { Storage } from './types.js';
+
+export { postmasterStatus } from '../postgres/postmaster.js';
 
 export type TargetAction = 'promote' | 'pause' | 'shutdown';
 
@@ -195,7 +198,7 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
   const storage = options.storage ?? openStorage(archive, logger);
   const dir = path.resolve(options.dir);
   const user = await resolvePgUser(config.postgresql.run_as_user);
-  const binDir = config.postgresql.bin_dir || '/usr/lib/postgresql/15/bin';
+  const binDir = config.postgresql.bin_dir || DEFAULT_BIN_DIR;
   if (target.time !== undefined && target.lsn !== undefined) throw new Error('give --target-time or --target-lsn, not both');
   if (target.lsn !== undefined) target.lsn = formatLsn(parseLsn(target.lsn));
 
@@ -240,11 +243,12 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
   };
   if (!options.start) return result;
 
-  await fs.writeFile(logFile, '', { flag: 'a', mode: 0o600 });
-  if (user.uid !== undefined && user.gid !== undefined) await fs.chown(logFile, user.uid, user.gid);
+  // The same runner as the member's own PostgreSQL: as the PostgreSQL user, with its environment file.
+  const runner = new PostmasterRunner({ binDir, dataDir: dir, logFile }, async () => user);
+  await runner.prepareLog();
   const started = Date.now();
   logger.info('starting PostgreSQL on the restored copy to replay archived WAL', { dir, port, log: logFile });
-  const postmaster = await spawnPostmaster(binDir, dir, logFile, user);
+  const postmaster = await runner.spawn();
   const { superuser } = config.postgresql.authentication;
   const query = async <R extends pg.QueryResultRow>(sql: string): Promise<R> => {
     const client = new pg.Client({
@@ -260,8 +264,13 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
     }
   };
   const deadline = started + (options.timeoutMs ?? 24 * 3600_000);
-  const failure = async (what: string) => new Error(`${what}; last lines of ${logFile}:\n${await tailFile(logFile, 15)}`);
+  const failure = (what: string) => runner.failure(what, 15);
+  const timeoutMessage = `recovery did not reach its target within ${Math.round((options.timeoutMs ?? 0) / 1000)} s`;
   try {
+    // Until it accepts connections (read-only once consistent); an exit is the loop's to judge.
+    await runner.waitUntilReady(postmaster, async () => acceptsConnections(await postmasterStatus(inDir('postmaster.pid'))), {
+      deadline, pollMs: 100, timeoutMessage, tailLines: 15,
+    });
     let lastLog = Date.now();
     for (;;) {
       if (postmaster.exit !== null) {
@@ -273,11 +282,10 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
         }
         throw await failure(`PostgreSQL on the restored copy exited (${e.signal ?? `code ${e.code}`}) before recovery reached its target`);
       }
-      if (Date.now() > deadline) throw await failure(`recovery did not reach its target within ${Math.round((options.timeoutMs ?? 0) / 1000)} s`);
-      // Connect only once the postmaster says it accepts connections (read-only once consistent):
-      // attempts before that only fill the log with "the database system is starting up".
-      const pmStatus = await postmasterStatus(inDir('postmaster.pid'));
-      if (pmStatus !== 'ready' && pmStatus !== 'standby') {
+      if (Date.now() > deadline) throw await failure(timeoutMessage);
+      // Connect only while the postmaster says it accepts connections (it stops saying so when it
+      // shuts down at the target): attempts otherwise only fill the log with "the database system is starting up".
+      if (!acceptsConnections(await postmasterStatus(inDir('postmaster.pid')))) {
         await sleep(100);
         continue;
       }
@@ -317,33 +325,25 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
       await sleep(200);
     }
   } catch (err) {
-    await stopPostmaster(postmaster.pid, () => postmaster.exit !== null, 'SIGQUIT', 30_000).catch(() => undefined);
+    await stopRestoredCopy(runner, postmaster, 'SIGQUIT', 30_000).catch(() => undefined);
     throw err;
   }
-  await stopPostmaster(postmaster.pid, () => postmaster.exit !== null, 'SIGINT', 120_000);
+  await stopRestoredCopy(runner, postmaster, 'SIGINT', 120_000);
   logger.info('restored copy stopped cleanly', { outcome: result.outcome, timeline: result.timeline, replay_lsn: result.replayLsn });
   return result;
 }
 
-/** The status line of postmaster.pid (starting, stopping, ready, standby), or null. */
-export async function postmasterStatus(pidFile: string): Promise<string | null> {
-  const text = await fs.readFile(pidFile, 'utf8').catch(() => null);
-  const line = text?.split('\n')[7]?.trim();
-  return line ? line : null;
+/** postmaster.pid's status line says it takes connections (read-only ones, in recovery). */
+function acceptsConnections(status: string | null): boolean {
+  return status === 'ready' || status === 'standby';
 }
 
-async function stopPostmaster(pid: number, gone: () => boolean, signal: NodeJS.Signals, timeoutMs: number): Promise<void> {
+async function stopRestoredCopy(runner: PostmasterRunner, postmaster: Postmaster, signal: NodeJS.Signals, timeoutMs: number): Promise<void> {
+  const gone = () => postmaster.exit !== null;
   if (gone()) return;
-  try {
-    process.kill(pid, signal);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return;
-    throw err;
-  }
-  const deadline = Date.now() + timeoutMs;
-  while (!gone()) {
-    if (Date.now() > deadline) throw new Error(`PostgreSQL (pid ${pid}) on the restored copy did not stop within ${timeoutMs / 1000} s`);
-    await sleep(50);
+  if (!runner.signal(postmaster.pid, signal)) return;
+  if (!(await runner.waitUntilGone(gone, timeoutMs, 50))) {
+    throw new Error(`PostgreSQL (pid ${postmaster.pid}) on the restored copy did not stop within ${timeoutMs / 1000} s`);
   }
 }
 

@@ -2,7 +2,7 @@
 // `governor`: the daemon (`governor -c FILE`) and its subcommands.
 
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { GOVERNOR_VERSION } from '../ha/member.js';
+import { GOVERNOR_VERSION } from '../version.js';
 import { explainRules } from '../ha/decide.js';
 import { fail } from './errors.js';
 import { buildCtl } from './governorctl-commands.js';

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { CronExpressionParser } from 'cron-parser';
 import { DEFAULT_ARCHIVE, defaultSpoolDir } from './defaults.js';
 import type { ArchiveConfig, CompressionMethod } from './types.js';
-import { describe, type Checker } from './validate.js';
+import { describe, type Checker } from './checker.js';
 
 export { DEFAULT_ARCHIVE, defaultArchiveConfig } from './defaults.js';
 

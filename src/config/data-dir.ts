@@ -2,7 +2,7 @@
 // governor may do with a data directory that must make way for a clone (src/postgres/data-dir-policy.ts).
 
 import { DEFAULT_POSTGRESQL } from './defaults.js';
-import type { Checker, Raw } from './validate.js';
+import type { Checker, Raw } from './checker.js';
 
 export const DATA_DIR_POLICY_FIELDS = ['remove_data_directory_on_rewind_failure', 'max_moved_aside_copies'] as const;
 

@@ -1,4 +1,4 @@
-// Default values for every optional setting. Chosen for fast failover; see validate.ts for the
+// Default values for every optional setting. Chosen for fast failover; see dynamic.ts (checkDynamic) for the
 // timing rule they satisfy (ttl >= loop_wait + 2 * retry_timeout: 5 >= 1 + 2 * 2).
 
 import path from 'node:path';

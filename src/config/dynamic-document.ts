@@ -5,7 +5,8 @@
 
 import { ConfigError } from './errors.js';
 import type { DynamicConfig } from './types.js';
-import { Checker, checkDynamic, isMapping, join, typeOf } from './validate.js';
+import { Checker, isMapping, join, typeOf } from './checker.js';
+import { checkDynamic } from './dynamic.js';
 
 /** Every field of the dynamic configuration, as GET /config shows them. */
 export const DYNAMIC_FIELDS = [

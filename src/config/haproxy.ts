@@ -6,7 +6,8 @@ import net from 'node:net';
 import path from 'node:path';
 import { DEFAULT_HAPROXY } from './defaults.js';
 import type { HaproxyConfig } from './types.js';
-import { describe, hostPort, type Checker } from './validate.js';
+import { describe, type Checker } from './checker.js';
+import { hostPort } from './fields.js';
 
 export const HAPROXY_FIELDS = [
   'enabled',

@@ -4,7 +4,8 @@
 
 import { DEFAULT_POSTGRESQL_SSL, DEFAULT_SSLMODE_WITH_CERTIFICATES } from './defaults.js';
 import type { CtlConfig, PostgresqlSslConfig, SslMode } from './types.js';
-import { checkAbsolutePath, normalizePath, type Checker } from './validate.js';
+import type { Checker } from './checker.js';
+import { checkAbsolutePath, normalizePath } from './fields.js';
 
 /** An optional PEM file: an absolute path (the daemon runs with cwd /), normalized. */
 export function tlsFile(ch: Checker, p: string, value: unknown): string | null {

@@ -5,8 +5,7 @@ import type { MemberData } from '../dcs/types.js';
 import type { PostgresStatus } from '../postgres/types.js';
 import type { HostPort } from '../postgres/types.js';
 import { parseHostPort } from '../util/ports.js';
-
-export const GOVERNOR_VERSION = '0.1.0';
+import { GOVERNOR_VERSION } from '../version.js';
 
 export function connUrl(config: GovernorConfig): string {
   const { host, port } = parseHostPort(config.postgresql.connect_address, 'postgresql.connect_address');

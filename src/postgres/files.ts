@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import type { Stats } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import type { PgUser } from './exec.js';
+import type { PgUser } from './os-user.js';
 
 export interface Owner {
   uid: number | undefined;

@@ -40,7 +40,7 @@ export function registerSecretVariables(env: NodeJS.ProcessEnv | Record<string, 
   }
 }
 
-/** Beside the data directory, like the .pgpass file (controller.ts sidecarPaths): never inside it,
+/** Beside the data directory, like the .pgpass file (controller-context.ts sidecarPaths): never inside it,
  *  where pg_basebackup would copy it to replicas and into base backups. */
 export function envFileFor(dataDir: string): string {
   const resolved = path.resolve(dataDir);
