@@ -57,7 +57,10 @@ export class FakeMember {
   readonly rules: string[] = [];
   /** The daemon is hung: its timers and iterations do not run (the process exists, frozen). */
   frozen = false;
-  readonly timers = { renewAt: 0, heartbeatAt: 0, guardAt: 0, iterateAt: 0 };
+  readonly timers = { renewAt: 0, heartbeatAt: 0, iterateAt: 0 };
+  /** Timer work still running (a renewal or an iteration held by a fault): the next one waits for it,
+   *  as the daemon's timers do, and nothing else does. */
+  readonly inFlight: { renewal: Promise<void> | null; iteration: Promise<unknown> | null } = { renewal: null, iteration: null };
 
   constructor(
     readonly name: string,
@@ -179,7 +182,8 @@ export class FakeCluster {
     m.leases.push(loop.lease);
     await m.dcs.open(m.config.bootstrap.dcs.ttl).catch(() => undefined);
     const now = this.clock.monotonic();
-    Object.assign(m.timers, { renewAt: now, heartbeatAt: now, guardAt: now, iterateAt: now });
+    Object.assign(m.timers, { renewAt: now, heartbeatAt: now, iterateAt: now });
+    Object.assign(m.inFlight, { renewal: null, iteration: null });
     await this.renew(m);
     return loop;
   }
@@ -245,7 +249,9 @@ export class FakeCluster {
   }
 
   /** Let `ms` pass in steps of GUARD_INTERVAL_MS: lease renewals, heartbeats and the lease guard
-   *  of every running daemon, and the write fence of members whose daemon is gone or frozen. */
+   *  of every running daemon, and the write fence of members whose daemon is gone or frozen. Each
+   *  runs as its timer would, without waiting for the others: a renewal or an iteration held by a
+   *  fault delays nothing but its own next run (HaLoop.start() and LeaseKeeper.start()). */
   async advance(ms: number, options: { iterate?: boolean } = {}): Promise<void> {
     const end = this.clock.monotonic() + ms;
     while (this.clock.monotonic() < end) {
@@ -258,19 +264,30 @@ export class FakeCluster {
           continue;
         }
         const lease = m.loop!.lease;
-        if (now >= m.timers.renewAt) await this.renew(m);
+        if (now >= m.timers.renewAt && !m.inFlight.renewal) {
+          m.inFlight.renewal = this.renew(m).catch(this.noteBackgroundError).finally(() => (m.inFlight.renewal = null));
+        }
         if (now >= m.timers.heartbeatAt) {
           m.timers.heartbeatAt = now + ETCD_HEARTBEAT_INTERVAL_MS;
           // Private in LeaseKeeper (start() runs it on a timer); see the report's seam note.
-          await (lease as unknown as { heartbeat(): Promise<void> }).heartbeat();
+          void (lease as unknown as { heartbeat(): Promise<void> }).heartbeat();
         }
-        await lease.guard();
-        await flush();
-        if (options.iterate && m.active && now >= m.timers.iterateAt) await this.iterate(m.name);
+        void lease.guard();
+        if (options.iterate && now >= m.timers.iterateAt && !m.inFlight.iteration) {
+          m.inFlight.iteration = this.iterate(m.name).catch(this.noteBackgroundError).finally(() => (m.inFlight.iteration = null));
+        }
       }
+      await flush();
+      if (this.backgroundError) throw this.backgroundError;
       this.checkInvariants();
     }
   }
+
+  /** The first error of timer work (an invariant broken inside an iteration): advance() throws it. */
+  private backgroundError: Error | null = null;
+  private readonly noteBackgroundError = (error: Error): void => {
+    this.backgroundError ??= error;
+  };
 
   /** advance() with every running member iterating each loop_wait, as the daemons do. */
   run(ms: number): Promise<void> {
