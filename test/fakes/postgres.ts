@@ -9,14 +9,14 @@
 
 import type { GovernorConfig } from '../../src/config/types.js';
 import { memberPostgresAddress } from '../../src/ha/member.js';
-import { movedAsideName, type MoveAsideReason, type MovedAsideCopy } from '../../src/postgres/data-dir-policy.js';
+import type { MoveAsideReason, MovedAsideCopy } from '../../src/postgres/data-dir-policy.js';
 import { offlineStatus } from '../../src/postgres/status.js';
-import type { TimelineSwitch } from '../../src/postgres/timeline-history.js';
 import type {
-  ArchiverStatus, ControlData, DataDirCreation, DataDirHold, DataDirReport, DataDirState, HostPort, PostgresController, PostgresStatus,
+  ArchiverStatus, ControlData, DataDirCreation, DataDirHold, DataDirState, HostPort, PostgresController, PostgresStatus,
   PromoteResult, ReplicationRow, StartRole, StopMode, WalPositionNow,
 } from '../../src/postgres/types.js';
 import type { FakeClock } from './clock.js';
+import { FakeDataDirectory, type ClusterFiles, type MovedAsideCluster } from './data-dir.js';
 import { Faults } from './faults.js';
 import type { FakeNetwork } from './network.js';
 
@@ -24,27 +24,6 @@ import type { FakeNetwork } from './network.js';
 export const INITIAL_WAL_POSITION = 0x1_000_028;
 /** Size of the shutdown checkpoint record a clean stop of a primary writes. */
 export const SHUTDOWN_CHECKPOINT_BYTES = 114;
-
-type ControlState = 'shut down' | 'shut down in recovery' | 'in production' | 'in archive recovery';
-
-/** What a data directory holding a cluster contains, as far as governor can tell. */
-export interface ClusterFiles {
-  systemIdentifier: string;
-  timeline: number;
-  /** End of WAL on disk (a primary's write position; what a replica received), bytes. */
-  walPosition: number;
-  /** The switches that led to `timeline`, oldest first (the .history file). */
-  history: TimelineSwitch[];
-  controlState: ControlState;
-  checkpointLsn: number;
-  /** postgresql.conf as governor last wrote it (null: never). */
-  config: StartRole | null;
-  standbySignal: boolean;
-  synchronousStandbyNames: string;
-  slots: string[];
-  /** WAL files finished and not archived yet (.ready markers). */
-  walAwaitingArchive: number;
-}
 
 let systemIdentifiers = 7_300_000_000_000_000_000n;
 
@@ -55,19 +34,13 @@ export class FakePostgres implements PostgresController {
   readonly faults = new Faults((method, call) => new Error(`injected failure of ${method} (call ${call})`));
   /** What happened, in order ("start replica", "promote 1->2", "rewind from m2" ...), for assertions. */
   readonly events: string[] = [];
-  /** Free bytes on the data directory's file system. */
-  freeBytes = 100 * 2 ** 30;
   /** What logTail returns (the start failure diagnosis reads it). */
   logText = '';
   /** Highest WAL position write() acknowledged here. */
   lastAcknowledged = 0;
 
-  private dir: 'missing' | 'present' = 'missing';
-  private foreignContent = false;
-  cluster: ClusterFiles | null = null;
-  private creating: { kind: DataDirCreation; createdDir: boolean } | null = null;
-  private readonly movedAside: Array<MovedAsideCopy & { cluster: ClusterFiles | null }> = [];
-  private hold: DataDirHold | null = null;
+  /** The data directory (it outlives the governor process driving this instance). */
+  readonly data: FakeDataDirectory;
   private running = false;
   private inRecovery = false;
   /** The configuration the running postmaster uses (read at start and reload). */
@@ -82,6 +55,7 @@ export class FakePostgres implements PostgresController {
     this.member = config.name;
     this.address = memberPostgresAddress({ name: config.name, conn_url: `postgres://${config.postgresql.connect_address}/postgres` });
     this.dataDirPath = config.postgresql.data_dir;
+    this.data = new FakeDataDirectory(this.dataDirPath);
     network.register(this);
   }
 
@@ -115,12 +89,13 @@ export class FakePostgres implements PostgresController {
     return this.cluster?.walPosition ?? null;
   }
 
-  get copiesMovedAside(): ReadonlyArray<MovedAsideCopy & { cluster: ClusterFiles | null }> {
-    return this.movedAside;
+  /** The cluster in the data directory (null: none). */
+  get cluster(): ClusterFiles | null {
+    return this.data.cluster;
   }
 
-  get currentHold(): DataDirHold | null {
-    return this.hold;
+  get copiesMovedAside(): readonly MovedAsideCluster[] {
+    return this.data.movedAside;
   }
 
   // --- what tests do ---------------------------------------------------------------------------
@@ -143,29 +118,19 @@ export class FakePostgres implements PostgresController {
 
   /** Put something that is not a PostgreSQL cluster into the (empty or missing) data directory. */
   putForeignContent(): void {
-    this.dir = 'present';
-    this.foreignContent = true;
+    this.data.putForeignContent();
   }
 
   /** A new governor process drives this instance: what the controller kept in memory is gone. */
   controllerRestarted(): void {
-    this.hold = null;
+    this.data.hold = null;
   }
 
   // --- PostgresController ----------------------------------------------------------------------
 
   async dataDirState(): Promise<DataDirState> {
     await this.faults.enter('dataDirState');
-    const state = this.inspect();
-    if (this.hold && state !== 'initialized') this.hold = null;
-    return state;
-  }
-
-  private inspect(): DataDirState {
-    if (this.dir === 'missing') return 'missing';
-    if (this.creating) return 'incomplete';
-    if (this.cluster) return 'initialized';
-    return this.foreignContent ? 'foreign' : 'empty';
+    return this.data.state();
   }
 
   async controlData(): Promise<ControlData | null> {
@@ -184,9 +149,7 @@ export class FakePostgres implements PostgresController {
 
   async initdb(): Promise<void> {
     await this.faults.enter('initdb');
-    if (this.dir === 'present' && (this.cluster || this.foreignContent)) throw new Error(`initdb: data directory ${this.dataDirPath} is not empty`);
-    this.dir = 'present';
-    this.cluster = {
+    this.data.fill('initdb', {
       systemIdentifier: String(systemIdentifiers++),
       timeline: 1,
       walPosition: INITIAL_WAL_POSITION,
@@ -198,7 +161,7 @@ export class FakePostgres implements PostgresController {
       synchronousStandbyNames: '',
       slots: [],
       walAwaitingArchive: 0,
-    };
+    });
     this.events.push('initdb');
   }
 
@@ -307,13 +270,11 @@ export class FakePostgres implements PostgresController {
   async basebackup(source: HostPort): Promise<void> {
     await this.faults.enter('basebackup');
     this.mustBeStopped('take a base backup');
-    if (this.cluster || this.foreignContent) throw new Error(`base backup into ${this.dataDirPath} refused: the directory is not empty`);
     const from = this.network.postgresAt(source, this.member);
     if (!from?.running || !from.cluster) throw new Error(`base backup from ${source.host}:${source.port} failed: could not connect`);
     from.catchUp();
     const c = from.cluster;
-    this.dir = 'present';
-    this.cluster = {
+    this.data.fill('base backup', {
       ...structuredClone(c),
       controlState: 'in archive recovery',
       checkpointLsn: c.walPosition,
@@ -322,7 +283,7 @@ export class FakePostgres implements PostgresController {
       synchronousStandbyNames: '',
       slots: [],
       walAwaitingArchive: 0,
-    };
+    });
     this.events.push(`basebackup from ${from.member}`);
   }
 
@@ -349,67 +310,36 @@ export class FakePostgres implements PostgresController {
 
   async createDataDir(kind: DataDirCreation, fill: () => Promise<void>): Promise<void> {
     await this.faults.enter('createDataDir');
-    let createdDir = this.dir === 'missing';
-    const before = this.inspect();
-    if (before === 'incomplete') {
-      createdDir = this.creating!.createdDir;
-      this.clearCreation(createdDir);
-    } else if (before !== 'missing' && before !== 'empty') {
-      throw new Error(`${kind} into ${this.dataDirPath} refused: ${before === 'foreign' ? 'it holds something else' : 'it already holds a PostgreSQL cluster'}`);
-    }
-    this.dir = 'present';
-    this.creating = { kind, createdDir };
-    try {
-      await fill();
-    } catch (error) {
-      // Only what the creation made is removed, and never under a live postmaster (data-dir.ts).
-      if (!this.running) this.clearCreation(createdDir);
-      throw error;
-    }
-    this.creating = null;
-  }
-
-  private clearCreation(removeDir: boolean): void {
-    this.cluster = null;
-    this.creating = null;
-    if (removeDir) this.dir = 'missing';
+    await this.data.create(kind, fill, () => this.running);
   }
 
   async dataDirRoom(): Promise<{ freeBytes: number; copies: MovedAsideCopy[] }> {
     await this.faults.enter('dataDirRoom');
-    return { freeBytes: this.freeBytes, copies: this.movedAside.map(({ path, reason, at }) => ({ path, reason, at })) };
+    return { freeBytes: this.data.freeBytes, copies: this.data.copies() };
   }
 
   async moveDataDirAside(reason: MoveAsideReason): Promise<string> {
     await this.faults.enter('moveDataDirAside');
     this.mustBeStopped('move the data directory aside');
-    if (this.dir === 'missing') throw new Error(`cannot move ${this.dataDirPath} aside: it does not exist`);
-    const at = new Date(this.clock.wall());
-    let attempt = 0;
-    while (this.movedAside.some((c) => c.path === movedAsideName(this.dataDirPath, reason, at, attempt))) attempt += 1;
-    const copy = { path: movedAsideName(this.dataDirPath, reason, at, attempt), reason, at: at.toISOString(), cluster: this.cluster };
-    this.movedAside.push(copy);
-    this.cluster = null;
-    this.foreignContent = false;
+    const copy = this.data.moveAside(reason, new Date(this.clock.wall()));
     this.events.push(`move aside (${reason})`);
-    return copy.path;
+    return copy;
   }
 
   async removeDataDir(reason: string): Promise<void> {
     await this.faults.enter('removeDataDir');
     this.mustBeStopped('remove the data directory');
-    this.cluster = null;
-    this.foreignContent = false;
+    this.data.remove();
     this.events.push(`remove (${reason})`);
   }
 
   holdDataDir(hold: DataDirHold | null): void {
-    this.hold = hold;
+    this.data.hold = hold;
   }
 
   async status(): Promise<PostgresStatus> {
     await this.faults.enter('status');
-    const report = this.report();
+    const report = this.data.report(this.running);
     if (!this.running || !this.cluster) return { ...offlineStatus(false), dataDirectory: report };
     this.catchUp();
     const c = this.cluster;
@@ -429,17 +359,6 @@ export class FakePostgres implements PostgresController {
       serverVersion: 150_000,
       pendingRestart: false,
       dataDirectory: report,
-    };
-  }
-
-  private report(): DataDirReport {
-    const state = this.running ? 'initialized' : this.inspect();
-    return {
-      path: this.dataDirPath,
-      state,
-      problem: state === 'foreign' ? `data directory ${this.dataDirPath} is not empty and holds no PostgreSQL cluster` : (this.hold?.reason ?? null),
-      hold: this.hold,
-      movedAside: this.movedAside.map(({ path, reason, at }) => ({ path, reason, at })),
     };
   }
 
