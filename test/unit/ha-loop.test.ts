@@ -200,3 +200,25 @@ describe('etcd unreachable', () => {
     });
   }
 });
+
+describe('the lease guard beside a hung action', () => {
+  test('an action of the master hung for 30 s does not delay its demotion', async () => {
+    const cluster = await runningCluster({ dynamic: { failsafe_mode: false } });
+    const m1 = cluster.member('m1');
+    const hang = m1.pg.faults.hangOn('syncSlots');
+    await cluster.run(1000);
+    assert.ok(hang.isReached, "the master's iteration is stuck in syncSlots");
+    m1.dcs.partitioned = true;
+    const cutAt = cluster.clock.monotonic();
+    await cluster.run(TTL_MS);
+    assert.ok(!m1.pg.isPrimary, 'demoted by the lease guard while the iteration still hangs');
+    assert.ok(m1.pg.events.includes('stop immediate'));
+    await cluster.run(30_000 - TTL_MS);
+    assert.ok(cluster.clock.monotonic() - cutAt >= 29_000);
+    hang.release();
+    m1.dcs.partitioned = false;
+    await cluster.run(2000);
+    await cluster.settle();
+    assert.notEqual(cluster.assertSettledMaster(), 'm1', 'a replica took over meanwhile');
+  });
+});
