@@ -15,10 +15,6 @@
 // would let an HTTP request reach the HA runtime around the loop, so it is forbidden.
 //
 // Type-only imports count (tsPreCompilationDeps): a cycle of types is still a cycle for a reader.
-//
-// .dependency-cruiser-known-violations.json lists the violations tolerated for now (two type-only
-// cycles inside src/ha, which the rewrite of src/ha removes); `--ignore-known` and the test skip
-// exactly those, so any new one fails. Delete an entry once it is gone.
 
 /** A path pattern for the given top-level directories of src/. */
 const under = (...dirs) => `^src/(${dirs.join('|')})/`;

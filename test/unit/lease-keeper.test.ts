@@ -44,7 +44,7 @@ function setup(options: { failsafeMode?: boolean; peers?: ProbeAnswer; adopted?:
       return state.peers;
     },
     demote: async (reason) => {
-      state.demotions.push({ at: clock.monotonic(), reason });
+      state.demotions.push({ at: clock.monotonic(), reason: reason.message });
       await state.holdDemotion;
       state.primary = false;
     },
