@@ -3,6 +3,7 @@
 // query); its REST API (the full status query behind it) when that session cannot be had or fails.
 
 import { monotonicMs, sleep } from '../util/time.js';
+import type { Clock } from './io.js';
 
 /** Somewhere to read the candidate's WAL position from; may throw. */
 export interface WalPositionSource {
@@ -24,13 +25,16 @@ export interface HandoverCheckOptions {
   restIntervalMs?: number;
   /** Called once when the direct source fails and the check moves to REST. */
   onDirectFailure?: (error: Error) => void;
+  /** The clock the deadline and the polling run on (default: the real one). */
+  clock?: Pick<Clock, 'monotonic' | 'sleep'>;
 }
 
 export async function waitForWalPast(lsn: number, direct: WalPositionSource | null, rest: WalPositionSource, options: HandoverCheckOptions): Promise<HandoverCheck> {
-  const deadline = monotonicMs() + options.timeoutMs;
+  const clock = options.clock ?? { monotonic: monotonicMs, sleep };
+  const deadline = clock.monotonic() + options.timeoutMs;
   let source = direct;
   let lastSeen: number | null = null;
-  while (monotonicMs() < deadline) {
+  while (clock.monotonic() < deadline) {
     let position: number | null = null;
     let via: HandoverCheck['via'] = null;
     if (source) {
@@ -52,7 +56,7 @@ export async function waitForWalPast(lsn: number, direct: WalPositionSource | nu
     }
     lastSeen = position ?? lastSeen;
     if (position !== null && position > lsn) return { confirmed: true, lastSeen, via };
-    await sleep(source ? (options.directIntervalMs ?? 5) : (options.restIntervalMs ?? 20));
+    await clock.sleep(source ? (options.directIntervalMs ?? 5) : (options.restIntervalMs ?? 20));
   }
   return { confirmed: false, lastSeen, via: null };
 }

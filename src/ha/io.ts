@@ -10,7 +10,7 @@ import type { Member } from '../dcs/types.js';
 import { measureDataSize, openWalPositionProbe, probeServer, type ProbeResult, type WalPositionProbe } from '../postgres/probe.js';
 import { readTimelineSwitch, type TimelineSwitch } from '../postgres/timeline-history.js';
 import type { TlsClientOptions } from '../util/http-client.js';
-import { monotonicMs } from '../util/time.js';
+import { monotonicMs, sleep } from '../util/time.js';
 import type { FailsafeProbe } from './failsafe.js';
 import { memberPostgresAddress } from './member.js';
 import { peerAuthHeaders } from './peer-auth.js';
@@ -22,9 +22,11 @@ export interface Clock {
   monotonic(): number;
   /** Wall-clock milliseconds since the epoch: only for times other members wrote (scheduled_at). */
   wall(): number;
+  /** Resolve after ms of monotonic time (polling waits inside actions). */
+  sleep(ms: number): Promise<void>;
 }
 
-export const systemClock: Clock = { monotonic: monotonicMs, wall: () => Date.now() };
+export const systemClock: Clock = { monotonic: monotonicMs, wall: () => Date.now(), sleep };
 
 /** Other members, over their REST APIs and their PostgreSQL. */
 export interface PeerIo {

@@ -164,7 +164,7 @@ export class LeaseKeeper {
   }
 
   /** Only a master needs to know within a second that etcd stopped answering (see failsafe.ts). */
-  private async heartbeat(): Promise<void> {
+  async heartbeat(): Promise<void> {
     if (this.heartbeating || !this.options.isPrimary()) return;
     this.heartbeating = true;
     try {

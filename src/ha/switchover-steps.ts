@@ -6,7 +6,6 @@
 import type { Member } from '../dcs/types.js';
 import type { WalPositionProbe } from '../postgres/probe.js';
 import type { StopMode } from '../postgres/types.js';
-import { sleep } from '../util/time.js';
 import type { ExecutorContext } from './executor-context.js';
 import { waitForWalPast } from './handover.js';
 import { STOP_TIMEOUT_MS } from './types.js';
@@ -38,7 +37,7 @@ export class SwitchoverSteps {
         this.ctx.logger.warn('switchover: WAL is still waiting to be archived; the shutdown will archive it', { ready });
         return;
       }
-      await sleep(50);
+      await clock.sleep(50);
     }
   }
 
@@ -92,6 +91,7 @@ export class SwitchoverSteps {
         const probe = await (this.handoverProbe ?? Promise.resolve(null));
         result = await waitForWalPast(shutdownLsn, probe, { position: () => io.peers.walPosition(candidate, 1000) }, {
           timeoutMs: HANDOVER_CONFIRM_MS,
+          clock: io.clock,
           onDirectFailure: (error) => logger.info(`querying ${candidate.name}'s PostgreSQL failed (${error.message}): asking its REST API`),
         });
       }

@@ -20,9 +20,20 @@ export class FakeClock implements Clock {
   readonly monotonic = (): number => this.monotonicMs;
   readonly wall = (): number => this.wallMs;
 
+  /** Sleepers wake when advance() moves the clock past their time (never by themselves): a wait
+   *  inside an action (the switchover's handover check) takes fake time, not real time. */
+  private sleepers: Array<{ at: number; wake: () => void }> = [];
+  readonly sleep = (ms: number): Promise<void> =>
+    new Promise((wake) => {
+      this.sleepers.push({ at: this.monotonicMs + Math.max(0, ms), wake });
+    });
+
   advance(ms: number): void {
     if (!(ms >= 0)) throw new RangeError(`a fake clock only moves forward (asked to move ${ms} ms)`);
     this.monotonicMs += ms;
     this.wallMs += ms;
+    const due = this.sleepers.filter((s) => s.at <= this.monotonicMs);
+    this.sleepers = this.sleepers.filter((s) => s.at > this.monotonicMs);
+    for (const sleeper of due) sleeper.wake();
   }
 }
