@@ -18,5 +18,9 @@ export function noteClusterView(memory: LoopMemory, cluster: ClusterView, self: 
   } else if (cluster.initialize === null) {
     memory.initializeMissingSince ??= now;
   }
-  // '' is a bootstrap in progress: the key is there, its value not yet.
+  // '' is a bootstrap in progress: the key is there, its value not yet. A bootstrapper says so in
+  // its member key; when none has for a while, its governor died in the middle (bootstrap-abandoned).
+  const bootstrapping = cluster.members.some((m) => m.state === 'bootstrapping');
+  if (cluster.initialize === '' && !bootstrapping) memory.bootstrapQuietSince ??= now;
+  else memory.bootstrapQuietSince = null;
 }

@@ -108,6 +108,10 @@ export class ActionExecutor {
     switch (action.type) {
       case 'bootstrap':
         return bootstrapCluster(this.ctx, (role) => this.writeConfig(role));
+      case 'cancelBootstrap':
+        await dcs.cancelInitialize();
+        logger.warn('removed the bootstrap placeholder from the initialize key');
+        return true;
       case 'adoptCluster':
         return adoptCluster(this.ctx, action.systemIdentifier);
       case 'clone':

@@ -96,6 +96,18 @@ export const dataDirRules: Rule[] = [
     },
   },
   {
+    name: 'bootstrap-abandoned',
+    if: 'the initialize key says a bootstrap is in progress, but no member key has said "bootstrapping" for ttl',
+    logs: 'the initialize key says a bootstrap is in progress, but no member has reported bootstrapping for … s (its governor died?): removing the placeholder so the cluster can be bootstrapped or recorded',
+    when: (s) => s.cluster!.initialize === '' && typeof s.memory.bootstrapQuietSince === 'number' && s.now - s.memory.bootstrapQuietSince >= s.dynamic.ttl * 1000,
+    then: (s) =>
+      say(
+        `the initialize key says a bootstrap is in progress, but no member has reported bootstrapping for ${((s.now - s.memory.bootstrapQuietSince!) / 1000).toFixed(1)} s (its governor died?): removing the placeholder so the cluster can be bootstrapped or recorded`,
+        [{ type: 'cancelBootstrap' }],
+        'warn',
+      ),
+  },
+  {
     name: 'adopt-cluster',
     if: 'the initialize key is missing, this member has a cluster, and it runs (or nobody runs one and the grace of ttl is over)',
     logs: `the initialize key is missing (etcd lost its data?): recording this member's database system …; nothing is re-initialized`,

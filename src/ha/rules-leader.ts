@@ -43,6 +43,9 @@ export const leaderRules: Rule[] = [
       // One chain of single steps: a step that fails ends it, and the rows above and below pick up
       // from the state it left (switchover-abort, leader-start, former-master-rewind).
       return say(`switchover to ${candidate.name} requested: stopping cleanly and handing over the leader key`, [
+        // First the key onto this daemon's lease: a daemon restarted in the middle of a switchover
+        // must not run its steps while the key lives on the dead process's lease.
+        { type: 'confirmLeader' },
         { type: 'prepareHandover', candidate },
         { type: 'stopForHandover', candidate },
         { type: 'confirmHandover', candidate },

@@ -44,6 +44,9 @@ export interface LoopMemory {
   /** Since when (monotonic ms) the `initialize` key has been missing (null: it is there). Unset:
    *  not tracked. */
   initializeMissingSince?: number | null;
+  /** Since when (monotonic ms) `initialize` has said a bootstrap is in progress ("") while no
+   *  member key said "bootstrapping" (null: not so). Unset: not tracked. */
+  bootstrapQuietSince?: number | null;
   /** This member's key has been in a view read from etcd (cluster-memory.ts). */
   ownKeySeen?: boolean;
   /** Monotonic ms this member last read a view without its own key after it had been there: etcd
@@ -122,6 +125,8 @@ export type Action =
   | { type: 'restart'; role: 'primary' | 'replica' }
   | { type: 'rewind'; source: Member }
   | { type: 'reinitialize'; source: Member }
+  /** Remove the "" placeholder a bootstrapper whose governor died left in `initialize`. */
+  | { type: 'cancelBootstrap' }
   /** Record `initialize` (and a missing `config`) from this member's cluster: etcd lost them. */
   | { type: 'adoptCluster'; systemIdentifier: string }
   /** Move the data directory aside (or what the policy allows) and clone it again from `source`. */

@@ -34,6 +34,8 @@ export class FakePostgres implements PostgresController {
   readonly faults = new Faults((method, call) => new Error(`injected failure of ${method} (call ${call})`));
   /** What happened, in order ("start replica", "promote 1->2", "rewind from m2" ...), for assertions. */
   readonly events: string[] = [];
+  /** pg_rewind calls still to fail as pg_rewind itself does (exit status 1: returns false). */
+  refuseRewinds = 0;
   /** What logTail returns (the start failure diagnosis reads it). */
   logText = '';
   /** Highest WAL position write() acknowledged here. */
@@ -292,7 +294,8 @@ export class FakePostgres implements PostgresController {
     this.mustBeStopped('rewind');
     const from = this.network.postgresAt(source, this.member);
     const c = this.cluster;
-    if (!c || !from?.running || from.inRecovery || !from.cluster || from.cluster.systemIdentifier !== c.systemIdentifier) {
+    if (this.refuseRewinds > 0 || !c || !from?.running || from.inRecovery || !from.cluster || from.cluster.systemIdentifier !== c.systemIdentifier) {
+      if (this.refuseRewinds > 0) this.refuseRewinds -= 1;
       this.events.push(`rewind from ${source.host}:${source.port} failed`);
       return false;
     }

@@ -35,6 +35,25 @@ export interface Row {
 
 export const rows: Row[] = [
   {
+    scenario: 'a bootstrap placeholder nobody has reported working on for ttl: removed',
+    snap: snapshot({ cluster: cluster({ initialize: '', leader: null, members: [member('a', { role: 'uninitialized', state: 'stopped' })] }), local: { dataDir: 'empty', control: null, pg: stoppedPg }, memory: memory({ bootstrapQuietSince: NOW - 5000 }) }),
+    rule: 'bootstrap-abandoned',
+    actions: ['cancelBootstrap'],
+    says: /no member has reported bootstrapping for 5\.0 s/,
+  },
+  {
+    scenario: 'a bootstrap placeholder quiet for less than ttl: wait (the bootstrapper may be about to report)',
+    snap: snapshot({ cluster: cluster({ initialize: '', leader: null, members: [member('a', { role: 'uninitialized', state: 'stopped' })] }), local: { dataDir: 'empty', control: null, pg: stoppedPg }, memory: memory({ bootstrapQuietSince: NOW - 4999 }) }),
+    rule: 'wait-for-data-source',
+    actions: [],
+  },
+  {
+    scenario: 'a bootstrap in progress (a member says bootstrapping): wait',
+    snap: snapshot({ cluster: cluster({ initialize: '', leader: null, members: [member('a', { role: 'uninitialized', state: 'bootstrapping' })] }), local: { dataDir: 'empty', control: null, pg: stoppedPg }, memory: memory({ bootstrapQuietSince: null }) }),
+    rule: 'wait-for-data-source',
+    actions: [],
+  },
+  {
     scenario: 'foreign content in data_dir: refused, nothing done, the refusal names it',
     snap: snapshot({ cluster: cluster({ leader: leaderKey('a') }), local: { dataDir: 'foreign', control: null, pg: withDir(stoppedPg, { state: 'foreign', problem: FOREIGN }) } }),
     rule: 'data-dir-foreign',

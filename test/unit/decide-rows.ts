@@ -226,7 +226,7 @@ export const rows: Row[] = [
       local: { dataDir: 'initialized', control: null, pg: primaryPg },
     }),
     rule: 'switchover',
-    actions: ['prepareHandover', 'stopForHandover', 'confirmHandover', 'handOverKey', 'finishStop'],
+    actions: ['confirmLeader', 'prepareHandover', 'stopForHandover', 'confirmHandover', 'handOverKey', 'finishStop'],
   },
   {
     scenario: 'master lost while a switchover is scheduled for later: the healthiest races, not only the named candidate',
@@ -330,7 +330,7 @@ export const rows: Row[] = [
     scenario: 'switchover: master hands over to the named streaming replica',
     snap: snapshot({ self: 'a', cluster: cluster({ leader: leaderKey('a'), failover: { leader: 'a', member: 'b' } }), local: { dataDir: 'initialized', control: null, pg: primaryPg } }),
     rule: 'switchover',
-    actions: ['prepareHandover', 'stopForHandover', 'confirmHandover', 'handOverKey', 'finishStop'],
+    actions: ['confirmLeader', 'prepareHandover', 'stopForHandover', 'confirmHandover', 'handOverKey', 'finishStop'],
   },
   {
     scenario: 'switchover to a nofailover member is refused',
