@@ -15,10 +15,11 @@ import { ActionExecutor } from './execute.js';
 import type { WriteFence } from './fence.js';
 import { LeaseKeeper } from './lease.js';
 import { memberData } from './member.js';
-import { failsafeAnswer, FAILSAFE_PROBE_TIMEOUT_MS } from './failsafe.js';
+import { FAILSAFE_PROBE_TIMEOUT_MS } from './failsafe.js';
+import { answerFailsafe } from './failsafe-endpoint.js';
 import { realHaIo, type HaIo } from './io.js';
 import { failsafeTargets, restApiTls } from './peers.js';
-import { signAnswer, type FailsafeAnswerDocument, type FailsafeQuestion } from './failsafe-proof.js';
+import type { FailsafeAnswerDocument, FailsafeQuestion } from './failsafe-proof.js';
 import type { TlsClientOptions } from '../util/http-client.js';
 import type { Decision, LoopMemory, Requests, Snapshot } from './types.js';
 
@@ -158,41 +159,17 @@ export class HaLoop {
     if (deadline !== null) this.fence.arm(deadline);
   }
 
-  /**
-   * POST /failsafe: confirm the asking master while etcd does not answer it, and promise not to race
-   * for the leader key for ttl seconds; the answer is signed with cluster_secret for this question.
-   */
+  /** POST /failsafe: confirm the asking master while etcd does not answer it (failsafe-endpoint.ts). */
   confirmFailsafe(question: FailsafeQuestion): { status: number; body: FailsafeAnswerDocument } {
-    const answer = failsafeAnswer({
-      self: this.config.name,
-      scope: this.config.scope,
-      requestScope: question.scope,
-      requester: question.name,
+    return answerFailsafe(question, {
+      config: this.config,
+      memory: this.memory,
       knownLeader: this.status.lastCluster?.leader?.name ?? null,
       primary: this.primary,
-      failsafeMode: this.status.dynamic.failsafe_mode !== false,
+      dynamic: this.status.dynamic,
+      now: this.io.clock.monotonic(),
+      logger: this.logger,
     });
-    const secret = this.config.cluster_secret ?? null;
-    const promiseMs = this.status.dynamic.ttl * 1000;
-    // Without a secret nothing this member says can be proven, so it never confirms.
-    const confirmed = answer.ok && secret !== null;
-    if (confirmed) {
-      const first = this.memory.failsafePromise?.leader !== question.name || this.io.clock.monotonic() >= this.memory.failsafePromise.until;
-      this.memory.failsafePromise = { leader: question.name, until: this.io.clock.monotonic() + promiseMs };
-      if (first) this.logger.warn(`confirmed ${question.name} as master over REST (failsafe): not racing for the leader key for ${this.status.dynamic.ttl} s`);
-    }
-    const doc = {
-      scope: this.config.scope,
-      member: this.config.name,
-      requester: question.name,
-      leader: this.status.lastCluster?.leader?.name ?? null,
-      confirmed,
-      promise_ms: confirmed ? promiseMs : 0,
-      deposes: answer.ok ? false : answer.deposes,
-      reason: answer.ok ? (confirmed ? null : 'no cluster_secret configured on this member: it cannot prove a confirmation') : answer.reason,
-      nonce: question.nonce,
-    };
-    return { status: confirmed ? 200 : 409, body: secret === null ? { ...doc, proof: '' } : signAnswer(secret, doc) };
   }
 
   /** Whether this member holds the leader key (per the last view) and runs read-write. */
