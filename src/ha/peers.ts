@@ -83,16 +83,20 @@ export interface FailsafeProbeOptions {
   tls?: TlsClientOptions;
 }
 
-type ProbeAnswer = { answered: boolean; confirmed: boolean; deposes: boolean; promiseMs: number | null; note: string | null };
+export type ProbeAnswer = { answered: boolean; confirmed: boolean; deposes: boolean; promiseMs: number | null; note: string | null };
 
 /** POST /failsafe to every target at once, each with its own nonce; a member confirms with 200 and
  *  refuses with 409, both signed (failsafe-proof.ts). An error, a timeout or an answer without a
  *  valid proof is a member not reached. */
 export async function probeFailsafe(targets: Array<{ name: string; api_url: string }>, options: FailsafeProbeOptions): Promise<Omit<FailsafeProbe, 'sentAt'>> {
-  const answers = await Promise.all(targets.map((m) => askOne(m, options)));
+  return summarizeProbe(targets.length, await Promise.all(targets.map((m) => askOne(m, options))));
+}
+
+/** The probe's result from each target's answer. */
+export function summarizeProbe(asked: number, answers: ProbeAnswer[]): Omit<FailsafeProbe, 'sentAt'> {
   const promises = answers.map((a) => a.promiseMs).filter((p): p is number => p !== null);
   return {
-    asked: targets.length,
+    asked,
     answered: answers.filter((a) => a.answered).length,
     confirmed: answers.filter((a) => a.confirmed).length,
     deposed: answers.filter((a) => a.deposes).length,

@@ -11,7 +11,7 @@ import { newNonce, verifyAnswer } from '../../src/ha/failsafe-proof.js';
 import type { FailsafeProbe } from '../../src/ha/failsafe.js';
 import type { HaIo, PeerIo } from '../../src/ha/io.js';
 import type { HaLoop } from '../../src/ha/loop.js';
-import { peerStatusFromJson } from '../../src/ha/peers.js';
+import { peerStatusFromJson, summarizeProbe } from '../../src/ha/peers.js';
 import type { PeerStatus } from '../../src/ha/types.js';
 import type { ProbeResult, WalPositionProbe } from '../../src/postgres/probe.js';
 import type { FakeClock } from './clock.js';
@@ -125,15 +125,7 @@ export class FakeHaIo implements HaIo {
       if (verdict.confirmed) return { answered: true, confirmed: true, deposes: false, promiseMs: verdict.promiseMs, note: null };
       return { answered: true, confirmed: false, deposes: verdict.deposes, promiseMs: null, note: `${target.name}: ${verdict.reason}` };
     });
-    const promises = answers.map((a) => a.promiseMs).filter((p): p is number => p !== null);
-    return {
-      asked: targets.length,
-      answered: answers.filter((a) => a.answered).length,
-      confirmed: answers.filter((a) => a.confirmed).length,
-      deposed: answers.filter((a) => a.deposes).length,
-      refused: answers.map((a) => a.note).filter((n): n is string => n !== null),
-      promiseMs: promises.length > 0 ? Math.min(...promises) : null,
-    };
+    return summarizeProbe(targets.length, answers);
   }
 
   private async probePostgres(member: Member): Promise<ProbeResult> {
