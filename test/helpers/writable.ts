@@ -4,7 +4,8 @@
 // says there is none.
 
 import pg from 'pg';
-import { monotonicMs, sleep } from '../../src/util/time.js';
+import { monotonicMs } from '../../src/util/time.js';
+import { runSessionLoop } from './session-loop.js';
 
 export interface WritableTarget {
   name: string;
@@ -72,25 +73,17 @@ export class WritableMonitor {
     else this.dual.push({ from: at, to: at, members });
   }
 
-  private async loop(target: WritableTarget): Promise<void> {
-    let client: pg.Client | null = null;
-    while (this.running) {
-      const started = monotonicMs();
-      try {
-        if (!client) {
-          client = new pg.Client({ ...target.config, connectionTimeoutMillis: 500, query_timeout: 500 });
-          client.on('error', () => undefined);
-          await client.connect();
-        }
+  private loop(target: WritableTarget): Promise<void> {
+    return runSessionLoop({
+      config: { ...target.config, connectionTimeoutMillis: 500, query_timeout: 500 },
+      intervalMs: this.intervalMs,
+      running: () => this.running,
+      attempt: async (client) => {
         const { rows } = await client.query<{ recovery: boolean }>('SELECT pg_is_in_recovery() AS recovery');
         this.record(target.name, rows[0]?.recovery === false, monotonicMs());
-      } catch {
-        this.record(target.name, false, monotonicMs());
-        void client?.end().catch(() => undefined);
-        client = null;
-      }
-      await sleep(Math.max(0, this.intervalMs - (monotonicMs() - started)));
-    }
-    await client?.end().catch(() => undefined);
+      },
+      // No answer counts as "not read-write"; the session is replaced after any error.
+      onError: () => this.record(target.name, false, monotonicMs()),
+    });
   }
 }

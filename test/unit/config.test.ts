@@ -15,6 +15,16 @@ import {
   maskSecrets,
   validateDynamicConfig,
 } from '../../src/config/load.js';
+import {
+  DEFAULT_ETCD,
+  DEFAULT_IMDS,
+  DEFAULT_LOG_LEVEL,
+  DEFAULT_NAMESPACE,
+  DEFAULT_POSTGRESQL,
+  DEFAULT_POSTGRESQL_SSL,
+  DEFAULT_RESTAPI,
+  DEFAULT_TAGS,
+} from '../../src/config/defaults.js';
 
 type Tree = Record<string, unknown>;
 
@@ -71,71 +81,39 @@ function assertErrorLine(err: ConfigError, prefix: string, pattern?: RegExp): st
 describe('loadConfig: defaults', () => {
   it('fills every default around the required fields', () => {
     const { config, sources } = load();
+    // Built from src/config/defaults.ts (whose documented values the DEFAULT_DYNAMIC_CONFIG test
+    // below pins), plus what the loader derives: connect addresses from listen, credentials from BASE.
+    const pg = DEFAULT_POSTGRESQL;
     assert.deepEqual(config, {
       scope: 'demo',
-      namespace: 'service',
+      namespace: DEFAULT_NAMESPACE,
       name: 'node1',
-      etcd: {
-        hosts: ['127.0.0.1:2379'],
-        protocol: 'http',
-        username: null,
-        password: null,
-        cacert: null,
-        cert: null,
-        key: null,
-      },
-      restapi: { listen: '127.0.0.1:8008', connect_address: '127.0.0.1:8008', authentication: null, certfile: null, keyfile: null, cafile: null },
+      etcd: { ...DEFAULT_ETCD, hosts: [...DEFAULT_ETCD.hosts], username: null, password: null, cacert: null, cert: null, key: null },
+      restapi: { listen: DEFAULT_RESTAPI.listen, connect_address: DEFAULT_RESTAPI.listen, authentication: null, certfile: null, keyfile: null, cafile: null },
       postgresql: {
-        bin_dir: '/usr/lib/postgresql/15/bin',
-        data_dir: '/var/lib/postgresql/15/governor',
-        listen: '127.0.0.1:5432',
-        connect_address: '127.0.0.1:5432',
-        socket_dir: '/var/run/postgresql',
+        bin_dir: pg.bin_dir,
+        data_dir: pg.data_dir,
+        listen: pg.listen,
+        connect_address: pg.listen,
+        socket_dir: pg.socket_dir,
         authentication: {
-          superuser: { username: 'postgres', password: 'su-secret-1' },
-          replication: { username: 'replicator', password: 'repl-secret-2' },
+          superuser: { username: pg.superuser_username, password: 'su-secret-1' },
+          replication: { username: pg.replication_username, password: 'repl-secret-2' },
         },
         parameters: {},
         pg_hba: [],
         run_as_user: null,
-        ssl: { cert_file: null, key_file: null, ca_file: null, sslmode: 'prefer', hostssl_replication: false },
-        remove_data_directory_on_rewind_failure: false,
-        max_moved_aside_copies: 2,
+        ssl: { ...DEFAULT_POSTGRESQL_SSL },
+        remove_data_directory_on_rewind_failure: pg.remove_data_directory_on_rewind_failure,
+        max_moved_aside_copies: pg.max_moved_aside_copies,
       },
-      bootstrap: {
-        dcs: {
-          ttl: 5,
-          loop_wait: 1,
-          retry_timeout: 2,
-          maximum_lag_on_failover: 1048576,
-          postgresql: { parameters: {} },
-          pause: false,
-          failsafe_mode: true,
-          synchronous_mode: false,
-          synchronous_mode_strict: false,
-        },
-      },
-      tags: { nofailover: false, noloadbalance: false, failover_priority: 1 },
-      log: { level: 'info' },
-      haproxy: {
-        enabled: false,
-        manage: false,
-        bin: '/usr/sbin/haproxy',
-        config_file: '/etc/haproxy/governor/haproxy.cfg',
-        listen_address: '0.0.0.0',
-        rw_port: 5000,
-        ro_port: 5001,
-        stats_socket: '/run/haproxy/admin.sock',
-        master_socket: '/run/haproxy/master.sock',
-        pid_file: '/run/haproxy/haproxy.pid',
-        replicas_fallback_to_master: true,
-        check_interval_ms: 1000,
-        stats_listen: null,
-        maxconn: 1000,
-      },
-      archive: defaultArchiveConfig('/var/lib/postgresql/15/governor'),
+      bootstrap: { dcs: structuredClone(DEFAULT_DYNAMIC_CONFIG) },
+      tags: { ...DEFAULT_TAGS },
+      log: { level: DEFAULT_LOG_LEVEL },
+      haproxy: defaultHaproxyConfig(),
+      archive: defaultArchiveConfig(pg.data_dir),
       ctl: { cacert: null },
-      imds: 'on',
+      imds: DEFAULT_IMDS,
       cluster_secret: null,
     });
     assert.equal(sources['haproxy.rw_port'], 'default');

@@ -1,0 +1,58 @@
+// One client's loop against one PostgreSQL, shared by the outage writer, the read-write monitor and
+// the chaos writers: it keeps one session open as an application's pool would, replaces it when an
+// error says it is gone, and paces its attempts every `intervalMs` (a slow attempt is not followed
+// by a pause). Each target gets its own loop, so a hung member never delays the others.
+
+import pg from 'pg';
+import { monotonicMs, sleep } from '../../src/util/time.js';
+
+/** After `error`, is the session still worth using? A refused statement (a read-only replica's
+ *  SQLSTATE 25006) leaves it usable; a timeout, a reset, a shutdown (classes 08 and 57) or an error
+ *  without a SQLSTATE does not. */
+export function sessionSurvives(error: unknown): boolean {
+  const code = (error as { code?: string }).code ?? '';
+  return /^[0-9A-Z]{5}$/.test(code) && !/^(08|57)/.test(code);
+}
+
+export interface SessionLoop {
+  /** The connection settings, with the loop's own timeouts already applied. */
+  config: pg.ClientConfig;
+  intervalMs: number;
+  /** Read before every attempt: the loop ends (closing its session) once it returns false. */
+  running: () => boolean;
+  /** One attempt on the open session; a rejection counts as the attempt failing. */
+  attempt: (client: pg.Client) => Promise<void>;
+  /** Each notice the server sends on the session (e.g. a commit that stopped waiting for its standby). */
+  onNotice?: (message: string) => void;
+  /** Each failed attempt or connection, before the session is kept or dropped. */
+  onError?: (error: unknown) => void;
+  /** Keep the session after `error` (default: never). */
+  keepSession?: (error: unknown) => boolean;
+}
+
+export async function runSessionLoop(loop: SessionLoop): Promise<void> {
+  let client: pg.Client | null = null;
+  while (loop.running()) {
+    const started = monotonicMs();
+    try {
+      if (!client) {
+        client = new pg.Client(loop.config);
+        client.on('error', () => undefined);
+        const onNotice = loop.onNotice;
+        if (onNotice) client.on('notice', (notice) => onNotice(notice.message ?? ''));
+        await client.connect();
+      }
+      await loop.attempt(client);
+    } catch (error) {
+      loop.onError?.(error);
+      if (!loop.keepSession?.(error)) {
+        // Not awaited: end() on a connection the server (or HAProxy) already cut can wait a long
+        // time, and the loop must go on trying as a client's pool would.
+        void client?.end().catch(() => undefined);
+        client = null;
+      }
+    }
+    await sleep(Math.max(0, loop.intervalMs - (monotonicMs() - started)));
+  }
+  await client?.end().catch(() => undefined);
+}
