@@ -117,7 +117,6 @@ describe('HAProxy routing on every node (3 members, real HAProxy, PostgreSQL, et
     const started = await cluster.demo(['start-node', leader]);
     assert.equal(started.code, 0, started.stderr);
     await cluster.waitHealthy();
-    await sleep(500);
-    await everyRwPortReaches(newLeader);
+    await everyRwPortReaches(newLeader); // waits for each HAProxy to route to it
   });
 });
