@@ -10,7 +10,6 @@ import type { DemoManifest, DemoNode } from '../../src/cli/demo/manifest.js';
 import { netnsHeal, netnsPartition, type NetnsLayout } from '../../src/cli/demo/netns.js';
 import { waitFor } from './wait.js';
 import { httpRequest, type TlsClientOptions } from '../../src/util/http-client.js';
-import { sleep } from '../../src/util/time.js';
 
 /** dist/src/cli/governor.js, next to this compiled helper (dist/test/helpers). */
 export const GOVERNOR_JS = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../src/cli/governor.js');

@@ -5,7 +5,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
-import { sleep } from '../../src/util/time.js';
 import { TestCluster } from '../helpers/cluster.js';
 import { OutageWriter } from '../helpers/writer.js';
 
