@@ -6,7 +6,7 @@
 
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
-import { runSessionLoop, sessionSurvives } from '../helpers/session-loop.js';
+import { SessionLoops, sessionSurvives, type SessionSpec } from '../helpers/session-loop.js';
 import type { WriteAttempt } from './history.js';
 
 export const TABLE = 'chaos_writes';
@@ -29,7 +29,7 @@ const INSERT = `INSERT INTO ${TABLE} (id, client) VALUES ($1, $2)
 
 const SYNC_CANCEL = /canceling wait for synchronous replication/i;
 
-export class ChaosWriters {
+export class ChaosWriters extends SessionLoops<ChaosTarget> {
   readonly attempts: WriteAttempt[] = [];
   /** Acknowledged writes whose session got PostgreSQL's "canceling wait for synchronous replication"
    *  warning (committed locally, maybe not replicated). Nothing here cancels statements (no
@@ -37,15 +37,15 @@ export class ChaosWriters {
   syncCancelWarnings = 0;
   /** Acknowledgements that could not be attributed to a member (each fails the run). */
   readonly anomalies: string[] = [];
-  private running = false;
-  private loops: Promise<void>[] = [];
   private nextId = 1;
 
   constructor(
-    private readonly targets: ChaosTarget[],
+    targets: ChaosTarget[],
     private readonly memberOf: MemberOf,
-    private readonly intervalMs = 25,
-  ) {}
+    intervalMs = 25,
+  ) {
+    super(targets, intervalMs);
+  }
 
   static async createTable(config: pg.ClientConfig): Promise<void> {
     const client = new pg.Client(config);
@@ -58,28 +58,16 @@ export class ChaosWriters {
     }
   }
 
-  start(): void {
-    this.running = true;
-    this.loops = this.targets.map((t) => this.loop(t));
-  }
-
-  async stop(): Promise<void> {
-    this.running = false;
-    await Promise.all(this.loops);
-  }
-
   get acked(): number {
     return this.attempts.filter((a) => a.ackedAt !== null).length;
   }
 
-  private loop(target: ChaosTarget): Promise<void> {
+  protected session(target: ChaosTarget): SessionSpec {
     let warned = false;
-    return runSessionLoop({
+    return {
       // Client-side timeouts only: a server statement_timeout that fires while a commit waits for
       // the synchronous standby returns success with a warning, an acknowledgement nobody backs.
       config: { ...target.config, connectionTimeoutMillis: 1000, query_timeout: 3000, statement_timeout: 0 },
-      intervalMs: this.intervalMs,
-      running: () => this.running,
       onNotice: (message) => {
         if (SYNC_CANCEL.test(message)) warned = true;
       },
@@ -91,7 +79,7 @@ export class ChaosWriters {
           warned = false;
           return was;
         }),
-    });
+    };
   }
 
   private async attempt(client: pg.Client, target: ChaosTarget, takeWarning: () => boolean): Promise<void> {

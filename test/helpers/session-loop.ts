@@ -56,3 +56,32 @@ export async function runSessionLoop(loop: SessionLoop): Promise<void> {
   }
   await client?.end().catch(() => undefined);
 }
+
+/** What one loop of SessionLoops connects with and does: its pacing and lifetime are the group's. */
+export type SessionSpec = Omit<SessionLoop, 'intervalMs' | 'running'>;
+
+/** One session loop per target, started and stopped together: the outage writer, the read-write
+ *  monitor and the chaos writers differ only in what one loop does (`session`). */
+export abstract class SessionLoops<Target> {
+  private running = false;
+  private loops: Promise<void>[] = [];
+
+  constructor(
+    protected readonly targets: Target[],
+    protected readonly intervalMs: number,
+  ) {}
+
+  start(): void {
+    this.running = true;
+    this.loops = this.targets.map((target) => runSessionLoop({ ...this.session(target), intervalMs: this.intervalMs, running: () => this.running }));
+  }
+
+  /** Ends every loop after its attempt in flight, which is answered (or fails) first. */
+  async stop(): Promise<void> {
+    this.running = false;
+    await Promise.all(this.loops);
+  }
+
+  /** What `target`'s loop connects with and does on each attempt. */
+  protected abstract session(target: Target): SessionSpec;
+}

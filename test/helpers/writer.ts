@@ -4,7 +4,7 @@
 
 import pg from 'pg';
 import { monotonicMs } from '../../src/util/time.js';
-import { runSessionLoop, sessionSurvives } from './session-loop.js';
+import { SessionLoops, sessionSurvives, type SessionSpec } from './session-loop.js';
 
 export interface Ack {
   at: number; // monotonic ms when the acknowledgement arrived
@@ -25,21 +25,18 @@ export function isUnreplicatedCommitNotice(message: string): boolean {
   return /canceling wait for synchronous replication/i.test(message);
 }
 
-export class OutageWriter {
+export class OutageWriter extends SessionLoops<WriterTarget> {
   readonly acks: Ack[] = [];
   /** Writes PostgreSQL reported committed locally only (see isUnreplicatedCommitNotice): not
    *  acknowledgements in the sense synchronous_mode promises to keep. */
   readonly unreplicated: Ack[] = [];
-  private running = false;
-  private loops: Promise<void>[] = [];
   /** Unique across writers on the same table (each benchmark run starts a new writer): a restart
    *  from 1 would collide with the rows of earlier runs and read as an outage. */
   private nextId = Date.now() * 1000;
 
-  constructor(
-    private readonly targets: WriterTarget[],
-    private readonly intervalMs = 20,
-  ) {}
+  constructor(targets: WriterTarget[], intervalMs = 20) {
+    super(targets, intervalMs);
+  }
 
   static async prepare(target: WriterTarget): Promise<void> {
     const client = new pg.Client(target.config);
@@ -48,22 +45,10 @@ export class OutageWriter {
     await client.end();
   }
 
-  start(): void {
-    this.running = true;
-    this.loops = this.targets.map((t) => this.loop(t));
-  }
-
-  async stop(): Promise<void> {
-    this.running = false;
-    await Promise.all(this.loops);
-  }
-
-  private loop(target: WriterTarget): Promise<void> {
+  protected session(target: WriterTarget): SessionSpec {
     let unreplicated = false;
-    return runSessionLoop({
+    return {
       config: { ...target.config, connectionTimeoutMillis: 500, statement_timeout: 500, query_timeout: 1000 },
-      intervalMs: this.intervalMs,
-      running: () => this.running,
       onNotice: (message) => {
         if (isUnreplicatedCommitNotice(message)) unreplicated = true;
       },
@@ -77,7 +62,7 @@ export class OutageWriter {
         const ack = { at: monotonicMs(), node: target.name, id, serverPort: Number(result.rows[0]?.port) };
         (unreplicated ? this.unreplicated : this.acks).push(ack);
       },
-    });
+    };
   }
 
   /** Longest interval without any acknowledged write, within [from, to] (monotonic ms). `counts`

@@ -25,20 +25,12 @@ import {
   DEFAULT_RESTAPI,
   DEFAULT_TAGS,
 } from '../../src/config/defaults.js';
+import { configError, errorLine, MINIMAL_CONFIG } from '../helpers/config-errors.js';
 
 type Tree = Record<string, unknown>;
 
 /** The smallest valid file: scope and the two required passwords. */
-const BASE: Tree = {
-  scope: 'demo',
-  name: 'node1',
-  postgresql: {
-    authentication: {
-      superuser: { password: 'su-secret-1' },
-      replication: { password: 'repl-secret-2' },
-    },
-  },
-};
+const BASE: Tree = structuredClone(MINIMAL_CONFIG);
 
 function isTree(v: unknown): v is Tree {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -59,21 +51,8 @@ function load(patch: Tree = {}, env: NodeJS.ProcessEnv = {}) {
   return loadConfig({ text: stringify(merge(BASE, patch)), env });
 }
 
-/** The ConfigError thrown by fn (fails the test if none). */
-function configError(fn: () => unknown): ConfigError {
-  try {
-    fn();
-  } catch (err) {
-    assert.ok(err instanceof ConfigError, `expected ConfigError, got ${String(err)}`);
-    return err;
-  }
-  assert.fail('expected a ConfigError');
-}
-
 function assertErrorLine(err: ConfigError, prefix: string, pattern?: RegExp): string {
-  const line = err.errors.find((l) => l.startsWith(prefix + ':'));
-  assert.ok(line, `no error line for ${prefix}; got:\n${err.message}`);
-  if (pattern) assert.match(line, pattern);
+  const line = errorLine(err, prefix, pattern);
   assert.equal(err.message, err.errors.join('\n'));
   return line;
 }
