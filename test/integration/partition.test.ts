@@ -142,7 +142,7 @@ describe('network partitions (3 members in network namespaces, real PostgreSQL, 
     await sleep(500);
     const cutAt = monotonicMs();
     await cluster.partition(replica);
-    await sleep(10_000); // two ttls
+    await sleep(2 * (await cluster.timing([leader])).ttlMs); // two ttls (10 s at ttl 5)
     const healAt = monotonicMs();
     await cluster.heal(replica);
     await sleep(1000);
