@@ -4,20 +4,15 @@
 import pg from 'pg';
 import { performance } from 'node:perf_hooks';
 import { sleep } from '../../src/util/time.js';
-import type { TestCluster } from '../helpers/cluster.js';
+import type { QueryLimits, TestCluster } from '../helpers/cluster.js';
 import { parseLsn, type FinalMember } from './history.js';
 import { TABLE } from './writers.js';
 
 /** Admin queries: their own short-lived session, bounded on both sides. */
-async function query<T extends pg.QueryResultRow>(cluster: TestCluster, name: string, sql: string, params: unknown[] = []): Promise<T[]> {
-  const client = new pg.Client({ ...cluster.connectionConfig(cluster.node(name)), connectionTimeoutMillis: 2000, statement_timeout: 10_000, query_timeout: 15_000 });
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-    return (await client.query<T>(sql, params)).rows;
-  } finally {
-    void client.end().catch(() => undefined);
-  }
+const ADMIN_LIMITS: QueryLimits = { statementTimeoutMs: 10_000, queryTimeoutMs: 15_000 };
+
+function query<T extends pg.QueryResultRow>(cluster: TestCluster, name: string, sql: string, params: unknown[] = []): Promise<T[]> {
+  return cluster.query<T>(name, sql, params, ADMIN_LIMITS);
 }
 
 /** The insert timeline of a primary, from the name of its current WAL file (see writers.ts). */
@@ -138,8 +133,7 @@ async function idsOf(cluster: TestCluster, name: string): Promise<Set<number>> {
  * (bounded by catchUpMs) each replica's replay position once it reached it, then every member's ids.
  */
 export async function finalState(cluster: TestCluster, catchUpMs: number): Promise<FinalMember[]> {
-  const doc = await cluster.clusterDoc();
-  const leaderName = doc.members.find((m) => m.role === 'leader' && m.state === 'running')?.name ?? null;
+  const leaderName = await cluster.leader();
   const out: FinalMember[] = [];
   let leaderLsn: bigint | null = null;
   for (const node of cluster.manifest.nodes) {

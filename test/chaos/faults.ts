@@ -7,7 +7,7 @@ import { isAlive, readPidFile } from '../../src/util/process.js';
 import { sleep } from '../../src/util/time.js';
 import path from 'node:path';
 import pg from 'pg';
-import type { TestCluster } from '../helpers/cluster.js';
+import type { ClusterTiming, TestCluster } from '../helpers/cluster.js';
 import type { ArchiveDisk } from './archive-disk.js';
 import type { Prng } from './prng.js';
 import { archivedSegments, parseSegmentName, segmentName, walGaps } from './wal-gaps.js';
@@ -26,6 +26,14 @@ export interface FaultContext {
   undo: (() => Promise<void>) | null;
   /** Bound on each wait of the archive fault (for wal-push to fail, for archiving to resume). */
   archiveWaitMs: number;
+  /** The cluster's ttl and loop_wait: fault durations are drawn relative to them. */
+  timing: ClusterTiming;
+}
+
+/** How long a member is down, hung or cut off: from retry_timeout (the master rides it out) to
+ *  three leases (its key long expired): 2-15 s at ttl 5. */
+function outageMs(ctx: FaultContext): number {
+  return ctx.rng.int(ctx.timing.retryTimeoutMs, 3 * ctx.timing.ttlMs);
 }
 
 export interface FaultOutcome {
@@ -69,14 +77,15 @@ function kill(pid: number | null, signal: NodeJS.Signals): boolean {
 }
 
 /** The member's machine dies: governor and postmaster SIGKILLed (HAProxy lives on, as a load
- *  balancer in front of it would); after 2-6 s `governor demo start-node` brings governor back. */
+ *  balancer in front of it would); after retry_timeout to a lease and a loop (2-6 s at ttl 5)
+ *  `governor demo start-node` brings governor back. */
 async function nodeKill(ctx: FaultContext, leaderWanted: boolean): Promise<FaultOutcome> {
   const { name, role } = await pickMember(ctx, leaderWanted);
   const governor = ctx.cluster.governorPid(name);
   const postmaster = postmasterPid(ctx.cluster, name);
   kill(governor, 'SIGKILL');
   kill(postmaster, 'SIGKILL');
-  const downMs = ctx.rng.int(2000, 6000);
+  const downMs = ctx.rng.int(ctx.timing.retryTimeoutMs, ctx.timing.ttlMs + ctx.timing.loopWaitMs);
   ctx.log(`  SIGKILL governor ${governor} and postmaster ${postmaster ?? '(not running)'} of ${name} (${role}); restart in ${downMs} ms`);
   await sleep(downMs);
   const problems: string[] = [];
@@ -98,12 +107,12 @@ async function postmasterKill(ctx: FaultContext, leaderWanted: boolean): Promise
 }
 
 /** A member's governor hangs (SIGSTOP: a blocked event loop, a stuck disk write, a paused process)
- *  for 2-15 s while its PostgreSQL runs on, then continues. On the leader, past ttl - margin, only
+ *  for outageMs (2-15 s at ttl 5) while its PostgreSQL runs on, then continues. On the leader, past ttl - margin, only
  *  the write fence stands between its PostgreSQL and a second writer. */
 async function daemonHang(ctx: FaultContext, leaderWanted: boolean): Promise<FaultOutcome> {
   const { name, role } = await pickMember(ctx, leaderWanted);
   const pid = ctx.cluster.governorPid(name);
-  const stopMs = ctx.rng.int(2000, 15_000);
+  const stopMs = outageMs(ctx);
   ctx.log(`  SIGSTOP governor ${pid} of ${name} (${role}) for ${stopMs} ms`);
   const resume = async () => {
     kill(pid, 'SIGCONT');
@@ -119,10 +128,10 @@ async function daemonHang(ctx: FaultContext, leaderWanted: boolean): Promise<Fau
   return { target: name, targetRole: role, healedAt: performance.now(), details: { pid, stopMs }, problems: stopped ? [] : [`${name}: no governor ${pid} to stop`] };
 }
 
-/** etcd hangs (SIGSTOP) for 2-15 s, then continues. */
+/** etcd hangs (SIGSTOP) for outageMs (2-15 s at ttl 5), then continues. */
 async function etcdStop(ctx: FaultContext): Promise<FaultOutcome> {
   const pid = ctx.cluster.manifest.etcd.pid;
-  const stopMs = ctx.rng.int(2000, 15_000);
+  const stopMs = outageMs(ctx);
   ctx.log(`  SIGSTOP etcd ${pid} for ${stopMs} ms`);
   const resume = async () => {
     kill(pid, 'SIGCONT');
@@ -278,11 +287,11 @@ async function archiveFull(ctx: FaultContext): Promise<FaultOutcome> {
   };
 }
 
-/** A member is cut off from etcd and from the other members for 2-15 s (its cluster link down in a
+/** A member is cut off from etcd and from the other members for outageMs (2-15 s at ttl 5) (its cluster link down in a
  *  cluster started with --netns); the clients on its side still reach it. Then healed. */
 async function partition(ctx: FaultContext, leaderWanted: boolean): Promise<FaultOutcome> {
   const { name, role } = await pickMember(ctx, leaderWanted);
-  const cutMs = ctx.rng.int(2000, 15_000);
+  const cutMs = outageMs(ctx);
   ctx.log(`  partition ${name} (${role}) for ${cutMs} ms`);
   ctx.undo = () => ctx.cluster.heal(name);
   await ctx.cluster.partition(name);

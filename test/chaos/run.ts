@@ -142,8 +142,12 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     writers = new ChaosWriters(chaosTargets(cluster), memberLookup(cluster));
     origin = performance.now();
     writers.start();
-    Object.assign(ctx, { cluster, rng, archive, log });
-    await sleep(2000);
+    const timing = await cluster.timing();
+    Object.assign(ctx, { cluster, rng, archive, log, timing });
+    // A history before the first fault: writes acknowledged through the master and every HAProxy.
+    const acknowledged = (client: string) => writers!.attempts.some((a) => a.client === client && a.ackedAt !== null);
+    await cluster.waitFor('writes acknowledged through the master and every HAProxy before the first fault', async () =>
+      acknowledged(`direct-${leader}`) && cluster!.manifest.nodes.every((n) => acknowledged(`haproxy-${n.name}`)), timing.ttlMs);
 
     // Member faults alternate between the leader and a replica per kind, from a random start, so even
     // the short run hits both with every kind.
@@ -214,7 +218,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       // After the bounded wait the run goes on either way (the issue's "recovery to full redundancy,
       // or a bounded wait"): the slow recovery is a warning, and the end state decides.
       leaderBefore = recovery.leader ?? (await cluster.leader());
-      await sleep(rng.int(500, 2000));
+      await sleep(rng.int(timing.loopWaitMs / 2, 2 * timing.loopWaitMs)); // 0.5-2 s at loop_wait 1
     }
 
     await writers.stop();

@@ -1,11 +1,12 @@
 // The chaos run's clients: one loop per target (a member's PostgreSQL directly, or a member's HAProxy
 // write port), each inserting unique ids into chaos_writes with short timeouts and recording every
 // attempt for the history checker: when it was sent, when (if ever) it was acknowledged, which
-// member acknowledged it and on which timeline. Modelled on test/helpers/writer.ts.
+// member acknowledged it and on which timeline. Sessions are kept and replaced as the outage
+// writer's are (test/helpers/session-loop.ts).
 
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
-import { sleep } from '../../src/util/time.js';
+import { SessionLoops, sessionSurvives, type SessionSpec } from '../helpers/session-loop.js';
 import type { WriteAttempt } from './history.js';
 
 export const TABLE = 'chaos_writes';
@@ -28,7 +29,7 @@ const INSERT = `INSERT INTO ${TABLE} (id, client) VALUES ($1, $2)
 
 const SYNC_CANCEL = /canceling wait for synchronous replication/i;
 
-export class ChaosWriters {
+export class ChaosWriters extends SessionLoops<ChaosTarget> {
   readonly attempts: WriteAttempt[] = [];
   /** Acknowledged writes whose session got PostgreSQL's "canceling wait for synchronous replication"
    *  warning (committed locally, maybe not replicated). Nothing here cancels statements (no
@@ -36,15 +37,15 @@ export class ChaosWriters {
   syncCancelWarnings = 0;
   /** Acknowledgements that could not be attributed to a member (each fails the run). */
   readonly anomalies: string[] = [];
-  private running = false;
-  private loops: Promise<void>[] = [];
   private nextId = 1;
 
   constructor(
-    private readonly targets: ChaosTarget[],
+    targets: ChaosTarget[],
     private readonly memberOf: MemberOf,
-    private readonly intervalMs = 25,
-  ) {}
+    intervalMs = 25,
+  ) {
+    super(targets, intervalMs);
+  }
 
   static async createTable(config: pg.ClientConfig): Promise<void> {
     const client = new pg.Client(config);
@@ -57,55 +58,28 @@ export class ChaosWriters {
     }
   }
 
-  start(): void {
-    this.running = true;
-    this.loops = this.targets.map((t) => this.loop(t));
-  }
-
-  async stop(): Promise<void> {
-    this.running = false;
-    await Promise.all(this.loops);
-  }
-
   get acked(): number {
     return this.attempts.filter((a) => a.ackedAt !== null).length;
   }
 
-  private async loop(target: ChaosTarget): Promise<void> {
-    let client: pg.Client | null = null;
+  protected session(target: ChaosTarget): SessionSpec {
     let warned = false;
-    while (this.running) {
-      const started = performance.now();
-      try {
-        if (!client) {
-          // Client-side timeouts only: a server statement_timeout that fires while a commit waits for
-          // the synchronous standby returns success with a warning, an acknowledgement nobody backs.
-          client = new pg.Client({ ...target.config, connectionTimeoutMillis: 1000, query_timeout: 3000, statement_timeout: 0 });
-          client.on('error', () => undefined);
-          client.on('notice', (notice) => {
-            if (SYNC_CANCEL.test(notice.message ?? '')) warned = true;
-          });
-          await client.connect();
-        }
-        await this.attempt(client, target, () => {
+    return {
+      // Client-side timeouts only: a server statement_timeout that fires while a commit waits for
+      // the synchronous standby returns success with a warning, an acknowledgement nobody backs.
+      config: { ...target.config, connectionTimeoutMillis: 1000, query_timeout: 3000, statement_timeout: 0 },
+      onNotice: (message) => {
+        if (SYNC_CANCEL.test(message)) warned = true;
+      },
+      // A refused statement (read-only replica) keeps the session; anything else gets a new one.
+      keepSession: sessionSurvives,
+      attempt: (client) =>
+        this.attempt(client, target, () => {
           const was = warned;
           warned = false;
           return was;
-        });
-      } catch (error) {
-        // A refused statement (read-only replica: SQLSTATE 25006) leaves the session usable; keep it
-        // as an application's pool would. Anything else (timeout, reset, shutdown): a new session.
-        const code = (error as { code?: string }).code ?? '';
-        const sessionUsable = /^[0-9A-Z]{5}$/.test(code) && !/^(08|57)/.test(code);
-        if (!sessionUsable) {
-          // Not awaited: end() on a connection the server or HAProxy already cut can take long.
-          void client?.end().catch(() => undefined);
-          client = null;
-        }
-      }
-      await sleep(Math.max(0, this.intervalMs - (performance.now() - started)));
-    }
-    await client?.end().catch(() => undefined);
+        }),
+    };
   }
 
   private async attempt(client: pg.Client, target: ChaosTarget, takeWarning: () => boolean): Promise<void> {

@@ -10,7 +10,6 @@ import type { DemoManifest, DemoNode } from '../../src/cli/demo/manifest.js';
 import { netnsHeal, netnsPartition, type NetnsLayout } from '../../src/cli/demo/netns.js';
 import { waitFor } from './wait.js';
 import { httpRequest, type TlsClientOptions } from '../../src/util/http-client.js';
-import { sleep } from '../../src/util/time.js';
 
 /** dist/src/cli/governor.js, next to this compiled helper (dist/test/helpers). */
 export const GOVERNOR_JS = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../src/cli/governor.js');
@@ -40,6 +39,18 @@ export const GOVERNORCTL_JS = path.join(path.dirname(GOVERNOR_JS), 'governorctl.
 
 export interface ClusterView {
   members: Array<{ name: string; role: string; state: string; timeline: number | null }>;
+}
+
+export interface QueryLimits {
+  statementTimeoutMs: number;
+  queryTimeoutMs: number;
+}
+
+/** The dynamic configuration's timing, in milliseconds. */
+export interface ClusterTiming {
+  ttlMs: number;
+  loopWaitMs: number;
+  retryTimeoutMs: number;
 }
 
 export class TestCluster {
@@ -82,15 +93,19 @@ export class TestCluster {
     };
   }
 
-  /** One query on a fresh connection to `name`'s PostgreSQL. */
-  async query<T extends pg.QueryResultRow = pg.QueryResultRow>(name: string, sql: string, params: unknown[] = []): Promise<T[]> {
-    const client = new pg.Client(this.connectionConfig(this.node(name)));
+  /** One query on a fresh connection to `name`'s PostgreSQL. With `limits`, bounded on both sides
+   *  (the server's statement_timeout and the client's query_timeout), and the session's end is not
+   *  awaited: ending a session the server or a partition already cut can take long. */
+  async query<T extends pg.QueryResultRow = pg.QueryResultRow>(name: string, sql: string, params: unknown[] = [], limits?: QueryLimits): Promise<T[]> {
+    const config = this.connectionConfig(this.node(name));
+    const client = new pg.Client(limits ? { ...config, statement_timeout: limits.statementTimeoutMs, query_timeout: limits.queryTimeoutMs } : config);
     client.on('error', () => undefined);
     try {
       await client.connect();
       return (await client.query<T>(sql, params)).rows;
     } finally {
-      await client.end().catch(() => undefined);
+      const ended = client.end().catch(() => undefined);
+      if (!limits) await ended;
     }
   }
 
@@ -199,6 +214,41 @@ export class TestCluster {
         error ? reject(new Error(`etcdctl ${args.join(' ')}: ${stderr || error.message}`)) : resolve(String(stdout)),
       );
     });
+  }
+
+  /** The value of the etcd key `relative`, parsed as JSON; null when the key is absent or empty. */
+  async etcdJson<T>(relative: string): Promise<T | null> {
+    const text = (await this.etcdctl(['get', '--print-value-only', this.etcdKey(relative)])).trim();
+    return text ? (JSON.parse(text) as T) : null;
+  }
+
+  /** Merge `patch` into the dynamic configuration in the `config` key, written straight to etcd. */
+  async patchDynamicConfig(patch: Record<string, unknown>): Promise<void> {
+    const current = await this.etcdJson<Record<string, unknown>>('config');
+    if (!current) throw new Error(`no dynamic configuration at ${this.etcdKey('config')}`);
+    await this.etcdctl(['put', this.etcdKey('config'), JSON.stringify({ ...current, ...patch })]);
+  }
+
+  /** The timing the cluster runs with, from its dynamic configuration as the first member that
+   *  answers serves it (GET /config): tests derive their waits from it instead of assuming ttl 5. */
+  async timing(from: string[] = this.manifest.nodes.map((n) => n.name)): Promise<ClusterTiming> {
+    const errors: string[] = [];
+    for (const name of from) {
+      try {
+        const res = await this.api(name, '/config');
+        if (res.status !== 200) throw new Error(`status ${res.status}`);
+        const config = JSON.parse(res.body) as Record<string, unknown>;
+        const seconds = (field: string): number => {
+          const value = config[field];
+          if (typeof value !== 'number' || !(value > 0)) throw new Error(`${field} is ${JSON.stringify(value)}, not a positive number`);
+          return value * 1000;
+        };
+        return { ttlMs: seconds('ttl'), loopWaitMs: seconds('loop_wait'), retryTimeoutMs: seconds('retry_timeout') };
+      } catch (error) {
+        errors.push(`${name}: ${(error as Error).message}`);
+      }
+    }
+    throw new Error(`no member served the cluster's timing (${errors.join('; ')})`);
   }
 
   logOf(name: string): string {

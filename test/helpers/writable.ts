@@ -4,7 +4,8 @@
 // says there is none.
 
 import pg from 'pg';
-import { monotonicMs, sleep } from '../../src/util/time.js';
+import { monotonicMs } from '../../src/util/time.js';
+import { SessionLoops, type SessionSpec } from './session-loop.js';
 
 export interface WritableTarget {
   name: string;
@@ -18,7 +19,7 @@ export interface DualWritable {
   members: string[];
 }
 
-export class WritableMonitor {
+export class WritableMonitor extends SessionLoops<WritableTarget> {
   /** Per member, the monotonic time of its latest "read-write" answer (null: none yet). */
   private readonly writableAt = new Map<string, number | null>();
   /** Every answer, in the order they came. */
@@ -26,22 +27,9 @@ export class WritableMonitor {
   /** Per member, every monotonic time it answered read-write (for reports). */
   readonly writableSeen = new Map<string, number[]>();
   readonly dual: DualWritable[] = [];
-  private running = false;
-  private loops: Promise<void>[] = [];
 
-  constructor(
-    private readonly targets: WritableTarget[],
-    private readonly intervalMs = 50,
-  ) {}
-
-  start(): void {
-    this.running = true;
-    this.loops = this.targets.map((t) => this.loop(t));
-  }
-
-  async stop(): Promise<void> {
-    this.running = false;
-    await Promise.all(this.loops);
+  constructor(targets: WritableTarget[], intervalMs = 50) {
+    super(targets, intervalMs);
   }
 
   /** Milliseconds during which two or more members were seen read-write (each poll round counts
@@ -72,25 +60,15 @@ export class WritableMonitor {
     else this.dual.push({ from: at, to: at, members });
   }
 
-  private async loop(target: WritableTarget): Promise<void> {
-    let client: pg.Client | null = null;
-    while (this.running) {
-      const started = monotonicMs();
-      try {
-        if (!client) {
-          client = new pg.Client({ ...target.config, connectionTimeoutMillis: 500, query_timeout: 500 });
-          client.on('error', () => undefined);
-          await client.connect();
-        }
+  protected session(target: WritableTarget): SessionSpec {
+    return {
+      config: { ...target.config, connectionTimeoutMillis: 500, query_timeout: 500 },
+      attempt: async (client) => {
         const { rows } = await client.query<{ recovery: boolean }>('SELECT pg_is_in_recovery() AS recovery');
         this.record(target.name, rows[0]?.recovery === false, monotonicMs());
-      } catch {
-        this.record(target.name, false, monotonicMs());
-        void client?.end().catch(() => undefined);
-        client = null;
-      }
-      await sleep(Math.max(0, this.intervalMs - (monotonicMs() - started)));
-    }
-    await client?.end().catch(() => undefined);
+      },
+      // No answer counts as "not read-write"; the session is replaced after any error.
+      onError: () => this.record(target.name, false, monotonicMs()),
+    };
   }
 }

@@ -3,7 +3,8 @@
 // acknowledged which write when. The write outage is the longest gap between acknowledged writes.
 
 import pg from 'pg';
-import { monotonicMs, sleep } from '../../src/util/time.js';
+import { monotonicMs } from '../../src/util/time.js';
+import { SessionLoops, sessionSurvives, type SessionSpec } from './session-loop.js';
 
 export interface Ack {
   at: number; // monotonic ms when the acknowledgement arrived
@@ -24,21 +25,18 @@ export function isUnreplicatedCommitNotice(message: string): boolean {
   return /canceling wait for synchronous replication/i.test(message);
 }
 
-export class OutageWriter {
+export class OutageWriter extends SessionLoops<WriterTarget> {
   readonly acks: Ack[] = [];
   /** Writes PostgreSQL reported committed locally only (see isUnreplicatedCommitNotice): not
    *  acknowledgements in the sense synchronous_mode promises to keep. */
   readonly unreplicated: Ack[] = [];
-  private running = false;
-  private loops: Promise<void>[] = [];
   /** Unique across writers on the same table (each benchmark run starts a new writer): a restart
    *  from 1 would collide with the rows of earlier runs and read as an outage. */
   private nextId = Date.now() * 1000;
 
-  constructor(
-    private readonly targets: WriterTarget[],
-    private readonly intervalMs = 20,
-  ) {}
+  constructor(targets: WriterTarget[], intervalMs = 20) {
+    super(targets, intervalMs);
+  }
 
   static async prepare(target: WriterTarget): Promise<void> {
     const client = new pg.Client(target.config);
@@ -47,50 +45,24 @@ export class OutageWriter {
     await client.end();
   }
 
-  start(): void {
-    this.running = true;
-    this.loops = this.targets.map((t) => this.loop(t));
-  }
-
-  async stop(): Promise<void> {
-    this.running = false;
-    await Promise.all(this.loops);
-  }
-
-  private async loop(target: WriterTarget): Promise<void> {
-    let client: pg.Client | null = null;
+  protected session(target: WriterTarget): SessionSpec {
     let unreplicated = false;
-    while (this.running) {
-      const started = monotonicMs();
-      try {
-        if (!client) {
-          client = new pg.Client({ ...target.config, connectionTimeoutMillis: 500, statement_timeout: 500, query_timeout: 1000 });
-          client.on('error', () => undefined);
-          client.on('notice', (notice) => {
-            if (isUnreplicatedCommitNotice(notice.message ?? '')) unreplicated = true;
-          });
-          await client.connect();
-        }
+    return {
+      config: { ...target.config, connectionTimeoutMillis: 500, statement_timeout: 500, query_timeout: 1000 },
+      onNotice: (message) => {
+        if (isUnreplicatedCommitNotice(message)) unreplicated = true;
+      },
+      // A refused write on a replica leaves the session usable: keep it, as an application's pool
+      // would, instead of paying a new connection every 20 ms.
+      keepSession: sessionSurvives,
+      attempt: async (client) => {
         const id = this.nextId++;
         unreplicated = false;
         const result = await client.query<{ port: number }>('INSERT INTO outage_probe (id, node) VALUES ($1, $2) RETURNING inet_server_port() AS port', [id, target.name]);
         const ack = { at: monotonicMs(), node: target.name, id, serverPort: Number(result.rows[0]?.port) };
         (unreplicated ? this.unreplicated : this.acks).push(ack);
-      } catch (error) {
-        // A refused statement (read-only replica: SQLSTATE 25006) leaves the session usable; keep it,
-        // as an application's pool would, instead of paying a new connection every 20 ms.
-        const code = (error as { code?: string }).code ?? '';
-        const sessionUsable = /^[0-9A-Z]{5}$/.test(code) && !/^(08|57)/.test(code);
-        if (!sessionUsable) {
-          // Not awaited: end() on a connection the server (or HAProxy) already cut can wait a
-          // long time, and this loop must go on trying as a client's pool would.
-          void client?.end().catch(() => undefined);
-          client = null;
-        }
-      }
-      await sleep(Math.max(0, this.intervalMs - (monotonicMs() - started)));
-    }
-    await client?.end().catch(() => undefined);
+      },
+    };
   }
 
   /** Longest interval without any acknowledged write, within [from, to] (monotonic ms). `counts`

@@ -143,7 +143,7 @@ describe('hostile data directories in a running cluster (2 members)', () => {
 
   before(async () => {
     cluster = await TestCluster.start(2);
-    loopWaitMs = (JSON.parse((await cluster.api(cluster.manifest.nodes[0]!.name, '/config')).body) as { loop_wait: number }).loop_wait * 1000;
+    ({ loopWaitMs } = await cluster.timing());
   });
   after(async () => {
     await cluster?.stop();

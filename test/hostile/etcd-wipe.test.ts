@@ -23,7 +23,7 @@ describe('etcd wiped under a running 3-member cluster with writes', () => {
   let cluster: TestCluster;
   let etcd: Etcd3;
   const names = () => cluster.manifest.nodes.map((n) => n.name);
-  const prefix = () => `/service/${cluster.manifest.scope}/`;
+  const prefix = () => cluster.etcdKey('');
 
   before(async () => {
     cluster = await TestCluster.start(3);
@@ -79,7 +79,7 @@ describe('etcd wiped under a running 3-member cluster with writes', () => {
     const postmasters = Object.fromEntries(names().map((n) => [n, cluster.postmasterPid(n)]));
     const logSizes = Object.fromEntries(names().map((n) => [n, cluster.logOf(n).length]));
     const newLog = (name: string) => cluster.logOf(name).slice(logSizes[name]);
-    const { loop_wait: loopWait } = JSON.parse((await cluster.api(leader, '/config')).body) as { loop_wait: number };
+    const { loopWaitMs } = await cluster.timing([leader]);
 
     const targets = names().map((name) => ({ name, config: cluster.connectionConfig(cluster.node(name)) }));
     await OutageWriter.prepare(targets.find((t) => t.name === leader)!);
@@ -91,7 +91,7 @@ describe('etcd wiped under a running 3-member cluster with writes', () => {
     try {
       await cluster.waitFor('writes acknowledged before the wipe', async () => writer.acks.length >= 20, 10_000);
       outcome = await wipeAndWaitWhole(leader, system, how);
-      await sleep(loopWait * 1000); // writes go on for a loop after it is whole
+      await sleep(loopWaitMs); // writes go on for a loop after it is whole
     } finally {
       await writer.stop();
       await watch.stop();

@@ -17,7 +17,7 @@ import { parse } from 'yaml';
 import { signAnswer } from '../../src/ha/failsafe-proof.js';
 import { isAlive } from '../../src/util/process.js';
 import { monotonicMs, sleep } from '../../src/util/time.js';
-import { TestCluster } from '../helpers/cluster.js';
+import { TestCluster, type ClusterTiming } from '../helpers/cluster.js';
 import { WritableMonitor } from '../helpers/writable.js';
 import { finalState, waitRedundant } from '../chaos/cluster-state.js';
 import { judge, describeVerdict } from '../chaos/history.js';
@@ -26,12 +26,14 @@ import { ChaosWriters } from '../chaos/writers.js';
 
 describe('hostile failsafe answers (3 members, synchronous mode, ttl 5)', { timeout: 600_000 }, () => {
   let cluster: TestCluster;
+  let timing: ClusterTiming;
   let writers: ChaosWriters;
   let monitor: WritableMonitor;
   const measured: Record<string, number | string> = {};
 
   before(async () => {
     cluster = await TestCluster.start(3, ['--no-archive']);
+    timing = await cluster.timing();
     const edit = await cluster.ctl(['edit-config', '--set', 'synchronous_mode=true', '--force', '--quiet']);
     assert.equal(edit.code, 0, edit.stderr);
     const ready = await waitRedundant(cluster, true, 120_000);
@@ -52,6 +54,9 @@ describe('hostile failsafe answers (3 members, synchronous mode, ttl 5)', { time
   });
 
   const etcdPid = () => cluster.manifest.etcd.pid;
+  /** How long an etcd outage lasts to outlive every lease taken before it: a lease and three
+   *  loops more (8 s at ttl 5, loop_wait 1). */
+  const pastAnyLeaseMs = () => timing.ttlMs + 3 * timing.loopWaitMs;
   const secret = (): string => (parse(readFileSync(cluster.manifest.nodes[0]!.config_file, 'utf8')) as { cluster_secret: string }).cluster_secret;
 
   /** The whole history so far, judged on a fully redundant cluster. */
@@ -185,7 +190,7 @@ describe('hostile failsafe answers (3 members, synchronous mode, ttl 5)', { time
       const started = await cluster.demo(['start-node', restarted]);
       assert.equal(started.code, 0, started.stderr);
       cluster.reloadManifest();
-      await sleep(Math.max(0, 8000 - (monotonicMs() - cutAt))); // ttl 5: past any lease
+      await sleep(Math.max(0, pastAnyLeaseMs() - (monotonicMs() - cutAt)));
     } finally {
       process.kill(etcdPid(), 'SIGCONT');
     }
@@ -203,14 +208,17 @@ describe('hostile failsafe answers (3 members, synchronous mode, ttl 5)', { time
       const failsafe = JSON.parse((await cluster.api(leader, '/failsafe')).body) as Record<string, string>;
       return !(joiner in failsafe) && leader in failsafe;
     }, 30_000);
+    const logBefore = cluster.logOf(leader).length;
     const cutAt = monotonicMs();
     process.kill(etcdPid(), 'SIGSTOP');
     try {
-      await sleep(1500);
+      // The joiner starts once the outage is one: the master keeps writing on its members' word.
+      await cluster.waitFor(`${leader} to run on its members' confirmations`, async () =>
+        /every member confirmed this master over REST \(failsafe\)/.test(cluster.logOf(leader).slice(logBefore)), timing.ttlMs);
       const started = await cluster.demo(['start-node', joiner]);
       assert.equal(started.code, 0, started.stderr);
       cluster.reloadManifest();
-      await sleep(Math.max(0, 8000 - (monotonicMs() - cutAt)));
+      await sleep(Math.max(0, pastAnyLeaseMs() - (monotonicMs() - cutAt)));
     } finally {
       process.kill(etcdPid(), 'SIGCONT');
     }

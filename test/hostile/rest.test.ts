@@ -51,7 +51,7 @@ describe('REST API under abuse (3 members, real PostgreSQL and etcd)', () => {
   const goodAuth = () => basic(cluster.manifest.api.username, cluster.manifest.api.password);
   const authed = (name: string, method: string, target: string, body?: string) =>
     raw(base(name), target, { method, body, headers: { Authorization: goodAuth(), 'Content-Type': 'application/json' } });
-  const configKey = () => `/service/${cluster.manifest.scope}/config`;
+  const configKey = () => cluster.etcdKey('config');
   const metricValue = (text: string, name: string, labels = '') => {
     const line = text.split('\n').find((l) => l.startsWith(`${name}{`) && l.includes(labels));
     return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : null;
@@ -177,7 +177,7 @@ describe('REST API under abuse (3 members, real PostgreSQL and etcd)', () => {
       assert.equal(answer.status, status, `${path} ${JSON.stringify(body).slice(0, 60)}: ${answer.body}`);
       assert.match(answer.body, mentions);
     }
-    assert.equal((await etcd.get(`/service/${cluster.manifest.scope}/failover`).string()), null, 'no failover key was written');
+    assert.equal((await etcd.get(cluster.etcdKey('failover')).string()), null, 'no failover key was written');
     assert.equal(await cluster.leader(), leader);
   });
 
@@ -254,13 +254,14 @@ describe('REST API under abuse (3 members, real PostgreSQL and etcd)', () => {
 
   it('a 100-client GET flood: /primary always right, the HA loop keeps its pace, the master keeps its key', async () => {
     leader = await cluster.waitHealthy();
-    const loopWait = (JSON.parse((await raw(base(leader), '/config')).body) as { loop_wait: number }).loop_wait;
+    const { ttlMs, loopWaitMs } = await cluster.timing([leader]);
+    const loopWait = loopWaitMs / 1000;
     const leaderChanges = async () => metricValue((await raw(base(leader), '/metrics')).body, 'governor_leader_changes_total') ?? 0;
     const changesBefore = await leaderChanges();
     const agent = new http.Agent({ keepAlive: true, maxSockets: 100 });
     const paths = ['/primary', '/replica', '/patroni'];
     const counts = { total: 0, primary: 0, wrongPrimary: 0, leaderRefused: 0, errors: 0, other: 0 };
-    const durationMs = 10_000;
+    const durationMs = 2 * ttlMs; // two leases (10 s at ttl 5): the master renews its key through the flood
     const started = monotonicMs();
     const deadline = started + durationMs;
     let worstAge = 0;

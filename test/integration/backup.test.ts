@@ -1,6 +1,6 @@
 // Base backups against a real PostgreSQL 15 archiving through `governor wal-push`: backup-push
 // while pgbench writes, restore to the end of WAL (pg_dump identical), backup-list, retention,
-// point-in-time recovery, and a tampered object; file storage, and S3 (s3rver) when available.
+// point-in-time recovery, and a tampered object; the same scenario for file storage and for S3 (s3rver).
 
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { after, test } from 'node:test';
 import { stringify } from 'yaml';
 import { restore } from '../../src/archive/restore.js';
+import { openStorage } from '../../src/archive/storage/index.js';
 import type { BackupSentinel } from '../../src/archive/sentinel.js';
 import type { ArchiveConfig, CompressionMethod, GovernorConfig } from '../../src/config/types.js';
 import { createLogger } from '../../src/log/logger.js';
@@ -19,7 +20,6 @@ import { archiveCommands } from '../../src/postgres/render.js';
 import { resolvePgUser } from '../../src/postgres/exec.js';
 import { spawnPostmaster } from '../../src/postgres/postmaster.js';
 import type { PostgresController } from '../../src/postgres/types.js';
-import { sleep } from '../../src/util/time.js';
 import { startTestS3 } from '../helpers/s3.js';
 import { cleanupPg, makePgTestRoot, PG_BIN_DIR, pgMemberConfig, pgPort, pgQuery, waitFor } from '../helpers/postgres.js';
 
@@ -199,8 +199,9 @@ async function backupUnderLoadAndRestore(t: { diagnostic: (m: string) => void },
   await switchAndWaitArchived(config);
   // Rate-limited: the point is writes during the backup, not saturating two cores.
   const load = pgbench(config, ['-n', '-c', '2', '-R', '50', '-T', '120']);
+  const transactions = async () => Number((await pgQuery<{ n: string }>(config, 'SELECT count(*) AS n FROM pgbench_history'))[0]!.n);
   try {
-    await sleep(500);
+    await waitFor('pgbench to commit transactions', async () => (await transactions()) >= 25, 30_000, 50);
     const push = ok(await governor(['backup-push', '-c', cluster.configFile]), 'backup-push');
     const name = push.stdout.trim();
     assert.match(name, /^base_[0-9A-F]{24}_\d{8}T\d{6}Z$/);
@@ -208,7 +209,9 @@ async function backupUnderLoadAndRestore(t: { diagnostic: (m: string) => void },
     assert.ok(sentinel, 'backup-list shows the new backup');
     t.diagnostic(`${label}: backup-push ${(sentinel.raw_size / 1e6).toFixed(1)} MB raw, ${(sentinel.compressed_size / 1e6).toFixed(1)} MB ${sentinel.compression} ` +
       `in ${(push.ms / 1000).toFixed(1)} s (${(sentinel.raw_size / 1e6 / (push.ms / 1000)).toFixed(1)} MB/s incl. process start and checkpoint)`);
-    await sleep(1000); // keep writing after the backup ended: restore must replay past it
+    // Keep writing after the backup ended (about a second of pgbench): restore must replay past it.
+    const afterBackup = await transactions();
+    await waitFor('pgbench to commit after the backup', async () => (await transactions()) >= afterBackup + 50, 30_000, 50);
   } finally {
     load.kill('SIGINT');
     await exited(load);
@@ -245,18 +248,87 @@ async function backupUnderLoadAndRestore(t: { diagnostic: (m: string) => void },
   return (await backupList(cluster)).at(-1)!;
 }
 
-test('file storage: backup under load, restore, list, retention, PITR, tampering', { timeout: 300_000 }, async (t) => {
-  const archiveRoot = path.join((await makePgTestRoot('governor-archive-')), 'store');
-  roots.push({ root: path.dirname(archiveRoot), configs: [] });
-  await mkdir(archiveRoot, { mode: 0o777 });
-  await chmod(archiveRoot, 0o777);
-  const cluster = await startCluster('file', `file://${archiveRoot}`, 'lz4');
+/** A storage backend the whole scenario runs against: where the member archives, how the test
+ *  lists what is stored there and tampers with an object behind governor's back. */
+interface BackupBackend {
+  /** Short name for directories and diagnostics. */
+  id: string;
+  name: string;
+  compression: CompressionMethod;
+  open: () => Promise<OpenBackend>;
+}
+
+interface OpenBackend {
+  storage: string;
+  s3?: ArchiveConfig['s3'];
+  /** Names stored under `dir` ("wal", "basebackups"), as the backend stores them. */
+  names: (dir: string) => Promise<string[]>;
+  /** Flip one byte in the middle of the object `key`. */
+  tamper: (key: string) => Promise<void>;
+}
+
+const BACKENDS: BackupBackend[] = [
+  {
+    id: 'file',
+    name: 'file storage',
+    compression: 'lz4',
+    open: async () => {
+      const archiveRoot = path.join((await makePgTestRoot('governor-archive-')), 'store');
+      roots.push({ root: path.dirname(archiveRoot), configs: [] });
+      await mkdir(archiveRoot, { mode: 0o777 });
+      await chmod(archiveRoot, 0o777);
+      return {
+        storage: `file://${archiveRoot}`,
+        // Every file, sidecars included: retention must leave none of a deleted object behind.
+        names: (dir) => readdir(path.join(archiveRoot, dir)),
+        tamper: async (key) => {
+          const file = path.join(archiveRoot, key);
+          await writeFile(file, flipMiddleByte(await readFile(file)));
+        },
+      };
+    },
+  },
+  {
+    id: 's3',
+    name: 'S3 storage (s3rver)',
+    compression: 'zstd',
+    open: async () => {
+      const s3 = await startTestS3();
+      cleanups.push(() => s3.stop());
+      const storage = `${s3.url}/cluster`;
+      const objects = openStorage({ ...defaultArchiveConfig(), enabled: true, storage, s3: s3.archiveS3 }, logger);
+      return {
+        storage,
+        s3: s3.archiveS3,
+        names: async (dir) => (await objects.list(`${dir}/`)).map((o) => o.key.slice(dir.length + 1)),
+        tamper: async (key) => {
+          const stored = await objects.head(key);
+          const body = await objects.get(key);
+          assert.ok(stored && body, `${key} is stored`);
+          const chunks: Buffer[] = [];
+          for await (const chunk of body) chunks.push(chunk as Buffer);
+          await objects.put(key, flipMiddleByte(Buffer.concat(chunks)), { metadata: stored.metadata });
+        },
+      };
+    },
+  },
+];
+
+function flipMiddleByte(bytes: Buffer): Buffer {
+  const at = Math.floor(bytes.length / 2);
+  bytes[at] = bytes[at]! ^ 0x55;
+  return bytes;
+}
+
+for (const backend of BACKENDS) test(`${backend.name}: backup under load, restore, list, retention, PITR, tampering`, { timeout: 300_000 }, async (t) => {
+  const store = await backend.open();
+  const cluster = await startCluster(backend.id, store.storage, backend.compression, store.s3);
   const { config } = cluster;
 
   let first!: BackupSentinel;
   await t.test('backup-push under pgbench load; restore to the end of WAL equals the source', async (t) => {
-    first = await backupUnderLoadAndRestore(t, cluster, 'file-lz4');
-    assert.equal(first.compression, 'lz4');
+    first = await backupUnderLoadAndRestore(t, cluster, `${backend.id}-${backend.compression}`);
+    assert.equal(first.compression, backend.compression);
     assert.equal(first.is_replica, false);
     assert.equal(first.member, 'm1');
     assert.equal(first.timeline, 1);
@@ -280,8 +352,7 @@ test('file storage: backup under load, restore, list, retention, PITR, tampering
     const name = ok(await governor(['backup-push', '-c', cluster.configFile]), 'second backup-push').stdout.trim();
     second = (await backupList(cluster)).find((b) => b.name === name)!;
     assert.ok(second);
-    const walDir = path.join(archiveRoot, 'wal');
-    const walBefore = await readdir(walDir);
+    const walBefore = await store.names('wal');
     const older = walBefore.filter((f) => /^[0-9A-F]{24}/.test(f) && f.slice(8, 24) < second.start_wal_file.slice(8, 24));
     assert.ok(older.length > 0, 'there is WAL before the second backup');
 
@@ -293,8 +364,8 @@ test('file storage: backup under load, restore, list, retention, PITR, tampering
     const real = ok(await governor(['backup-delete', '-c', cluster.configFile, '--retain', '1', '--confirm']), 'backup-delete').stdout;
     assert.match(real, new RegExp(`delete backup ${first.name}`));
     assert.deepEqual((await backupList(cluster)).map((b) => b.name), [second.name]);
-    assert.deepEqual(await readdir(path.join(archiveRoot, 'basebackups')).then((l) => l.filter((f) => f.startsWith(first.name))), []);
-    const walAfter = await readdir(walDir);
+    assert.deepEqual((await store.names('basebackups')).filter((f) => f.startsWith(first.name)), []);
+    const walAfter = await store.names('wal');
     for (const f of older) assert.ok(!walAfter.includes(f), `${f} deleted`);
     const kept = walAfter.filter((f) => /^[0-9A-F]{24}/.test(f));
     assert.ok(kept.length > 0 && kept.every((f) => f.slice(8, 24) >= second.start_wal_file.slice(8, 24)), 'WAL from the kept backup on stays');
@@ -304,7 +375,9 @@ test('file storage: backup under load, restore, list, retention, PITR, tampering
     await pgQuery(config, 'CREATE TABLE pitr (tag text PRIMARY KEY, at timestamptz NOT NULL DEFAULT clock_timestamp())');
     await pgQuery(config, "INSERT INTO pitr (tag) VALUES ('A')");
     const [{ now }] = (await pgQuery<{ now: string }>(config, "SELECT now()::text AS now")) as [{ now: string }];
-    await sleep(1100);
+    // B commits more than a second after the target time, by the server's clock.
+    await waitFor('the server clock a second past the target', async () =>
+      (await pgQuery<{ past: boolean }>(config, "SELECT clock_timestamp() > $1::timestamptz + interval '1 second' AS past", [now]))[0]!.past, 10_000, 50);
     await pgQuery(config, "INSERT INTO pitr (tag) VALUES ('B')");
     await switchAndWaitArchived(config);
     const dir = path.join(cluster.root, 'restored-pitr');
@@ -323,11 +396,7 @@ test('file storage: backup under load, restore, list, retention, PITR, tampering
 
   await t.test('a tampered backup object: backup-fetch fails naming it, leaves nothing behind', async () => {
     const key = second.parts[0]!.key;
-    const file = path.join(archiveRoot, key);
-    const bytes = await readFile(file);
-    const at = Math.floor(bytes.length / 2);
-    bytes[at] = bytes[at]! ^ 0x55;
-    await writeFile(file, bytes);
+    await store.tamper(key);
     const dir = path.join(cluster.root, 'tampered');
     const run = await governor(['backup-fetch', '-c', cluster.configFile, dir, 'LATEST']);
     assert.notEqual(run.code, 0);
@@ -336,12 +405,3 @@ test('file storage: backup under load, restore, list, retention, PITR, tampering
     await assert.rejects(stat(dir), { code: 'ENOENT' });
   });
 });
-
-test('S3 storage (s3rver): backup under load and restore', { timeout: 240_000 }, async (t) => {
-  const s3 = await startTestS3();
-  cleanups.push(() => s3.stop());
-  const cluster = await startCluster('s3', `${s3.url}/cluster`, 'zstd', s3.archiveS3);
-  const backup = await backupUnderLoadAndRestore(t, cluster, 's3-zstd');
-  assert.equal(backup.compression, 'zstd');
-});
-

@@ -31,7 +31,9 @@ describe('the master\'s governor hangs (3 members, real PostgreSQL and etcd, ttl
     const monitor = new WritableMonitor(targets, 50);
     writer.start();
     monitor.start();
-    await sleep(1000);
+    const { ttlMs } = await cluster.timing();
+    await cluster.waitFor('writes acknowledged by the master and every member judged', async () =>
+      writer.acks.some((a) => a.node === leader) && names.every((name) => monitor.answers.some((a) => a.name === name)), ttlMs);
     const governor = cluster.governorPid(leader);
     const stoppedAt = monotonicMs();
     process.kill(governor, 'SIGSTOP');
@@ -41,16 +43,20 @@ describe('the master\'s governor hangs (3 members, real PostgreSQL and etcd, ttl
         const others = names.filter((n) => n !== leader);
         const current = await cluster.leader(others);
         return current && current !== leader ? current : null;
-      }, 20_000);
+      }, 4 * ttlMs);
       measured.promoted_after_ms = Math.round(monotonicMs() - stoppedAt);
-      await sleep(Math.max(0, 20_000 - (monotonicMs() - stoppedAt)));
+      // Hung for four leases (20 s at ttl 5), long past the moment its key expired.
+      await sleep(Math.max(0, 4 * ttlMs - (monotonicMs() - stoppedAt)));
     } finally {
       process.kill(governor, 'SIGCONT');
     }
     const resumedAt = monotonicMs();
     const healthy = await cluster.waitHealthy(120_000);
-    measured.healed_after_resume_ms = Math.round(monotonicMs() - resumedAt);
-    await sleep(500);
+    const healedAt = monotonicMs();
+    measured.healed_after_resume_ms = Math.round(healedAt - resumedAt);
+    // Keep judging until every member answered once more after healing, and the new master took a write.
+    await cluster.waitFor('every member judged after healing', async () =>
+      writer.acks.some((a) => a.node === healthy && a.at > healedAt) && names.every((name) => monitor.answers.some((a) => a.name === name && a.at > healedAt)), ttlMs);
     await writer.stop();
     await monitor.stop();
 

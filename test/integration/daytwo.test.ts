@@ -146,8 +146,10 @@ describe('day-two operations (2 members, real PostgreSQL and etcd)', () => {
 
     process.kill(cluster.postmasterPid(leader), 'SIGKILL');
     await cluster.waitFor('the master to report PostgreSQL stopped', async () => (await status(leader)).state === 'stopped', 10_000);
-    // Longer than ttl (5 s): without pause the master would have restarted in 100 ms.
-    await sleep(6000);
+    // Longer than ttl (6 s at ttl 5): without pause the master would have restarted in 100 ms, and
+    // the leader key would have expired had the paused master stopped renewing it.
+    const { ttlMs, loopWaitMs } = await cluster.timing();
+    await sleep(ttlMs + loopWaitMs);
     assert.equal((await status(leader)).state, 'stopped', 'nothing restarted the master while paused');
     assert.equal((await status(replica)).role, 'replica', 'the replica was not promoted');
     const doc = await cluster.clusterDoc();

@@ -22,40 +22,38 @@ describe('failsafe and isolation (3 members, real PostgreSQL and etcd)', { timeo
 
   const others = (leader: string) => cluster.manifest.nodes.map((n) => n.name).filter((n) => n !== leader);
 
+  /** A writer on `name`, returned once `name` acknowledged its first write. */
   async function writerOn(name: string): Promise<OutageWriter> {
     const target = { name, config: cluster.connectionConfig(cluster.node(name)) };
     await OutageWriter.prepare(target);
     const writer = new OutageWriter([target], 20);
     writer.start();
+    await cluster.waitFor(`a first write acknowledged by ${name}`, async () => writer.acks.length > 0, (await cluster.timing()).ttlMs);
     return writer;
-  }
-
-  /** Longest gap between acknowledged writes in [from, to]. */
-  function longestGap(writer: OutageWriter, from: number, to: number): number {
-    const times = [from, ...writer.acks.map((a) => a.at).filter((t) => t >= from && t <= to), to];
-    let gap = 0;
-    for (let i = 1; i < times.length; i++) gap = Math.max(gap, times[i]! - times[i - 1]!);
-    return gap;
   }
 
   test('etcd frozen longer than ttl: every member confirms the master, writes never stop, no role change after', async () => {
     const leader = await cluster.waitHealthy();
     const postmaster = cluster.postmasterPid(leader);
+    const { ttlMs, loopWaitMs } = await cluster.timing();
     const writer = await writerOn(leader);
-    await sleep(500);
     const etcd = cluster.manifest.etcd.pid;
     const frozenAt = monotonicMs();
     process.kill(etcd, 'SIGSTOP');
     try {
-      await sleep(8000); // ttl 5: without failsafe the master would have demoted after 3.5 s
+      // Past the lease and a few loops more (8 s at ttl 5, loop_wait 1): without failsafe the master
+      // would have demoted after ttl - safety margin.
+      await sleep(ttlMs + 3 * loopWaitMs);
     } finally {
       process.kill(etcd, 'SIGCONT');
     }
     const resumedAt = monotonicMs();
-    await sleep(4000);
+    // etcd revokes the leases that expired while it was frozen soon after it resumes: a master that
+    // lost its key with them would stop writing well within a lease's time (4 s at ttl 5).
+    await sleep(ttlMs - loopWaitMs);
     await writer.stop();
-    measured.etcd_frozen_8s_longest_write_gap = Math.round(longestGap(writer, frozenAt, resumedAt));
-    measured.after_resume_longest_write_gap = Math.round(longestGap(writer, resumedAt, monotonicMs()));
+    measured.etcd_frozen_8s_longest_write_gap = Math.round(writer.longestGap(frozenAt, resumedAt).ms);
+    measured.after_resume_longest_write_gap = Math.round(writer.longestGap(resumedAt, monotonicMs()).ms);
     assert.ok(measured.etcd_frozen_8s_longest_write_gap < 1000, `writes stopped for ${measured.etcd_frozen_8s_longest_write_gap} ms during the etcd outage`);
     assert.ok(measured.after_resume_longest_write_gap < 1000, `writes stopped for ${measured.after_resume_longest_write_gap} ms after etcd came back`);
     assert.equal(await cluster.waitHealthy(), leader, 'the leader changed');
@@ -67,7 +65,6 @@ describe('failsafe and isolation (3 members, real PostgreSQL and etcd)', { timeo
   test('master cut off from etcd and from every member: stops accepting writes within 2 s; the cluster recovers', async () => {
     const leader = await cluster.waitHealthy();
     const writer = await writerOn(leader);
-    await sleep(500);
     // The members' governors stop answering REST (their PostgreSQL keeps streaming), etcd freezes.
     const frozen = [cluster.manifest.etcd.pid, ...others(leader).map((n) => cluster.governorPid(n))];
     const frozenAt = monotonicMs();

@@ -116,14 +116,18 @@ describe('governor HA cluster (3 members, real PostgreSQL and etcd)', () => {
   test('etcd frozen for less than ttl: no role change, the master keeps running', async () => {
     const leader = await cluster.waitHealthy();
     const pid = cluster.postmasterPid(leader);
+    const { ttlMs, retryTimeoutMs } = await cluster.timing();
+    const freezeMs = retryTimeoutMs; // well within the lease (2 s of ttl 5)
     process.kill(cluster.manifest.etcd.pid, 'SIGSTOP');
     try {
-      await sleep(2000);
+      await sleep(freezeMs);
       await cluster.query(leader, 'INSERT INTO items VALUES ($1)', ['during-etcd-freeze']);
     } finally {
       process.kill(cluster.manifest.etcd.pid, 'SIGCONT');
     }
-    await sleep(3000);
+    // The rest of the lease that was running when etcd froze: a master that was going to lose its key
+    // over the freeze would have done so by then.
+    await sleep(ttlMs - freezeMs);
     assert.equal(await cluster.waitHealthy(), leader);
     assert.equal(cluster.postmasterPid(leader), pid, 'the master was never restarted');
   });

@@ -5,7 +5,6 @@
 
 import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execa } from 'execa';
 import { monotonicMs, sleep } from '../../src/util/time.js';
 import { TestCluster } from '../helpers/cluster.js';
 import { OutageWriter } from '../helpers/writer.js';
@@ -143,7 +142,7 @@ describe('network partitions (3 members in network namespaces, real PostgreSQL, 
     await sleep(500);
     const cutAt = monotonicMs();
     await cluster.partition(replica);
-    await sleep(10_000); // two ttls
+    await sleep(2 * (await cluster.timing([leader])).ttlMs); // two ttls (10 s at ttl 5)
     const healAt = monotonicMs();
     await cluster.heal(replica);
     await sleep(1000);
@@ -155,13 +154,9 @@ describe('network partitions (3 members in network namespaces, real PostgreSQL, 
 
   test('synchronous_mode: the isolated master acknowledges nothing it has not replicated; no acknowledged write is lost', async () => {
     const leader = await cluster.waitHealthy();
-    const etcdctl = (args: string[]) => execa('etcdctl', ['--endpoints', cluster.manifest.etcd.endpoints.join(','), ...args], { env: { ETCDCTL_API: '3' } });
-    const configKey = `/service/${cluster.manifest.scope}/config`;
-    const { stdout } = await etcdctl(['get', '--print-value-only', configKey]);
-    await etcdctl(['put', configKey, JSON.stringify({ ...JSON.parse(stdout), synchronous_mode: true })]);
+    await cluster.patchDynamicConfig({ synchronous_mode: true });
     const standby = await cluster.waitFor('a synchronous standby', async () => {
-      const { stdout: sync } = await etcdctl(['get', '--print-value-only', `/service/${cluster.manifest.scope}/sync`]);
-      const state = sync.trim() ? (JSON.parse(sync) as { leader?: string; sync_standby?: string | null }) : null;
+      const state = await cluster.etcdJson<{ leader?: string; sync_standby?: string | null }>('sync');
       return state?.leader === leader && state.sync_standby ? state.sync_standby : null;
     }, 30_000);
 

@@ -5,7 +5,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
-import { sleep } from '../../src/util/time.js';
 import { TestCluster } from '../helpers/cluster.js';
 import { OutageWriter } from '../helpers/writer.js';
 
@@ -117,7 +116,6 @@ describe('HAProxy routing on every node (3 members, real HAProxy, PostgreSQL, et
     const started = await cluster.demo(['start-node', leader]);
     assert.equal(started.code, 0, started.stderr);
     await cluster.waitHealthy();
-    await sleep(500);
-    await everyRwPortReaches(newLeader);
+    await everyRwPortReaches(newLeader); // waits for each HAProxy to route to it
   });
 });

@@ -4,7 +4,6 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execa } from 'execa';
 import pg from 'pg';
 import { sleep } from '../../src/util/time.js';
 import { TestCluster } from '../helpers/cluster.js';
@@ -20,19 +19,11 @@ describe('synchronous_mode (3 members, real PostgreSQL and etcd)', { timeout: 30
     await cluster?.stop();
   });
 
-  const etcdctl = (args: string[]) =>
-    execa('etcdctl', ['--endpoints', cluster.manifest.etcd.endpoints.join(','), ...args], { env: { ETCDCTL_API: '3' } });
-  const key = (name: string) => `/service/${cluster.manifest.scope}/${name}`;
-
-  async function syncKey(): Promise<{ leader: string | null; sync_standby: string | null } | null> {
-    const { stdout } = await etcdctl(['get', '--print-value-only', key('sync')]);
-    return stdout.trim() ? JSON.parse(stdout) : null;
-  }
+  const syncKey = () => cluster.etcdJson<{ leader: string | null; sync_standby: string | null }>('sync');
 
   test('turning synchronous_mode on: a streaming replica becomes the synchronous standby, the sync key names it after PostgreSQL does', async () => {
     const leader = await cluster.waitHealthy();
-    const { stdout } = await etcdctl(['get', '--print-value-only', key('config')]);
-    await etcdctl(['put', key('config'), JSON.stringify({ ...JSON.parse(stdout), synchronous_mode: true })]);
+    await cluster.patchDynamicConfig({ synchronous_mode: true });
     const standby = await cluster.waitFor('a synchronous standby in the sync key', async () => {
       const state = await syncKey();
       return state?.leader === leader && state.sync_standby ? state.sync_standby : null;
@@ -50,11 +41,11 @@ describe('synchronous_mode (3 members, real PostgreSQL and etcd)', { timeout: 30
     await OutageWriter.prepare(target);
     const writer = new OutageWriter([target], 5);
     writer.start();
-    await sleep(2000);
+    const { ttlMs } = await cluster.timing();
+    await cluster.waitFor('writes acknowledged by the master', async () => writer.acks.filter((a) => a.node === leader).length > 100, ttlMs);
     process.kill(cluster.governorPid(leader), 'SIGKILL');
     process.kill(cluster.postmasterPid(leader), 'SIGKILL');
-    await sleep(200);
-    await writer.stop();
+    await writer.stop(); // waits for the writes in flight at the kill to be answered or fail
     const acked = writer.acks.filter((a) => a.node === leader).map((a) => a.id);
     assert.ok(acked.length > 50, `only ${acked.length} writes acknowledged before the kill`);
 
@@ -81,8 +72,7 @@ describe('synchronous_mode (3 members, real PostgreSQL and etcd)', { timeout: 30
   });
   test('synchronous_mode_strict: with no standby left, commits wait instead of going unreplicated, and go through once one is back', async () => {
     const leader = await cluster.waitHealthy();
-    const { stdout } = await etcdctl(['get', '--print-value-only', key('config')]);
-    await etcdctl(['put', key('config'), JSON.stringify({ ...JSON.parse(stdout), synchronous_mode: true, synchronous_mode_strict: true })]);
+    await cluster.patchDynamicConfig({ synchronous_mode: true, synchronous_mode_strict: true });
     const replicas = cluster.manifest.nodes.map((n) => n.name).filter((n) => n !== leader);
     await Promise.all(replicas.map(async (name) => {
       const stopped = await cluster.demo(['stop-node', name]);
@@ -101,7 +91,10 @@ describe('synchronous_mode (3 members, real PostgreSQL and etcd)', { timeout: 30
       const insert = client.query('INSERT INTO outage_probe (id, node) VALUES ($1, $2)', [1, 'strict']).then(() => {
         committed = true;
       });
-      await sleep(4000);
+      // A master that gave up on its standby would relax synchronous_standby_names within one HA
+      // loop; give it several (ttl - loop_wait, within the lease it holds).
+      const { ttlMs, loopWaitMs } = await cluster.timing([leader]);
+      await sleep(ttlMs - loopWaitMs);
       assert.equal(committed, false, 'a commit was acknowledged with no synchronous standby in strict mode');
       const [waiting] = await cluster.query<{ n: string }>(leader, "SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event = 'SyncRep'");
       assert.equal(Number(waiting!.n), 1, 'the commit waits for a synchronous standby');

@@ -15,20 +15,22 @@ import {
   maskSecrets,
   validateDynamicConfig,
 } from '../../src/config/load.js';
+import {
+  DEFAULT_ETCD,
+  DEFAULT_IMDS,
+  DEFAULT_LOG_LEVEL,
+  DEFAULT_NAMESPACE,
+  DEFAULT_POSTGRESQL,
+  DEFAULT_POSTGRESQL_SSL,
+  DEFAULT_RESTAPI,
+  DEFAULT_TAGS,
+} from '../../src/config/defaults.js';
+import { configError, errorLine, MINIMAL_CONFIG } from '../helpers/config-errors.js';
 
 type Tree = Record<string, unknown>;
 
 /** The smallest valid file: scope and the two required passwords. */
-const BASE: Tree = {
-  scope: 'demo',
-  name: 'node1',
-  postgresql: {
-    authentication: {
-      superuser: { password: 'su-secret-1' },
-      replication: { password: 'repl-secret-2' },
-    },
-  },
-};
+const BASE: Tree = structuredClone(MINIMAL_CONFIG);
 
 function isTree(v: unknown): v is Tree {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -49,21 +51,8 @@ function load(patch: Tree = {}, env: NodeJS.ProcessEnv = {}) {
   return loadConfig({ text: stringify(merge(BASE, patch)), env });
 }
 
-/** The ConfigError thrown by fn (fails the test if none). */
-function configError(fn: () => unknown): ConfigError {
-  try {
-    fn();
-  } catch (err) {
-    assert.ok(err instanceof ConfigError, `expected ConfigError, got ${String(err)}`);
-    return err;
-  }
-  assert.fail('expected a ConfigError');
-}
-
 function assertErrorLine(err: ConfigError, prefix: string, pattern?: RegExp): string {
-  const line = err.errors.find((l) => l.startsWith(prefix + ':'));
-  assert.ok(line, `no error line for ${prefix}; got:\n${err.message}`);
-  if (pattern) assert.match(line, pattern);
+  const line = errorLine(err, prefix, pattern);
   assert.equal(err.message, err.errors.join('\n'));
   return line;
 }
@@ -71,71 +60,39 @@ function assertErrorLine(err: ConfigError, prefix: string, pattern?: RegExp): st
 describe('loadConfig: defaults', () => {
   it('fills every default around the required fields', () => {
     const { config, sources } = load();
+    // Built from src/config/defaults.ts (whose documented values the DEFAULT_DYNAMIC_CONFIG test
+    // below pins), plus what the loader derives: connect addresses from listen, credentials from BASE.
+    const pg = DEFAULT_POSTGRESQL;
     assert.deepEqual(config, {
       scope: 'demo',
-      namespace: 'service',
+      namespace: DEFAULT_NAMESPACE,
       name: 'node1',
-      etcd: {
-        hosts: ['127.0.0.1:2379'],
-        protocol: 'http',
-        username: null,
-        password: null,
-        cacert: null,
-        cert: null,
-        key: null,
-      },
-      restapi: { listen: '127.0.0.1:8008', connect_address: '127.0.0.1:8008', authentication: null, certfile: null, keyfile: null, cafile: null },
+      etcd: { ...DEFAULT_ETCD, hosts: [...DEFAULT_ETCD.hosts], username: null, password: null, cacert: null, cert: null, key: null },
+      restapi: { listen: DEFAULT_RESTAPI.listen, connect_address: DEFAULT_RESTAPI.listen, authentication: null, certfile: null, keyfile: null, cafile: null },
       postgresql: {
-        bin_dir: '/usr/lib/postgresql/15/bin',
-        data_dir: '/var/lib/postgresql/15/governor',
-        listen: '127.0.0.1:5432',
-        connect_address: '127.0.0.1:5432',
-        socket_dir: '/var/run/postgresql',
+        bin_dir: pg.bin_dir,
+        data_dir: pg.data_dir,
+        listen: pg.listen,
+        connect_address: pg.listen,
+        socket_dir: pg.socket_dir,
         authentication: {
-          superuser: { username: 'postgres', password: 'su-secret-1' },
-          replication: { username: 'replicator', password: 'repl-secret-2' },
+          superuser: { username: pg.superuser_username, password: 'su-secret-1' },
+          replication: { username: pg.replication_username, password: 'repl-secret-2' },
         },
         parameters: {},
         pg_hba: [],
         run_as_user: null,
-        ssl: { cert_file: null, key_file: null, ca_file: null, sslmode: 'prefer', hostssl_replication: false },
-        remove_data_directory_on_rewind_failure: false,
-        max_moved_aside_copies: 2,
+        ssl: { ...DEFAULT_POSTGRESQL_SSL },
+        remove_data_directory_on_rewind_failure: pg.remove_data_directory_on_rewind_failure,
+        max_moved_aside_copies: pg.max_moved_aside_copies,
       },
-      bootstrap: {
-        dcs: {
-          ttl: 5,
-          loop_wait: 1,
-          retry_timeout: 2,
-          maximum_lag_on_failover: 1048576,
-          postgresql: { parameters: {} },
-          pause: false,
-          failsafe_mode: true,
-          synchronous_mode: false,
-          synchronous_mode_strict: false,
-        },
-      },
-      tags: { nofailover: false, noloadbalance: false, failover_priority: 1 },
-      log: { level: 'info' },
-      haproxy: {
-        enabled: false,
-        manage: false,
-        bin: '/usr/sbin/haproxy',
-        config_file: '/etc/haproxy/governor/haproxy.cfg',
-        listen_address: '0.0.0.0',
-        rw_port: 5000,
-        ro_port: 5001,
-        stats_socket: '/run/haproxy/admin.sock',
-        master_socket: '/run/haproxy/master.sock',
-        pid_file: '/run/haproxy/haproxy.pid',
-        replicas_fallback_to_master: true,
-        check_interval_ms: 1000,
-        stats_listen: null,
-        maxconn: 1000,
-      },
-      archive: defaultArchiveConfig('/var/lib/postgresql/15/governor'),
+      bootstrap: { dcs: structuredClone(DEFAULT_DYNAMIC_CONFIG) },
+      tags: { ...DEFAULT_TAGS },
+      log: { level: DEFAULT_LOG_LEVEL },
+      haproxy: defaultHaproxyConfig(),
+      archive: defaultArchiveConfig(pg.data_dir),
       ctl: { cacert: null },
-      imds: 'on',
+      imds: DEFAULT_IMDS,
       cluster_secret: null,
     });
     assert.equal(sources['haproxy.rw_port'], 'default');
