@@ -237,30 +237,28 @@ for (const protocol of protocols) {
     });
 
     for (const step of steps) {
-      test(`fails at ${label(step)}: one writer throughout, then settled and ${protocol.name.split(' (')[0]} finished or undone`, async () => {
-        const cluster = await fresh(protocol);
-        const faults = faultsOf(cluster.member(protocol.actor), step.source);
-        faults.failOn(step.method, { after: step.call - 1 - faults.calls(step.method) });
-        await protocol.trigger(cluster);
-        await converge(cluster);
-        assertHealthy(cluster, `failed at ${label(step)}`, protocol.mayHold);
-        protocol.check(cluster);
-      });
-
-      test(`daemon restarted during ${label(step)}: one writer throughout, then settled and finished or undone`, async () => {
-        const cluster = await fresh(protocol);
-        const faults = faultsOf(cluster.member(protocol.actor), step.source);
-        const hang = faults.hangOn(step.method, { after: step.call - 1 - faults.calls(step.method) });
-        await protocol.trigger(cluster);
-        for (let i = 0; i < 600 && !hang.isReached; i++) await cluster.advance(100, { iterate: true });
-        assert.ok(hang.isReached, `${label(step)} was reached`);
-        // The daemon dies inside that call: it never returns (the held promise is left behind).
-        cluster.stopDaemon(protocol.actor);
-        await cluster.startDaemon(protocol.actor);
-        await converge(cluster);
-        assertHealthy(cluster, `restarted during ${label(step)}`, protocol.mayHold);
-        protocol.check(cluster);
-      });
+      for (const how of ['fails at', 'daemon restarted during'] as const) {
+        test(`${how} ${label(step)}: one writer throughout, then settled and ${protocol.name.split(' (')[0]} finished or undone`, async () => {
+          const cluster = await fresh(protocol);
+          const faults = faultsOf(cluster.member(protocol.actor), step.source);
+          const after = step.call - 1 - faults.calls(step.method);
+          if (how === 'fails at') {
+            faults.failOn(step.method, { after });
+            await protocol.trigger(cluster);
+          } else {
+            const hang = faults.hangOn(step.method, { after });
+            await protocol.trigger(cluster);
+            for (let i = 0; i < 600 && !hang.isReached; i++) await cluster.advance(100, { iterate: true });
+            assert.ok(hang.isReached, `${label(step)} was reached`);
+            // The daemon dies inside that call: it never returns (the held promise is left behind).
+            cluster.stopDaemon(protocol.actor);
+            await cluster.startDaemon(protocol.actor);
+          }
+          await converge(cluster);
+          assertHealthy(cluster, `${how} ${label(step)}`, protocol.mayHold);
+          protocol.check(cluster);
+        });
+      }
     }
   });
 }
