@@ -36,7 +36,9 @@ function raw(
       },
     );
     req.setTimeout(init.timeoutMs ?? 10_000, () => req.destroy(new Error(`no answer to ${target.slice(0, 60)} within ${init.timeoutMs ?? 10_000} ms`)));
-    req.on('error', reject);
+    // Which socket failed matters: a kept-alive socket the server closed at its keepAliveTimeout just
+    // as the client reused it resets (ECONNRESET) without the request ever reaching the server.
+    req.on('error', (error) => reject(Object.assign(error, { reusedSocket: req.reusedSocket })));
     req.end(init.body);
   });
 }
@@ -260,7 +262,8 @@ describe('REST API under abuse (3 members, real PostgreSQL and etcd)', () => {
     const changesBefore = await leaderChanges();
     const agent = new http.Agent({ keepAlive: true, maxSockets: 100 });
     const paths = ['/primary', '/replica', '/patroni'];
-    const counts = { total: 0, primary: 0, wrongPrimary: 0, leaderRefused: 0, errors: 0, other: 0 };
+    const counts = { total: 0, primary: 0, wrongPrimary: 0, leaderRefused: 0, errors: 0, other: 0, reusedSocketResets: 0 };
+    const errorMessages: string[] = [];
     const durationMs = 2 * ttlMs; // two leases (10 s at ttl 5): the master renews its key through the flood
     const started = monotonicMs();
     const deadline = started + durationMs;
@@ -293,8 +296,15 @@ describe('REST API under abuse (3 members, real PostgreSQL and etcd)', () => {
             if (answer.status === 200 && name !== leader) counts.wrongPrimary += 1;
             if (answer.status !== 200 && name === leader) counts.leaderRefused += 1;
           } else if (answer.status !== 200 && answer.status !== 503) counts.other += 1;
-        } catch {
-          counts.errors += 1;
+        } catch (error) {
+          // The keep-alive race Node's documentation describes (retry on a reused socket's reset): a
+          // client artefact, not an answer the server failed to give; counted apart, and bounded.
+          const { code, reusedSocket } = error as NodeJS.ErrnoException & { reusedSocket?: boolean };
+          if (reusedSocket === true && code === 'ECONNRESET') counts.reusedSocketResets += 1;
+          else {
+            counts.errors += 1;
+            if (errorMessages.length < 5) errorMessages.push(`${name}${path}: ${(error as Error).message}`);
+          }
         }
       }
     };
@@ -304,14 +314,16 @@ describe('REST API under abuse (3 members, real PostgreSQL and etcd)', () => {
     console.log(
       `GET flood, 100 keep-alive clients, ${seconds.toFixed(1)} s over ${names().length} members (loop_wait ${loopWait} s): ` +
         `${counts.total} answers (${Math.round(counts.total / seconds)}/s), /primary ${counts.primary} answers, ${counts.wrongPrimary} 200s from a replica, ` +
-        `${counts.leaderRefused} refusals by the leader, ${counts.errors} errors, ${counts.other} unexpected statuses; worst HA loop iteration age ${worstAge.toFixed(2)} s`,
+        `${counts.leaderRefused} refusals by the leader, ${counts.errors} errors, ${counts.reusedSocketResets} resets of a reused keep-alive socket, ` +
+        `${counts.other} unexpected statuses; worst HA loop iteration age ${worstAge.toFixed(2)} s${errorMessages.length ? ` (errors: ${errorMessages.join('; ')})` : ''}`,
     );
     // The rate depends on what else the (shared, 2-core) machine runs: measured 179-1300 requests/s.
     assert.ok(counts.primary > 100, `the flood ran (${counts.primary} /primary answers)`);
     assert.equal(counts.wrongPrimary, 0, 'no replica ever answered /primary with 200');
     assert.equal(counts.leaderRefused, 0, 'the leader always answered /primary with 200');
     assert.equal(counts.other, 0);
-    assert.equal(counts.errors, 0);
+    assert.equal(counts.errors, 0, errorMessages.join('; '));
+    assert.ok(counts.reusedSocketResets <= counts.total / 1000, `${counts.reusedSocketResets} keep-alive resets in ${counts.total} answers`);
     assert.ok(worstAge < loopWait + 1, `HA loop iteration age ${worstAge} s stayed below loop_wait + 1 s`);
     assert.equal(await cluster.leader(), leader, 'no leader change');
     assert.equal(await leaderChanges(), changesBefore);
