@@ -18,6 +18,7 @@ import type { PostgresController } from '../../src/postgres/types.js';
 import { GOVERNOR_JS, runGovernor } from '../helpers/cluster.js';
 import { startTestS3, type TestS3 } from '../helpers/s3.js';
 import { cleanupPg, makePgTestRoot, pgPort, pgQuery, PG_BIN_DIR, waitFor } from '../helpers/postgres.js';
+import { sleep } from '../../src/util/time.js';
 import {
   archivedNames, archiverStats, archivingMember, gaps, generateWal, pgOwnedDir, readyFiles, startArchivingPrimary, storedObject,
   waitArchived, writeConfigFile, type ArchivingMember,
@@ -323,7 +324,19 @@ function fileStorageTests(): void {
     try {
       const logFile = sidecarPaths(a.config.postgresql.data_dir).logFile;
       const markerHitsBefore = ((await readFile(logFile, 'utf8')).match(/"outcome":"marker"/g) ?? []).length;
-      const last = await generateWal(a.config, 32);
+      // archive_command paused (an empty command with archive_mode on keeps the segments .ready), so
+      // the uploader gets ahead of it for certain instead of racing a fast wal-push; then resumed.
+      await pgQuery(a.config, "ALTER SYSTEM SET archive_command = ''");
+      await pgQuery(a.config, 'SELECT pg_reload_conf()');
+      let last: string;
+      try {
+        last = await generateWal(a.config, 32);
+        const deadline = Date.now() + 30_000;
+        while (!uploaderLog.some((l) => l.includes('"msg":"WAL uploaded ahead of archive_command"')) && Date.now() < deadline) await sleep(100);
+      } finally {
+        await pgQuery(a.config, 'ALTER SYSTEM RESET archive_command');
+        await pgQuery(a.config, 'SELECT pg_reload_conf()');
+      }
       await waitArchived(a.config, last);
       const markerHits = ((await readFile(logFile, 'utf8')).match(/"outcome":"marker"/g) ?? []).length - markerHitsBefore;
       const uploadedAhead = uploaderLog.filter((l) => l.includes('"msg":"WAL uploaded ahead of archive_command"')).length;
