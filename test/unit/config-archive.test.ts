@@ -2,8 +2,9 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { stringify } from 'yaml';
 import { formatStorageUrl, parseStorageUrl } from '../../src/config/archive.js';
-import { ConfigError, DEFAULT_ARCHIVE, defaultArchiveConfig, loadConfig, maskSecrets } from '../../src/config/load.js';
+import { DEFAULT_ARCHIVE, defaultArchiveConfig, loadConfig, maskSecrets } from '../../src/config/load.js';
 import { redact } from '../../src/log/logger.js';
+import { configError, errorLine } from '../helpers/config-errors.js';
 
 type Tree = Record<string, unknown>;
 
@@ -22,21 +23,7 @@ function load(archive: unknown = undefined, env: NodeJS.ProcessEnv = {}, extra: 
   return loadConfig({ text: stringify(tree), env });
 }
 
-function configError(fn: () => unknown): ConfigError {
-  try {
-    fn();
-  } catch (err) {
-    assert.ok(err instanceof ConfigError, `expected ConfigError, got ${String(err)}`);
-    return err;
-  }
-  assert.fail('expected a ConfigError');
-}
 
-function errorLine(err: ConfigError, prefix: string): string {
-  const line = err.errors.find((l) => l.startsWith(prefix + ':'));
-  assert.ok(line, `no error line for ${prefix}; got:\n${err.message}`);
-  return line;
-}
 
 describe('archive config: defaults', () => {
   it('is disabled with the documented defaults when the block is absent', () => {

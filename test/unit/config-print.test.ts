@@ -5,28 +5,15 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { parse, stringify } from 'yaml';
-import { ConfigError, ENV_OVERRIDES, loadConfig } from '../../src/config/load.js';
+import { ENV_OVERRIDES, loadConfig } from '../../src/config/load.js';
 import { identityValues, imdsEnvironment, imdsMode, missingValues } from '../../src/config/imds.js';
 import { describeSource, MASK, maskedConfig, printJson, printYaml } from '../../src/config/print.js';
+import { configError, errorLine } from '../helpers/config-errors.js';
 
 const AUTH = { superuser: { password: 'su-secret-1' }, replication: { password: 'repl-secret-2' } };
 const BASE = { scope: 'demo', name: 'node1', postgresql: { authentication: AUTH } };
 
-function configError(fn: () => unknown): ConfigError {
-  try {
-    fn();
-  } catch (error) {
-    assert.ok(error instanceof ConfigError, `expected ConfigError, got ${String(error)}`);
-    return error;
-  }
-  assert.fail('expected a ConfigError');
-}
 
-function errorLine(error: ConfigError, prefix: string): string {
-  const line = error.errors.find((l) => l.startsWith(`${prefix}:`));
-  assert.ok(line, `no error line for ${prefix}; got:\n${error.message}`);
-  return line;
-}
 
 describe('config --print', () => {
   const text = [
