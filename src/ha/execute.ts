@@ -262,7 +262,9 @@ export class ActionExecutor {
       await pg.start(START_TIMEOUT_MS);
     } catch (error) {
       const diagnosis = classifyStartFailure(await pg.logTail(40).catch(() => ''));
-      const count = memory.startFailures?.role === role || (memory.startFailures && memory.startFailures.role === undefined) ? memory.startFailures.count + 1 : 1;
+      // A failure in the other role starts the count again (unset role: counted as this one).
+      const previous = memory.startFailures;
+      const count = previous && (previous.role ?? role) === role ? previous.count + 1 : 1;
       memory.startFailures = { count, role, diagnosis };
       logger.error(`PostgreSQL failed to start as ${role === 'primary' ? 'master' : 'replica'} (${count} in a row): ${CAUSE_DESCRIPTIONS[diagnosis.cause]}${diagnosis.evidence ? ` (${diagnosis.evidence})` : ''}`, { cause: diagnosis.cause });
       throw error;

@@ -40,7 +40,6 @@ export function deriveFacts(s: Snapshot): Facts {
   const leader = cluster?.leader ?? null;
   const leaderMember = leader ? (cluster?.members.find((m) => m.name === leader.name) ?? null) : null;
   const failover = cluster?.failover ?? null;
-  const scheduledAt = failover?.scheduled_at ? Date.parse(failover.scheduled_at) : NaN;
   return {
     leader,
     leaderMember,
@@ -50,7 +49,7 @@ export function deriveFacts(s: Snapshot): Facts {
     replica: isRunningReplica(s),
     stopped: !s.local.pg.running,
     failover,
-    failoverScheduledLater: Number.isFinite(scheduledAt) && scheduledAt > s.wallClock,
+    failoverScheduledLater: scheduledFailoverAt(s) !== null,
     otherMembers: (cluster?.members ?? []).filter((m) => m.name !== s.self.name),
     changedParameters: s.local.pg.accepting ? changedParameters(s.memory.appliedParameters, s.dynamic.postgresql.parameters) : [],
   };
@@ -80,8 +79,7 @@ export const startFailures = (s: Snapshot): number => s.memory.startFailures?.co
 /** A failover request in force (not scheduled for later) names the member to take over: the others
  *  need not ask their peers who is healthiest. */
 export function failoverInForce(s: Snapshot): boolean {
-  const f = deriveFacts(s);
-  return typeof f.failover?.member === 'string' && !f.failoverScheduledLater;
+  return typeof s.cluster?.failover?.member === 'string' && scheduledFailoverAt(s) === null;
 }
 
 /** Wall-clock ms of a switchover scheduled for later (the loop wakes then), null when none. */

@@ -11,7 +11,7 @@ import { measureDataSize, openWalPositionProbe, probeServer, type ProbeResult, t
 import { readTimelineSwitch, type TimelineSwitch } from '../postgres/timeline-history.js';
 import type { TlsClientOptions } from '../util/http-client.js';
 import { monotonicMs, sleep } from '../util/time.js';
-import type { FailsafeProbe } from './failsafe.js';
+import { FAILSAFE_PROBE_TIMEOUT_MS, type FailsafeProbe } from './failsafe.js';
 import { memberPostgresAddress } from './member.js';
 import { peerAuthHeaders } from './peer-auth.js';
 import { fetchMemberStatus, fetchPeers, peerStatusFromJson, probeFailsafe } from './peers.js';
@@ -58,8 +58,8 @@ export interface HaIo {
   files: DataDirFiles;
 }
 
-/** Timeout of a failsafe confirmation request (failsafe.ts FAILSAFE_PROBE_TIMEOUT_MS). */
-export function realHaIo(config: GovernorConfig, peerTls: TlsClientOptions, failsafeTimeoutMs: number): HaIo {
+/** The real I/O: members' REST APIs (verified with peerTls) and PostgreSQL, the data directory. */
+export function realHaIo(config: GovernorConfig, peerTls: TlsClientOptions): HaIo {
   const pgc = config.postgresql;
   return {
     clock: systemClock,
@@ -71,7 +71,7 @@ export function realHaIo(config: GovernorConfig, peerTls: TlsClientOptions, fail
           scope: config.scope,
           selfName: config.name,
           secret: config.cluster_secret ?? null,
-          timeoutMs: failsafeTimeoutMs,
+          timeoutMs: FAILSAFE_PROBE_TIMEOUT_MS,
           auth: (url) => peerAuthHeaders(config, url),
           tls: peerTls,
         }),

@@ -15,7 +15,6 @@ import { ActionExecutor } from './execute.js';
 import type { WriteFence } from './fence.js';
 import { LeaseKeeper } from './lease.js';
 import { memberData } from './member.js';
-import { FAILSAFE_PROBE_TIMEOUT_MS } from './failsafe.js';
 import { answerFailsafe } from './failsafe-endpoint.js';
 import { realHaIo, type HaIo } from './io.js';
 import { failsafeTargets, restApiTls } from './peers.js';
@@ -83,7 +82,7 @@ export class HaLoop {
     private readonly fence: WriteFence | null = null,
     private readonly hooks: HaLoopHooks = {},
   ) {
-    this.io = hooks.io ?? realHaIo(config, hooks.peerTls ?? restApiTls(config), FAILSAFE_PROBE_TIMEOUT_MS);
+    this.io = hooks.io ?? realHaIo(config, hooks.peerTls ?? restApiTls(config));
     this.startedAt = this.io.clock.monotonic();
     this.status = {
       cluster: null,

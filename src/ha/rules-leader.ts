@@ -1,11 +1,27 @@
 // Rows of the rule table (rules.ts) for a member that holds the leader key: hand it over (switchover,
 // with its abort), restart, renew, promote, start PostgreSQL or release the key when it cannot.
 
+import type { Member } from '../dcs/types.js';
 import { slotNameFor } from '../postgres/types.js';
 import { CAUSE_DESCRIPTIONS } from '../postgres/start-failure.js';
 import { memberCanFailover } from './candidate.js';
 import { failoverKeyIsStale, failsafeRecord, handoverRequested, withParameters, type Rule } from './facts.js';
 import { say, type Action } from './types.js';
+
+/** The switchover as one chain of single steps: a step that fails ends it, and the rows above and
+ *  below pick up from the state it left (switchover-abort, leader-start, former-master-rewind). */
+export function switchoverChain(candidate: Member): Action[] {
+  return [
+    // First the key onto this daemon's lease: a daemon restarted in the middle of a switchover
+    // must not run its steps while the key lives on the dead process's lease.
+    { type: 'confirmLeader' },
+    { type: 'prepareHandover', candidate },
+    { type: 'stopForHandover', candidate },
+    { type: 'confirmHandover', candidate },
+    { type: 'handOverKey', candidate },
+    { type: 'finishStop' },
+  ];
+}
 
 export const leaderRules: Rule[] = [
   {
@@ -40,18 +56,7 @@ export const leaderRules: Rule[] = [
           [{ type: 'clearFailover' }],
           'warn',
         );
-      // One chain of single steps: a step that fails ends it, and the rows above and below pick up
-      // from the state it left (switchover-abort, leader-start, former-master-rewind).
-      return say(`switchover to ${candidate.name} requested: stopping cleanly and handing over the leader key`, [
-        // First the key onto this daemon's lease: a daemon restarted in the middle of a switchover
-        // must not run its steps while the key lives on the dead process's lease.
-        { type: 'confirmLeader' },
-        { type: 'prepareHandover', candidate },
-        { type: 'stopForHandover', candidate },
-        { type: 'confirmHandover', candidate },
-        { type: 'handOverKey', candidate },
-        { type: 'finishStop' },
-      ]);
+      return say(`switchover to ${candidate.name} requested: stopping cleanly and handing over the leader key`, switchoverChain(candidate));
     },
   },
   {

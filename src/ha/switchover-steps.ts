@@ -84,7 +84,6 @@ export class SwitchoverSteps {
   async confirmHandover(candidate: Member): Promise<boolean> {
     const { logger, memory, io } = this.ctx;
     const shutdownLsn = memory.handover?.candidate === candidate.name ? memory.handover.shutdownLsn : null;
-    const started = io.clock.monotonic();
     let result = { confirmed: false, lastSeen: null as number | null };
     try {
       if (shutdownLsn !== null) {
@@ -101,7 +100,8 @@ export class SwitchoverSteps {
       void this.closeProbe();
     }
     if (result.confirmed) return true;
-    memory.handover = { candidate: candidate.name, shutdownLsn, unconfirmed: { lastSeen: result.lastSeen, waitedMs: shutdownLsn === null ? 0 : Math.max(HANDOVER_CONFIRM_MS, io.clock.monotonic() - started) } };
+    // waitedMs: the time the check was given (none without a shutdown checkpoint to confirm).
+    memory.handover = { candidate: candidate.name, shutdownLsn, unconfirmed: { lastSeen: result.lastSeen, waitedMs: shutdownLsn === null ? 0 : HANDOVER_CONFIRM_MS } };
     return false;
   }
 

@@ -59,7 +59,7 @@ describe('a failed bootstrap removes only what its initdb created', () => {
       config, dcs, pg, logger: logger.child(name),
       memory: { cleanHandoffTo: null, followTarget: null, notStreamingSince: null, failsafePromise: null, appliedParameters: null },
       requests: { restart: false, reinitialize: false },
-      io: realHaIo(config, {}, 500),
+      io: realHaIo(config, {}),
       current: () => ({ dynamic: config.bootstrap.dcs, cluster: null }),
       setPrimary: () => undefined,
       leaderKey: () => undefined,

@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import type { ClusterView } from '../../src/dcs/types.js';
 import { KEY } from '../../src/dcs/keys.js';
 import { ActionExecutor, type ExecutorContext } from '../../src/ha/execute.js';
-import type { Action, Handover, LoopMemory } from '../../src/ha/types.js';
+import { switchoverChain } from '../../src/ha/rules-leader.js';
+import type { Handover, LoopMemory } from '../../src/ha/types.js';
 import { createLogger } from '../../src/log/logger.js';
 import { FakeCluster, flush } from '../fakes/cluster.js';
 
@@ -153,15 +154,7 @@ describe('ActionExecutor against the fakes', () => {
     const cluster = await runningCluster();
     const { executor, memory, read, seen } = executorFor(cluster, 'm1');
     const candidate = (await read()).members.find((x) => x.name === 'm2')!;
-    const steps: Action[] = [
-      { type: 'confirmLeader' },
-      { type: 'prepareHandover', candidate },
-      { type: 'stopForHandover', candidate },
-      { type: 'confirmHandover', candidate },
-      { type: 'handOverKey', candidate },
-      { type: 'finishStop' },
-    ];
-    for (const step of steps) assert.equal(await runWhileTimePasses(cluster, executor.run(step)), true, step.type);
+    for (const step of switchoverChain(candidate)) assert.equal(await runWhileTimePasses(cluster, executor.run(step)), true, step.type);
     assert.equal(cluster.leader, null, 'the key is free for the candidate');
     assert.equal(memory.cleanHandoffTo, 'm2');
     assert.equal(memory.handover, null);
